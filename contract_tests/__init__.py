@@ -1,0 +1,3 @@
+"""Contract suites for POST /sora/v1/characters."""
+
+from __future__ import annotations

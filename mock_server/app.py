@@ -1,0 +1,203 @@
+"""Flask application factory: a thin HTTP layer around the rules, the provider and the state."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .config import MockConfig
+from .faults import Fault
+from .provider import make_faker
+from .rules import RuleError, Violation, check_request, decode_body, error_body
+from .spec import ENDPOINT_PATH, load_contract
+from .state import MockState
+from .wsgi import DROP_FLAG, DropMiddleware
+
+__all__ = ["create_app", "error_response"]
+
+_REDACTED = "[redacted]"
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str,
+    param: str | None = None,
+    error_type: str = "invalid_request_error",
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A JSON answer carrying the OpenAI-style error envelope."""
+    body = error_body(Violation(status, param, code, message), error_type)
+    response = Response(_dumps(body), status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _dumps(body: object) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _fault_response(fault: Fault) -> Response:
+    assert fault.status is not None
+    headers = {}
+    if fault.status == 429 or fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after if fault.retry_after is not None else 1)
+    kinds = {429: ("rate_limit_exceeded", "Too many requests; retry after the Retry-After delay.")}
+    code, message = kinds.get(fault.status, ("server_error", f"Injected failure (HTTP {fault.status})."))
+    error_type = "rate_limit_error" if fault.status == 429 else "server_error"
+    if fault.status < 500 and fault.status != 429:
+        error_type = "invalid_request_error"
+    return error_response(fault.status, message, code=code, error_type=error_type, headers=headers)
+
+
+def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
+    """Build a mock of ``POST /sora/v1/characters`` with its own state.
+
+    ``config`` is a :class:`MockConfig` or a mapping of its field names.
+    """
+    if config is None:
+        config = MockConfig()
+    elif not isinstance(config, MockConfig):
+        config = MockConfig.from_mapping(config)
+    cfg: MockConfig = config
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    contract = load_contract()
+    state = MockState(journal_size=cfg.journal_size, worker=cfg.worker)
+    fake = make_faker(cfg.seed)
+    chaos = random.Random(cfg.seed)
+    fake_lock = threading.Lock()
+    app.extensions["sora_mock"] = {"config": cfg, "state": state, "contract": contract, "faker": fake}
+
+    def authorize() -> Response | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.strip().partition(" ")
+        if not header:
+            return error_response(
+                401,
+                'Missing bearer token: send "Authorization: Bearer <token>".',
+                code="missing_api_key",
+                error_type="authentication_error",
+            )
+        if scheme.lower() != "bearer" or not token.strip():
+            return error_response(
+                401,
+                'Unsupported Authorization header: send "Authorization: Bearer <token>".',
+                code="invalid_authorization_scheme",
+                error_type="authentication_error",
+            )
+        if cfg.token is not None and not hmac.compare_digest(token.strip().encode(), cfg.token.encode()):
+            return error_response(
+                401, "Incorrect API key provided.", code="invalid_api_key", error_type="authentication_error"
+            )
+        return None
+
+    def read_body() -> object:
+        raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH before reading it all
+        body = decode_body(raw)
+        g.journal_body = body
+        return body
+
+    @app.post(ENDPOINT_PATH)
+    def create_character() -> Response:
+        g.journaled = True
+        if cfg.latency_ms:
+            time.sleep(cfg.latency_ms / 1000)
+        fault = state.take_fault()
+        if fault is None and cfg.fault_rate and chaos.random() < cfg.fault_rate:
+            fault = Fault(status=cfg.fault_status)
+        if fault is not None:
+            if fault.delay_ms:
+                time.sleep(fault.delay_ms / 1000)
+            if fault.drop:
+                g.journaled = False
+                state.record(_journal_entry(None, None))
+                request.environ[DROP_FLAG] = True
+                return Response(b"", status=500)
+            if fault.status is not None:
+                return _fault_response(fault)
+        denied = authorize()
+        if denied is not None:
+            return denied
+        try:
+            body = read_body()
+        except RuleError as exc:
+            return _violation_response(exc.violation)
+        violation = check_request(body, contract)
+        if violation is not None:
+            return _violation_response(violation)
+        with fake_lock:
+            character = fake.character(cfg.clock(), state.next_serial())
+        state.add_character(character)
+        return Response(_dumps(character), status=200, mimetype="application/json")
+
+    @app.after_request
+    def journal(response: Response) -> Response:
+        if g.get("journaled"):
+            state.record(_journal_entry(response.status_code, g.get("journal_body")))
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if isinstance(exc, RequestEntityTooLarge):
+            response = error_response(
+                413,
+                f"The request body is larger than the limit of {cfg.max_body_bytes} bytes.",
+                code="request_too_large",
+            )
+            response.headers["Connection"] = "close"
+            return response
+        if status == 405:
+            allowed = exc.valid_methods if hasattr(exc, "valid_methods") else None
+            return error_response(
+                405,
+                f"Method {request.method} is not allowed on {request.path}; use POST.",
+                code="method_not_allowed",
+                headers={"Allow": ", ".join(allowed or ["POST"])},
+            )
+        if status == 404:
+            return error_response(
+                404,
+                f"No route for {request.method} {request.path}; the endpoint is POST {ENDPOINT_PATH}.",
+                code="not_found",
+            )
+        return error_response(status, exc.description or exc.name, code=exc.name.lower().replace(" ", "_"))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+        return error_response(500, "The mock failed unexpectedly.", code="server_error", error_type="server_error")
+
+    app.wsgi_app = DropMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def _violation_response(violation: Violation) -> Response:
+    return error_response(violation.status, violation.message, code=violation.code, param=violation.param)
+
+
+def _journal_entry(status: int | None, body: object) -> dict[str, Any]:
+    headers = {
+        name: (_REDACTED if name.lower() == "authorization" else value) for name, value in request.headers.items()
+    }
+    return {
+        "time": time.time(),
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "body": body,
+        "headers": headers,
+    }

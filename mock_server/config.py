@@ -1,0 +1,73 @@
+"""The mock server's settings, one frozen dataclass passed to :func:`create_app`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["MAX_BODY_BYTES", "MockConfig"]
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    """Settings of one mock app. Every field has a default that serves a careful relay."""
+
+    token: str | None = None
+    """Accept only this bearer token; ``None`` accepts any non-empty token."""
+    seed: int | None = None
+    """Seed for usernames, id keys, signatures and random faults (reproducible runs)."""
+    max_body_bytes: int = MAX_BODY_BYTES
+    journal_size: int = 1000
+    """How many endpoint requests (and characters) the journal keeps; oldest dropped."""
+    latency_ms: int = 0
+    """Extra delay before every endpoint answer."""
+    fault_rate: float = 0.0
+    """Probability (0..1) that an endpoint request gets ``fault_status`` instead of its answer."""
+    fault_status: int = 500
+    admin: bool = True
+    """Serve the ``/__mock/`` admin API."""
+    access_log: bool = False
+    """Print one line per request (method, path, status, ms); never headers or bodies."""
+    defects: tuple[str, ...] = ()
+    """Named ways of breaking the contract on purpose (see :mod:`mock_server.defects`)."""
+    worker: int = 0
+    """Index of the serving worker; keeps ids distinct across worker processes."""
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.token is not None and not self.token.strip():
+            raise ValueError("token must be a non-empty string or None")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be at least 1")
+        if self.journal_size < 1:
+            raise ValueError("journal_size must be at least 1")
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must be zero or more")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ValueError("fault_rate must be between 0 and 1")
+        if not 400 <= self.fault_status <= 599:
+            raise ValueError("fault_status must be an HTTP error status (400-599)")
+        if not 0 <= self.worker < 256:
+            raise ValueError("worker must be between 0 and 255")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> MockConfig:
+        """Build from a mapping of field names; unknown names are an error, not ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(f"unknown mock config keys: {', '.join(unknown)}")
+        data = dict(values)
+        if "defects" in data:
+            data["defects"] = tuple(data["defects"])
+        return cls(**data)
+
+    def __repr__(self) -> str:  # the token never shows up in logs or tracebacks
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        if shown.get("token") is not None:
+            shown["token"] = "***"
+        return "MockConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"

@@ -1,0 +1,242 @@
+"""The endpoint's rules, as pure functions: no Flask, no I/O.
+
+Both the mock server and the contract suites' custom checks call these, so one definition
+decides what a conforming request and a conforming answer look like. The numbers and
+patterns come from the refined spec, passed in as a :class:`Contract`
+(see :func:`mock_server.spec.load_contract`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "Contract",
+    "RuleError",
+    "Timestamps",
+    "Violation",
+    "check_character",
+    "check_error_body",
+    "check_request",
+    "conforms",
+    "decode_body",
+    "error_body",
+    "parse_timestamps",
+]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What the refined spec says, in a form the rule functions can apply."""
+
+    timestamps_pattern: re.Pattern[str]
+    timestamps_max_length: int
+    span_min: Decimal
+    span_max: Decimal
+    sources: tuple[str, str]
+    url_pattern: re.Pattern[str]
+    url_max_length: int
+    from_task_pattern: re.Pattern[str]
+    models: tuple[str, ...]
+    required: tuple[str, ...]
+    id_pattern: re.Pattern[str]
+    username_pattern: re.Pattern[str]
+    permalink_template: str
+    picture_url_pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Timestamps:
+    """A parsed ``"start,end"`` window, in exact decimal seconds."""
+
+    start: Decimal
+    end: Decimal
+
+    @property
+    def span(self) -> Decimal:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: the HTTP status it earns, the field at fault and a message."""
+
+    status: int
+    param: str | None
+    code: str
+    message: str
+
+
+class RuleError(ValueError):
+    """Raised by the parsing helpers; carries the :class:`Violation`."""
+
+    def __init__(self, violation: Violation) -> None:
+        super().__init__(violation.message)
+        self.violation = violation
+
+
+def _invalid(param: str | None, code: str, message: str, status: int = 422) -> Violation:
+    return Violation(status=status, param=param, code=code, message=message)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_body(raw: bytes) -> object:
+    """Decode a request body as strict UTF-8 JSON; a :class:`RuleError` (400) otherwise."""
+    if not raw.strip():
+        raise RuleError(_invalid(None, "invalid_json", "The request body is empty; send a JSON object.", 400))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleError(
+            _invalid(None, "invalid_json", f"The request body is not valid UTF-8 (byte {exc.start}).", 400)
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise RuleError(_invalid(None, "invalid_json", "The request body is nested too deeply.", 400)) from None
+    except ValueError as exc:
+        raise RuleError(_invalid(None, "invalid_json", f"The request body is not valid JSON: {exc}.", 400)) from None
+
+
+def _short(value: str, limit: int = 40) -> str:
+    text = value if len(value) <= limit else value[:limit] + "…"
+    return json.dumps(text)
+
+
+def parse_timestamps(value: str, contract: Contract) -> Timestamps:
+    """Parse and check ``"start,end"``; a :class:`RuleError` names what is wrong."""
+    allowed = (
+        f'timestamps must be "start,end" in non-negative seconds with a span of at least '
+        f'{contract.span_min} and at most {contract.span_max} seconds, e.g. "1,3"'
+    )
+    if len(value) > contract.timestamps_max_length or not contract.timestamps_pattern.fullmatch(value):
+        raise RuleError(_invalid("timestamps", "invalid_timestamps", f"{allowed}; got {_short(value)}."))
+    start_text, end_text = value.split(",")
+    window = Timestamps(Decimal(start_text.strip()), Decimal(end_text.strip()))
+    if window.end < window.start:
+        raise RuleError(
+            _invalid("timestamps", "invalid_timestamps_order", f"{allowed}; end is before start in {_short(value)}.")
+        )
+    if not contract.span_min <= window.span <= contract.span_max:
+        raise RuleError(
+            _invalid(
+                "timestamps",
+                "invalid_timestamps_span",
+                f"{allowed}; {_short(value)} spans {window.span.normalize():f} seconds.",
+            )
+        )
+    return window
+
+
+def check_request(body: object, contract: Contract) -> Violation | None:
+    """The first rule ``body`` breaks, or ``None`` when it conforms.
+
+    Order: body shape, field types, required ``timestamps``, the window, exactly one source,
+    the source's format, ``model``.
+    """
+    if not isinstance(body, Mapping):
+        kind = type(body).__name__ if body is not None else "null"
+        return _invalid(None, "invalid_body", f"The request body must be a JSON object, not {kind}.", 400)
+    for field in (*contract.sources, "timestamps", "model"):
+        if field in body and not isinstance(body[field], str):
+            got = "null" if body[field] is None else type(body[field]).__name__
+            return _invalid(field, "invalid_type", f"{field} must be a string, not {got}.")
+    for field in contract.required:
+        if field not in body:
+            return _invalid(field, "missing_required_parameter", f'{field} is required, e.g. "1,3".')
+    try:
+        parse_timestamps(body["timestamps"], contract)
+    except RuleError as exc:
+        return exc.violation
+    url_field, task_field = contract.sources
+    given = [field for field in contract.sources if field in body]
+    if len(given) == 2:
+        return _invalid(url_field, "conflicting_sources", f"Give exactly one of {url_field} or {task_field}, not both.")
+    if not given:
+        return _invalid(
+            url_field, "missing_source", f"Give exactly one of {url_field} (a video URL) or {task_field} (a task id)."
+        )
+    if url_field in body:
+        url = body[url_field]
+        if len(url) > contract.url_max_length or not contract.url_pattern.fullmatch(url):
+            return _invalid(
+                url_field,
+                "invalid_url",
+                f"{url_field} must be an absolute http(s) URL of at most {contract.url_max_length} "
+                f"characters; got {_short(url)}.",
+            )
+    else:
+        task = body[task_field]
+        if not contract.from_task_pattern.fullmatch(task):
+            return _invalid(
+                task_field,
+                "invalid_task_id",
+                f'{task_field} must be a task id like "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"; '
+                f"got {_short(task)}.",
+            )
+    if "model" in body and body["model"] not in contract.models:
+        return _invalid(
+            "model", "invalid_model", f"model must be one of {list(contract.models)}; got {_short(body['model'])}."
+        )
+    return None
+
+
+def conforms(body: object, contract: Contract) -> bool:
+    """Whether a decoded request body obeys every rule (a conforming server answers 200)."""
+    return check_request(body, contract) is None
+
+
+def check_character(body: object, contract: Contract) -> list[str]:
+    """What is wrong with a 200 answer's body (an empty list when it conforms)."""
+    if not isinstance(body, Mapping):
+        return [f"a 200 body must be a JSON object, not {type(body).__name__}"]
+    if "error" in body:
+        return ["a 200 body carries an 'error' member"]
+    problems: list[str] = []
+    fields = ("id", "username", "permalink", "profile_picture_url")
+    for field in fields:
+        if not isinstance(body.get(field), str):
+            problems.append(f"{field} is missing or not a string")
+    if problems:
+        return problems
+    if not contract.id_pattern.fullmatch(body["id"]):
+        problems.append(f"id {_short(body['id'])} is not 'ch_' followed by 32 lowercase hex digits")
+    if not contract.username_pattern.fullmatch(body["username"]):
+        problems.append(f"username {_short(body['username'])} is not two dot-separated lowercase parts")
+    expected = contract.permalink_template.format(username=body["username"])
+    if body["permalink"] != expected:
+        problems.append(f"permalink {_short(body['permalink'], 80)} is not {_short(expected, 80)}")
+    if not contract.picture_url_pattern.fullmatch(body["profile_picture_url"]):
+        problems.append("profile_picture_url is not an absolute https URL")
+    return problems
+
+
+def check_error_body(body: object) -> list[str]:
+    """What is wrong with an error answer's envelope ``{"error": {message, type, param, code}}``."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("error"), Mapping):
+        return ["an error body must be a JSON object with an 'error' object"]
+    error = body["error"]
+    problems = [f"error.{key} is missing" for key in ("message", "type", "param", "code") if key not in error]
+    if isinstance(error.get("message"), str) and not error["message"].strip():
+        problems.append("error.message is empty")
+    return problems
+
+
+def error_body(violation: Violation, error_type: str = "invalid_request_error") -> dict[str, Any]:
+    """The OpenAI-style envelope for a violation."""
+    return {
+        "error": {
+            "message": violation.message,
+            "type": error_type,
+            "param": violation.param,
+            "code": violation.code,
+        }
+    }
