@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .config import MockConfig
+from .defects import DEFECTS
 from .server import DEFAULT_THREADS
 from .server import serve as serve_forever
 
@@ -31,10 +32,19 @@ def main() -> None:
     "--threads", default=DEFAULT_THREADS, show_default=True, type=click.IntRange(1, 256), help="Worker threads."
 )
 @click.option("--access-log", is_flag=True, help="Print one line per request: method, path, status, ms.")
-def serve(host: str, port: int, seed: int | None, token: str | None, threads: int, access_log: bool) -> None:
+@click.option(
+    "--defect",
+    "defects",
+    multiple=True,
+    type=click.Choice(sorted(DEFECTS)),
+    help="Break the contract on purpose in this named way (repeatable); see `sora-mock defects`.",
+)
+def serve(
+    host: str, port: int, seed: int | None, token: str | None, threads: int, access_log: bool, defects: tuple[str, ...]
+) -> None:
     """Serve the mock on HOST:PORT until Ctrl-C or SIGTERM."""
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
-    config = MockConfig(token=token, seed=seed, access_log=access_log)
+    config = MockConfig(token=token, seed=seed, access_log=access_log, defects=defects)
     click.echo(f"sora-mock: serving POST http://{host}:{port}/sora/v1/characters", err=True)
     serve_forever(config, host=host, port=port, threads=threads)
