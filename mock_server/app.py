@@ -13,10 +13,11 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from . import defects
 from .config import MockConfig
 from .faults import Fault
 from .provider import make_faker
-from .rules import RuleError, Violation, check_request, decode_body, error_body
+from .rules import RuleError, Violation, decode_body, error_body
 from .spec import ENDPOINT_PATH, load_contract
 from .state import MockState
 from .wsgi import DROP_FLAG, DropMiddleware
@@ -128,14 +129,14 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
                 return Response(b"", status=500)
             if fault.status is not None:
                 return _fault_response(fault)
-        denied = authorize()
+        denied = defects.overrule_denial(authorize(), cfg.defects)
         if denied is not None:
             return denied
         try:
             body = read_body()
         except RuleError as exc:
             return _violation_response(exc.violation)
-        violation = check_request(body, contract)
+        violation = defects.check_request(body, contract, cfg.defects)
         if violation is not None:
             return _violation_response(violation)
         with fake_lock:
@@ -148,6 +149,8 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         if g.get("journaled"):
             state.record(_journal_entry(response.status_code, g.get("journal_body")))
         return response
+
+    app.after_request(defects.response_hook(defects.validate(cfg.defects)))  # runs before the journal
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
