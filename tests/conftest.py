@@ -1,0 +1,44 @@
+"""Shared fixtures for the kit's own tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mock_server import Contract, MockConfig, create_app, load_contract
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
+TASK = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
+
+
+@pytest.fixture(scope="session")
+def contract() -> Contract:
+    return load_contract()
+
+
+@pytest.fixture
+def make_app() -> Callable[..., Flask]:
+    """Build a mock app; keyword arguments are :class:`MockConfig` fields."""
+
+    def build(**overrides: Any) -> Flask:
+        overrides.setdefault("token", TOKEN)
+        overrides.setdefault("seed", 7)
+        return create_app(MockConfig(**overrides))
+
+    return build
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
