@@ -1,0 +1,507 @@
+"""Budgeted live smoke run of the contract against a real relay (or any server).
+
+One billable create (a conforming ``url`` request), fully checked, then one request per broken
+rule, each of which a conforming server rejects with a 4xx JSON answer. Hard caps on creates and
+requests, 429 + ``Retry-After`` honoured within a bounded total wait. The bearer token is only
+ever put into the ``Authorization`` header: never printed, never written to the report.
+
+Run ``python -m contract_tests.live --help`` for the environment it reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import json
+import math
+import os
+import secrets
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import jsonschema  # type: ignore[import-untyped]
+
+from mock_server.faults import DroppedConnection
+from mock_server.rules import check_character, check_request, decode_body
+from mock_server.spec import ENDPOINT_PATH, load_contract, load_spec
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_VIDEO_URL",
+    "EXAMPLE_TASK_ID",
+    "LiveReport",
+    "LiveSettings",
+    "Outcome",
+    "Probe",
+    "SettingsError",
+    "main",
+    "plan",
+    "run",
+]
+
+DEFAULT_BASE_URL = "https://api.jxincm.cn"
+DEFAULT_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
+EXAMPLE_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
+DEFAULT_JUNIT = Path("reports/live.xml")
+DEFAULT_MAX_WAIT = 120.0
+_MAX_SINGLE_WAIT = 60.0
+
+ENV_HELP = """\
+environment:
+  SORA_BASE_URL           server to check (default https://api.jxincm.cn, the paid relay)
+  SORA_API_KEY            bearer token (required; when unset or empty nothing is sent, exit 2)
+  SORA_LIVE_MAX_CREATES   at most this many requests a conforming server answers 200, i.e.
+                          billable creates (default 1; 0 skips the create checks)
+  SORA_LIVE_MAX_REQUESTS  hard cap on requests sent, retries included (default 40)
+  SORA_LIVE_VIDEO_URL     video for the create and for every rejection probe
+                          (default: the seed's example video)
+  SORA_LIVE_TASK_ID       optional task id; when set (and the create budget allows) the
+                          from_task form is also created, counted against SORA_LIVE_MAX_CREATES
+  SORA_LIVE_TIMEOUT       seconds per request (default 60); a slow create is not a failure
+
+cost: a run sends about 15 requests; only the create (plus the task create, when
+SORA_LIVE_TASK_ID is set and SORA_LIVE_MAX_CREATES >= 2) is billable on a conforming server.
+exit status: 0 when the contract holds, 1 when a check fails, 2 on a configuration error.
+"""
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a run that can start (nothing was sent)."""
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """What one live run may do; built from the environment by :meth:`from_env`."""
+
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    max_creates: int = 1
+    max_requests: int = 40
+    video_url: str = DEFAULT_VIDEO_URL
+    task_id: str | None = None
+    timeout: float = 60.0
+    max_wait: float = DEFAULT_MAX_WAIT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, max_wait: float = DEFAULT_MAX_WAIT) -> LiveSettings:
+        """Read the ``SORA_*`` variables; :class:`SettingsError` says what is missing or wrong."""
+        env = os.environ if env is None else env
+        key = env.get("SORA_API_KEY", "").strip()
+        if not key:
+            raise SettingsError(
+                "SORA_API_KEY is not set: export the relay's bearer token as SORA_API_KEY; nothing was sent"
+            )
+        base_url = env.get("SORA_BASE_URL", "").strip() or DEFAULT_BASE_URL
+        if not base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"SORA_BASE_URL must be an http(s) URL, got {base_url!r}")
+        raw_timeout = env.get("SORA_LIVE_TIMEOUT", "").strip()
+        try:
+            timeout = float(raw_timeout) if raw_timeout else 60.0
+        except ValueError:
+            raise SettingsError(f"SORA_LIVE_TIMEOUT must be a number of seconds, got {raw_timeout!r}") from None
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise SettingsError(f"SORA_LIVE_TIMEOUT must be a positive number of seconds, got {raw_timeout!r}")
+        return cls(
+            api_key=key,
+            base_url=base_url.rstrip("/"),
+            max_creates=_int_env(env, "SORA_LIVE_MAX_CREATES", 1, 0),
+            max_requests=_int_env(env, "SORA_LIVE_MAX_REQUESTS", 40, 1),
+            video_url=env.get("SORA_LIVE_VIDEO_URL", "").strip() or DEFAULT_VIDEO_URL,
+            task_id=env.get("SORA_LIVE_TASK_ID", "").strip() or None,
+            timeout=timeout,
+            max_wait=max_wait,
+        )
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One planned request: what is sent, how it authenticates, and what a conforming server does."""
+
+    name: str
+    request: str
+    """Human description for the table (never the token)."""
+    body: bytes
+    auth: str = "token"
+    """``token`` (Bearer + SORA_API_KEY), ``none``, ``basic`` (another scheme) or ``wrong`` (a random token)."""
+    create: bool = False
+    """A conforming request with the real token: the server must create (200) and it is billable."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one probe."""
+
+    name: str
+    request: str
+    expected: str
+    got: str = "-"
+    verdict: str = "not run"
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "FAIL"
+
+
+@dataclass
+class LiveReport:
+    """The whole run: outcomes in order plus what was spent."""
+
+    outcomes: list[Outcome]
+    requests_sent: int = 0
+    creates_sent: int = 0
+    created: int = 0
+    """200 answers received (what a run actually cost on a billing relay)."""
+    waited: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(not outcome.failed for outcome in self.outcomes)
+
+    def failed_checks(self) -> list[str]:
+        return [outcome.name for outcome in self.outcomes if outcome.failed]
+
+
+def _json(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def plan(settings: LiveSettings) -> list[Probe]:
+    """The probes of one run, in order: auth, create(s), then one probe per broken rule."""
+    url = settings.video_url
+    task = settings.task_id or EXAMPLE_TASK_ID
+    good = _json({"url": url, "timestamps": "1,3"})
+    probes = [
+        Probe("no_token", "conforming url body, no Authorization header", good, auth="none"),
+        Probe("non_bearer_scheme", "conforming url body, Authorization: Basic …", good, auth="basic"),
+        Probe("wrong_token", "conforming url body, Bearer <random token>", good, auth="wrong"),
+        Probe("create_url", 'url=$SORA_LIVE_VIDEO_URL, timestamps="1,3"', good, create=True),
+    ]
+    if settings.task_id:
+        probes.append(
+            Probe(
+                "create_task",
+                'from_task=$SORA_LIVE_TASK_ID, timestamps="1,3"',
+                _json({"from_task": settings.task_id, "timestamps": "1,3"}),
+                create=True,
+            )
+        )
+    rules: list[tuple[str, str, object]] = [
+        ("span_too_wide", 'timestamps="0,5" (span 5 s)', {"url": url, "timestamps": "0,5"}),
+        ("span_just_over", 'timestamps="0,3.5" (span 3.5 s)', {"url": url, "timestamps": "0,3.5"}),
+        ("span_too_short", 'timestamps="1,1.5" (span 0.5 s)', {"url": url, "timestamps": "1,1.5"}),
+        ("span_zero", 'timestamps="2,2" (span 0)', {"url": url, "timestamps": "2,2"}),
+        ("reversed_window", 'timestamps="3,1" (end before start)', {"url": url, "timestamps": "3,1"}),
+        ("malformed_timestamps", 'timestamps="1-3"', {"url": url, "timestamps": "1-3"}),
+        ("timestamps_not_string", "timestamps=13 (a number)", {"url": url, "timestamps": 13}),
+        ("missing_timestamps", "url only, no timestamps", {"url": url}),
+        ("both_sources", "url and from_task together", {"url": url, "from_task": task, "timestamps": "1,3"}),
+        ("no_source", 'timestamps="1,3" only', {"timestamps": "1,3"}),
+    ]
+    probes.extend(Probe(name, text, _json(body)) for name, text, body in rules)  # type: ignore[arg-type]
+    probes.append(Probe("body_not_json", "body: url=…&timestamps=1,3 (not JSON)", b"url=video&timestamps=1,3"))
+    return probes
+
+
+class _Budget(Exception):
+    """A cap stopped the run before this probe could be sent."""
+
+
+class _Aborted(Exception):
+    """The token was refused: the rest of the run would prove nothing."""
+
+
+def _retry_after(value: str | None, now: Callable[[], float]) -> float:
+    if not value:
+        return 1.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 1.0
+    return max(0.0, moment.timestamp() - now())
+
+
+class _Runner:
+    def __init__(
+        self,
+        settings: LiveSettings,
+        client: httpx.Client,
+        echo: Callable[[str], None],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.echo = echo
+        self.sleep = sleep
+        self.contract = load_contract()
+        self.character_schema = load_spec()["components"]["schemas"]["Character"]
+        self.report = LiveReport(outcomes=[])
+
+    def headers(self, probe: Probe) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if probe.auth == "token":
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        elif probe.auth == "basic":
+            headers["Authorization"] = "Basic Y29udHJhY3Q6c3VpdGU="  # "contract:suite"
+        elif probe.auth == "wrong":
+            wrong = "sk-invalid-" + secrets.token_hex(16)
+            while wrong == self.settings.api_key:  # pragma: no cover - astronomically unlikely
+                wrong = "sk-invalid-" + secrets.token_hex(16)
+            headers["Authorization"] = f"Bearer {wrong}"
+        return headers
+
+    def billable(self, probe: Probe) -> bool:
+        """Whether a conforming server would answer 200 (and bill) this probe."""
+        try:
+            return probe.auth == "token" and check_request(decode_body(probe.body), self.contract) is None
+        except ValueError:
+            return False
+
+    def send(self, probe: Probe) -> httpx.Response:
+        billable = self.billable(probe)
+        report = self.report
+        while True:
+            if report.requests_sent >= self.settings.max_requests:
+                raise _Budget(f"request cap SORA_LIVE_MAX_REQUESTS={self.settings.max_requests} reached")
+            if billable and report.creates_sent >= self.settings.max_creates:
+                raise _Budget(f"create cap SORA_LIVE_MAX_CREATES={self.settings.max_creates} reached")
+            report.requests_sent += 1
+            if billable:
+                report.creates_sent += 1
+            response = self.client.post(
+                ENDPOINT_PATH, content=probe.body, headers=self.headers(probe), timeout=self.settings.timeout
+            )
+            if response.status_code == 200:
+                report.created += 1
+            if response.status_code != 429:
+                return response
+            if billable:  # a 429 was not processed, so it did not spend the create
+                report.creates_sent -= 1
+            delay = min(_retry_after(response.headers.get("Retry-After"), time.time), _MAX_SINGLE_WAIT)
+            if report.waited + delay > self.settings.max_wait:
+                return response
+            self.echo(f"          429 rate limited: waiting {delay:g} s (Retry-After) before retrying {probe.name}")
+            self.sleep(delay)
+            report.waited += delay
+
+    def run(self, probes: Sequence[Probe]) -> LiveReport:
+        total = len(probes)
+        aborted: str | None = None
+        for index, probe in enumerate(probes, 1):
+            expected = "200 + valid character" if probe.create else "4xx + JSON body"
+            outcome = Outcome(probe.name, probe.request, expected)
+            self.report.outcomes.append(outcome)
+            if aborted is not None:
+                outcome.detail = aborted
+            else:
+                try:
+                    self.check(probe, outcome)
+                except _Budget as exc:
+                    outcome.verdict, outcome.detail = "FAIL", f"not sent: {exc}"
+                except _Aborted as exc:
+                    aborted = str(exc)
+            line = f"[{index:>2}/{total}] {probe.name:<22} {outcome.verdict:<8} {outcome.got}"
+            self.echo(line + (f"  {outcome.detail}" if outcome.detail else ""))
+        return self.report
+
+    def check(self, probe: Probe, outcome: Outcome) -> None:
+        if probe.create and self.report.creates_sent >= self.settings.max_creates:
+            outcome.verdict = "skipped"
+            outcome.detail = f"create budget SORA_LIVE_MAX_CREATES={self.settings.max_creates} already spent"
+            return
+        try:
+            response = self.send(probe)
+        except httpx.TimeoutException:
+            outcome.got, outcome.verdict = "timeout", "FAIL"
+            outcome.detail = f"no answer within SORA_LIVE_TIMEOUT={self.settings.timeout:g} s"
+            return
+        except (httpx.TransportError, OSError, DroppedConnection) as exc:
+            outcome.got, outcome.verdict = "no answer", "FAIL"
+            outcome.detail = f"connection failed or dropped ({type(exc).__name__})"
+            return
+        status = response.status_code
+        outcome.got = str(status)
+        try:
+            body: object = response.json()
+        except ValueError:
+            body = None
+            is_json = False
+        else:
+            is_json = True
+        problems = self.judge(probe, status, body, is_json)
+        outcome.verdict = "FAIL" if problems else "pass"
+        outcome.detail = "; ".join(problems)
+        if probe.create and status in (401, 403):
+            outcome.detail = (
+                f"the server refused SORA_API_KEY (HTTP {status}): the token is wrong or expired; "
+                "the remaining checks were not run"
+            )
+            raise _Aborted(f"SORA_API_KEY refused by {probe.name}")
+
+    def judge(self, probe: Probe, status: int, body: object, is_json: bool) -> list[str]:
+        if status == 429:
+            return [f"still rate limited after waiting {self.report.waited:g} s in total"]
+        if status >= 500:
+            return [f"server error {status}"]
+        if probe.create:
+            if status != 200:
+                return [f"a conforming create was not accepted (HTTP {status})"]
+            if not is_json:
+                return ["the 200 answer is not JSON"]
+            problems = check_character(body, self.contract)
+            if not problems:
+                validator = jsonschema.Draft4Validator(self.character_schema)
+                problems = [f"schema: {error.message}" for error in validator.iter_errors(body)]
+            return problems
+        if 200 <= status < 300:
+            if isinstance(body, Mapping) and "error" in body:
+                return [f"{status} carrying an error body"]
+            return [f"accepted ({status}) a request a conforming server rejects"]
+        if not 400 <= status < 500:
+            return [f"unexpected status {status}"]
+        problems = []
+        if not is_json:
+            problems.append("the error answer is not JSON")
+        if probe.auth == "token" and status in (401, 403):
+            problems.append(f"rejected for the token (HTTP {status}), not for the rule: is SORA_API_KEY valid?")
+        return problems
+
+
+def run(
+    settings: LiveSettings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    echo: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    probes: Sequence[Probe] | None = None,
+) -> LiveReport:
+    """Send the planned probes (within the caps) and judge each answer."""
+    say = echo or (lambda line: print(line, flush=True))
+    with httpx.Client(base_url=settings.base_url, transport=transport, follow_redirects=False) as client:
+        runner = _Runner(settings, client, say, sleep)
+        return runner.run(plan(settings) if probes is None else probes)
+
+
+def format_table(report: LiveReport) -> str:
+    """The final table: check, request, expected, got, verdict (+ why)."""
+    header = ("check", "request", "expected", "got", "verdict")
+    rows = [
+        (o.name, o.request, o.expected, o.got, o.verdict + (f": {o.detail}" if o.detail else ""))
+        for o in report.outcomes
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    lines = []
+    for row in [header, *rows]:
+        lines.append("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    lines.insert(1, "  ".join("-" * width for width in widths) + "  " + "-" * 7)
+    summary = (
+        f"requests sent: {report.requests_sent}, conforming creates sent: {report.creates_sent}, "
+        f"200 answers: {report.created}, waited for 429: {report.waited:g} s -> "
+        + ("CONTRACT HOLDS" if report.ok else "CONTRACT BROKEN: " + ", ".join(report.failed_checks()))
+    )
+    return "\n".join([*lines, "", summary])
+
+
+def write_junit(report: LiveReport, path: Path, base_url: str) -> None:
+    """A JUnit XML file with one test case per check."""
+    suite = ET.Element(
+        "testsuite",
+        name="sora-live-contract",
+        tests=str(len(report.outcomes)),
+        failures=str(len(report.failed_checks())),
+        skipped=str(sum(1 for o in report.outcomes if o.verdict in ("skipped", "not run"))),
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("base_url", base_url),
+        ("requests_sent", report.requests_sent),
+        ("creates_sent", report.creates_sent),
+        ("answers_200", report.created),
+    ):
+        ET.SubElement(props, "property", name=name, value=str(value))
+    for outcome in report.outcomes:
+        case = ET.SubElement(suite, "testcase", classname="live", name=outcome.name)
+        text = f"request: {outcome.request}\nexpected: {outcome.expected}\ngot: {outcome.got}\n{outcome.detail}"
+        if outcome.failed:
+            ET.SubElement(case, "failure", message=outcome.detail or "failed").text = text
+        elif outcome.verdict in ("skipped", "not run"):
+            ET.SubElement(case, "skipped", message=outcome.detail or outcome.verdict)
+        ET.SubElement(case, "system-out").text = text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m contract_tests.live",
+        description=(
+            "Budgeted live smoke test of POST /sora/v1/characters: one billable create, fully checked, "
+            "then one rejection probe per contract rule."
+        ),
+        epilog=ENV_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--junit", type=Path, default=DEFAULT_JUNIT, help="JUnit XML report path (%(default)s)")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=DEFAULT_MAX_WAIT,
+        help="total seconds the run may wait on 429 Retry-After answers (%(default)s)",
+    )
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
+    """Command line entry point; returns the exit status (``transport`` serves in-process runs)."""
+    args = _parser().parse_args(argv)
+    stream = out or sys.stdout
+    try:
+        settings = LiveSettings.from_env(env, max_wait=args.max_wait)
+    except SettingsError as exc:
+        print(f"live: {exc}", file=sys.stderr if out is None else stream)
+        return 2
+    print(
+        f"live: checking POST {settings.base_url}{ENDPOINT_PATH} "
+        f"(max {settings.max_creates} create(s), max {settings.max_requests} requests)",
+        file=stream,
+        flush=True,
+    )
+    report = run(settings, transport=transport, echo=lambda line: print(line, file=stream, flush=True))
+    print("\n" + format_table(report), file=stream, flush=True)
+    write_junit(report, args.junit, settings.base_url)
+    print(f"live: JUnit report written to {args.junit}", file=stream)
+    if any("refused SORA_API_KEY" in outcome.detail for outcome in report.outcomes):
+        print("live: FAILED: the server refused SORA_API_KEY (wrong or expired token)", file=stream)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
