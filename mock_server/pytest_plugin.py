@@ -1,0 +1,137 @@
+"""pytest plugin: ``sora_server`` and ``sora_respx`` fixtures and the ``sora`` marker.
+
+Registered through the ``pytest11`` entry point, so installing the kit is enough. Override the
+configuration fixtures in your ``conftest.py``:
+
+- ``sora_server_config`` (session): settings of the default mock, a mapping of
+  :class:`~mock_server.config.MockConfig` field names. Defaults: token ``SORA_MOCK_TOKEN`` or
+  ``"sora-test-token"``; seed ``SORA_MOCK_SEED`` when set.
+- ``sora_server_listen_address`` (session): ``(host, port)``, default ``("127.0.0.1", 0)``
+  (a free port).
+- ``sora_respx_base_urls`` (function): the base URLs ``sora_respx`` answers, default the relay's
+  and ``SORA_BASE_URL`` when set.
+
+``@pytest.mark.sora(seed=..., token=..., ...)`` gives one test a freshly built mock with those
+settings (any ``MockConfig`` field) on top of ``sora_server_config``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:  # keep the plugin cheap to load in every pytest run of the environment
+    from .respx_router import SoraRouter
+    from .testing import SoraServer
+
+__all__ = [
+    "sora_respx",
+    "sora_respx_base_urls",
+    "sora_server",
+    "sora_server_config",
+    "sora_server_listen_address",
+    "sora_server_session",
+]
+
+_MARKER_HELP = (
+    "sora(**settings): configure the sora_server / sora_respx mock of this test with MockConfig "
+    "fields, e.g. seed=7 (reproducible characters) or token='secret' (the only token accepted)."
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", _MARKER_HELP)
+
+
+def _marker_settings(request: pytest.FixtureRequest) -> dict[str, Any] | None:
+    """Settings from every ``sora`` marker on the test, the closest one winning."""
+    markers = list(request.node.iter_markers("sora"))
+    if not markers:
+        return None
+    settings: dict[str, Any] = {}
+    for marker in reversed(markers):  # iter_markers yields the closest first
+        if marker.args:
+            raise pytest.UsageError("@pytest.mark.sora takes keyword arguments only, e.g. sora(seed=7)")
+        settings.update(marker.kwargs)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def sora_server_config() -> dict[str, Any]:
+    """Settings of the default mock (override in conftest.py)."""
+    settings: dict[str, Any] = {"token": os.environ.get("SORA_MOCK_TOKEN") or "sora-test-token"}
+    seed = os.environ.get("SORA_MOCK_SEED", "").strip()
+    if seed:
+        try:
+            settings["seed"] = int(seed)
+        except ValueError:
+            raise pytest.UsageError(f"SORA_MOCK_SEED must be an integer; got {seed!r}") from None
+    return settings
+
+
+@pytest.fixture(scope="session")
+def sora_server_listen_address() -> tuple[str, int]:
+    """Where the session's mock listens; port 0 picks a free one."""
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture(scope="session")
+def sora_server_session(
+    sora_server_config: dict[str, Any], sora_server_listen_address: tuple[str, int]
+) -> Iterator[SoraServer]:
+    """The session's HTTP mock, started once; tests should use ``sora_server``."""
+    from .testing import SoraServer
+
+    host, port = sora_server_listen_address
+    with SoraServer(sora_server_config, host=host, port=port) as server:
+        yield server
+
+
+@pytest.fixture
+def sora_server(sora_server_session: SoraServer, request: pytest.FixtureRequest) -> Iterator[SoraServer]:
+    """The mock over real HTTP on 127.0.0.1, state reset for this test.
+
+    ``.url``, ``.token``, ``.requests``, ``.characters``, ``.reset()``, ``.fail_next(status,
+    retry_after=None, times=1)``, ``.drop_next()``, ``.delay_next(ms)``.
+    """
+    from .testing import build_config
+
+    settings = _marker_settings(request)
+    sora_server_session.reset()
+    if settings is None:
+        yield sora_server_session
+        sora_server_session.reset()
+        return
+    from .app import create_app
+
+    app = create_app(build_config(sora_server_session.config, **settings))
+    with sora_server_session.use(app):
+        yield sora_server_session
+    sora_server_session.reset()
+
+
+@pytest.fixture
+def sora_respx_base_urls() -> tuple[str, ...]:
+    """Base URLs whose endpoint ``sora_respx`` answers (override in conftest.py)."""
+    from .respx_router import default_base_urls
+
+    return default_base_urls()
+
+
+@pytest.fixture
+def sora_respx(
+    sora_server_config: dict[str, Any], sora_respx_base_urls: tuple[str, ...], request: pytest.FixtureRequest
+) -> Iterator[SoraRouter]:
+    """An active respx router answering the relay's endpoint from the in-process mock.
+
+    Works for sync and async httpx clients; other requests raise as not mocked.
+    """
+    from .respx_router import SoraRouter
+    from .testing import build_config
+
+    config = build_config(sora_server_config, **(_marker_settings(request) or {}))
+    with SoraRouter(config, base_urls=sora_respx_base_urls) as router:
+        yield router

@@ -1,0 +1,145 @@
+"""A respx router that answers httpx calls to the relay from the in-process mock, no socket.
+
+Requests to ``{base}/sora/v1/characters`` (any method, so a GET earns the mock's 405) for each
+base URL go to :func:`mock_server.app.create_app`'s WSGI app; every other request fails as
+unmocked, so nothing slips out to the network. Works for ``httpx.Client`` and
+``httpx.AsyncClient`` alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import respx
+from flask import Flask
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from .app import create_app
+from .config import MockConfig
+from .faults import DroppedConnection
+from .spec import ENDPOINT_PATH
+from .testing import DEFAULT_TOKEN, MockHandle, build_config
+
+__all__ = ["RELAY_BASE_URL", "SoraRouter", "default_base_urls", "wsgi_answer"]
+
+RELAY_BASE_URL = "https://api.jxincm.cn"
+"""Where the real relay lives; the router catches calls to it so tests never reach it."""
+
+
+def default_base_urls() -> tuple[str, ...]:
+    """The relay's base URL, plus ``SORA_BASE_URL`` when that is set to another one."""
+    urls = [RELAY_BASE_URL]
+    extra = os.environ.get("SORA_BASE_URL", "").strip().rstrip("/")
+    if extra and extra != RELAY_BASE_URL:
+        urls.append(extra)
+    return tuple(urls)
+
+
+def wsgi_answer(app: Flask, request: httpx.Request, script_name: str = "") -> httpx.Response:
+    """Answer an httpx request with ``app`` in-process, as its HTTP server would.
+
+    A dropped connection (a ``drop`` fault) surfaces as :class:`httpx.RemoteProtocolError`,
+    which is what an httpx client sees when a server closes the connection unanswered.
+    """
+    url = request.url
+    path = url.path
+    if script_name and path.startswith(script_name):
+        path = path[len(script_name) :] or "/"
+    builder = EnvironBuilder(
+        path=path,
+        base_url=f"{url.scheme}://{url.netloc.decode('ascii')}{script_name}",
+        query_string=url.query.decode("ascii"),
+        method=request.method,
+        headers=list(request.headers.multi_items()),
+        data=request.content,
+    )
+    try:
+        environ = builder.get_environ()
+    finally:
+        builder.close()
+    try:
+        app_iter, status, headers = run_wsgi_app(app, environ, buffered=True)
+    except DroppedConnection:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request) from None
+    try:
+        content = b"".join(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+    return httpx.Response(
+        int(status.split(" ", 1)[0]),
+        headers=list(headers.items()),
+        content=content,
+        request=request,
+    )
+
+
+class SoraRouter(respx.MockRouter, MockHandle):
+    """A :class:`respx.MockRouter` whose relay routes are answered by an in-process mock.
+
+    Use it like any respx router (``with SoraRouter() as router:``, add more routes of your own);
+    it also has the mock helpers: ``.requests``, ``.characters``, ``.reset()``, ``.fail_next()``,
+    ``.drop_next()``, ``.token``. Unmatched requests raise (``assert_all_mocked``).
+    """
+
+    def __init__(
+        self,
+        config: MockConfig | dict[str, Any] | None = None,
+        *,
+        app: Flask | None = None,
+        base_urls: Sequence[str] | None = None,
+        assert_all_called: bool = False,
+        assert_all_mocked: bool = True,
+        base_url: str | None = None,
+        using: Any = respx.router.DEFAULT,
+    ) -> None:
+        respx.MockRouter.__init__(
+            self,
+            assert_all_called=assert_all_called,
+            assert_all_mocked=assert_all_mocked,
+            base_url=base_url,
+            using=using,
+        )
+        if app is None:
+            app = create_app(build_config(config if config is not None else {"token": DEFAULT_TOKEN}))
+        MockHandle.__init__(self, app)
+        self.base_urls = tuple(base_urls) if base_urls is not None else default_base_urls()
+        for base in self.base_urls:
+            self._add_relay_route(base)
+
+    def __repr__(self) -> str:
+        return f"SoraRouter(base_urls={list(self.base_urls)!r})"
+
+    def _add_relay_route(self, base: str) -> None:
+        parts = urlsplit(base.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base URL must be an absolute http(s) URL; got {base!r}")
+        prefix = parts.path.rstrip("/")
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            return wsgi_answer(self._app, request, script_name=prefix)
+
+        self.route(url=f"{parts.scheme}://{parts.netloc}{prefix}{ENDPOINT_PATH}").mock(side_effect=answer)
+
+    def __enter__(self) -> SoraRouter:
+        respx.MockRouter.__enter__(self)
+        return self
+
+    def use_app(self, app: Flask) -> None:
+        """Answer from ``app`` from now on (the routes stay)."""
+        self._app = app
+
+    def reset(self) -> None:
+        """Clear respx's call records and the mock's journal, characters and faults."""
+        respx.MockRouter.reset(self)
+        if hasattr(self, "_app"):
+            MockHandle.reset(self)
+
+    def endpoint_urls(self) -> Iterable[str]:
+        """The full endpoint URLs this router answers."""
+        return tuple(base.rstrip("/") + ENDPOINT_PATH for base in self.base_urls)
