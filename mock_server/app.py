@@ -14,13 +14,14 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import defects
+from .admin import admin_blueprint
 from .config import MockConfig
 from .faults import Fault
 from .provider import make_faker
 from .rules import RuleError, Violation, decode_body, error_body
 from .spec import ENDPOINT_PATH, load_contract
 from .state import MockState
-from .wsgi import DROP_FLAG, DropMiddleware
+from .wsgi import DROP_FLAG, AccessLogMiddleware, DropMiddleware
 
 __all__ = ["create_app", "error_response"]
 
@@ -184,7 +185,11 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
         return error_response(500, "The mock failed unexpectedly.", code="server_error", error_type="server_error")
 
+    if cfg.admin:
+        app.register_blueprint(admin_blueprint())
     app.wsgi_app = DropMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    if cfg.access_log:
+        app.wsgi_app = AccessLogMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

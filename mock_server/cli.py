@@ -20,8 +20,14 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port to listen on.")
-@click.option("--seed", type=int, default=None, help="Seed for reproducible usernames, ids and signatures.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on (0: any free).",
+)
+@click.option("--seed", type=int, default=None, help="Seed for reproducible usernames, ids, signatures and faults.")
 @click.option(
     "--token",
     envvar="SORA_MOCK_TOKEN",
@@ -29,9 +35,50 @@ def main() -> None:
     help="Accept only this bearer token (env SORA_MOCK_TOKEN). Without it any non-empty token is accepted.",
 )
 @click.option(
-    "--threads", default=DEFAULT_THREADS, show_default=True, type=click.IntRange(1, 256), help="Worker threads."
+    "--threads",
+    default=DEFAULT_THREADS,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads answering requests concurrently (one process, so one shared state).",
 )
-@click.option("--access-log", is_flag=True, help="Print one line per request: method, path, status, ms.")
+@click.option(
+    "--latency-ms",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 60_000),
+    help="Delay every endpoint answer by this many milliseconds.",
+)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Probability (0..1) that an endpoint request fails with --fault-status; reproducible with --seed.",
+)
+@click.option(
+    "--fault-status",
+    default=500,
+    show_default=True,
+    type=click.IntRange(400, 599),
+    help="Status of the random faults of --fault-rate (429 adds Retry-After).",
+)
+@click.option(
+    "--journal-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Endpoint requests (and created characters) kept for /__mock/; the oldest are dropped.",
+)
+@click.option(
+    "--no-admin",
+    is_flag=True,
+    help="Do not serve the /__mock/ admin API (it takes no token; use this when binding beyond 127.0.0.1).",
+)
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Print one line per request to stderr: method, path, status, ms (never the token).",
+)
 @click.option(
     "--defect",
     "defects",
@@ -40,11 +87,36 @@ def main() -> None:
     help="Break the contract on purpose in this named way (repeatable); see `sora-mock defects`.",
 )
 def serve(
-    host: str, port: int, seed: int | None, token: str | None, threads: int, access_log: bool, defects: tuple[str, ...]
+    host: str,
+    port: int,
+    seed: int | None,
+    token: str | None,
+    threads: int,
+    latency_ms: int,
+    fault_rate: float,
+    fault_status: int,
+    journal_size: int,
+    no_admin: bool,
+    access_log: bool,
+    defects: tuple[str, ...],
 ) -> None:
-    """Serve the mock on HOST:PORT until Ctrl-C or SIGTERM."""
+    """Serve the mock on HOST:PORT until Ctrl-C or SIGTERM.
+
+    The admin API lives under /__mock/ (health, requests, characters, reset, faults) unless
+    --no-admin is given.
+    """
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
-    config = MockConfig(token=token, seed=seed, access_log=access_log, defects=defects)
+    config = MockConfig(
+        token=token,
+        seed=seed,
+        journal_size=journal_size,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        fault_status=fault_status,
+        admin=not no_admin,
+        access_log=access_log,
+        defects=defects,
+    )
     click.echo(f"sora-mock: serving POST http://{host}:{port}/sora/v1/characters", err=True)
     serve_forever(config, host=host, port=port, threads=threads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -28,6 +29,14 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self._config)
 
 
+def _announce(arbiter: Any) -> None:
+    """Print the address actually bound (useful with ``--port 0``) once the server is ready."""
+    for listener in arbiter.LISTENERS:
+        host, port = listener.sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"sora-mock: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
+
+
 def serve(config: MockConfig, host: str = "127.0.0.1", port: int = 8000, threads: int = DEFAULT_THREADS) -> None:
     """Serve until SIGINT/SIGTERM, then shut down cleanly. One process keeps one state."""
     options = {
@@ -36,12 +45,12 @@ def serve(config: MockConfig, host: str = "127.0.0.1", port: int = 8000, threads
         "worker_class": "gthread",
         "threads": threads,
         "preload_app": True,
-        "accesslog": "-" if config.access_log else None,
-        "access_log_format": "%(m)s %(U)s %(s)s %(M)sms",
+        "accesslog": None,  # the app writes its own access log when config.access_log is set
         "errorlog": "-",
         "loglevel": "warning",
         "graceful_timeout": 5,
         "keepalive": 5,
         "proc_name": "sora-mock",
+        "when_ready": _announce,
     }
     _Gunicorn(config, options).run()

@@ -1,15 +1,18 @@
-"""WSGI-level helpers: closing a connection unanswered for ``drop`` faults."""
+"""WSGI-level helpers: closing a connection unanswered for ``drop`` faults, and the access log."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable, Iterable
-from typing import Any
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any
+from urllib.parse import quote
 
 from .faults import DroppedConnection
 
-__all__ = ["DROP_FLAG", "DropMiddleware"]
+__all__ = ["DROP_FLAG", "AccessLogMiddleware", "DropMiddleware"]
 
 DROP_FLAG = "sora_mock.drop"
 _SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket", "sora_mock.socket")
@@ -48,3 +51,50 @@ class DropMiddleware:
                     sock.shutdown(socket.SHUT_RDWR)
                 break
         raise DroppedConnection("connection dropped by an injected fault")
+
+
+class AccessLogMiddleware:
+    """Write ``METHOD PATH STATUS MSms`` for every request to ``stream`` (stderr by default).
+
+    Only the method, the path (no query string), the status and the duration are written:
+    never headers, bodies or the bearer token. A dropped connection is logged with status ``-``.
+    """
+
+    def __init__(self, app: WSGIApp, stream: IO[str] | None = None) -> None:
+        self.app = app
+        self.stream = stream
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        status = ["-"]
+
+        def recording(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
+            status[0] = code.split(" ", 1)[0]
+            writer: Callable[[bytes], Any] = start_response(code, headers, exc_info)
+            return writer
+
+        try:
+            result = self.app(environ, recording)
+        except BaseException:
+            self._log(environ, status[0], started)
+            raise
+        return self._logged(result, environ, status, started)
+
+    def _logged(
+        self, result: Iterable[bytes], environ: dict[str, Any], status: list[str], started: float
+    ) -> Iterator[bytes]:
+        try:
+            yield from result
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+            self._log(environ, status[0], started)
+
+    def _log(self, environ: dict[str, Any], status: str, started: float) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        method = environ.get("REQUEST_METHOD", "-")
+        path = quote(str(environ.get("PATH_INFO", "") or "/").encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~%")
+        stream = self.stream or sys.stderr
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(f"{method} {path} {status} {elapsed:.1f}ms\n")
+            stream.flush()

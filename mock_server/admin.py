@@ -1,0 +1,93 @@
+"""The ``/__mock/`` admin API: readiness, request journal, created characters, reset, faults.
+
+It takes no bearer token: it is meant for a mock bound to 127.0.0.1 (the default). Serve the
+mock with ``--no-admin`` when it listens on an address others can reach.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from .faults import Fault, FaultError
+from .state import MockState
+
+__all__ = ["ADMIN_PREFIX", "admin_blueprint"]
+
+ADMIN_PREFIX = "/__mock"
+_FAULT_FIELDS = ("status", "retry_after", "delay_ms", "drop", "times")
+_UNKNOWN = "unknown fault field(s): "
+
+
+def _state() -> MockState:
+    state: MockState = current_app.extensions["sora_mock"]["state"]
+    return state
+
+
+def _json(body: object, status: int = 200) -> Response:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text, status=status, mimetype="application/json")
+
+
+def _bad_fault(message: str, param: str | None) -> Response:
+    return _json(
+        {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": "invalid_fault"}},
+        400,
+    )
+
+
+def _param_of(message: str) -> str | None:
+    """The fault field a :class:`FaultError` message is about (its first word), if it names one."""
+    if message.startswith(_UNKNOWN):
+        return message[len(_UNKNOWN) :].split(";", 1)[0].split(",", 1)[0].strip() or None
+    first = message.split(" ", 1)[0]
+    return first if first in _FAULT_FIELDS else None
+
+
+def admin_blueprint() -> Blueprint:
+    """A fresh blueprint (one per app) serving the admin API under :data:`ADMIN_PREFIX`."""
+    bp = Blueprint("sora_mock_admin", __name__, url_prefix=ADMIN_PREFIX)
+
+    @bp.get("/health")
+    def health() -> Response:
+        return _json({"status": "ok"})
+
+    @bp.get("/requests")
+    def requests() -> Response:
+        return _json(_state().requests())
+
+    @bp.get("/characters")
+    def characters() -> Response:
+        return _json(_state().characters())
+
+    @bp.post("/reset")
+    def reset() -> Response:
+        _state().reset()
+        return _json({"status": "reset"})
+
+    @bp.get("/faults")
+    def pending() -> Response:
+        return _json(_state().pending_faults())
+
+    @bp.post("/faults")
+    def add_fault() -> Response:
+        raw = request.get_data(cache=False)
+        try:
+            data: Any = json.loads(raw) if raw.strip() else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _bad_fault(f"The fault body is not valid JSON: {exc}.", None)
+        try:
+            fault, times = Fault.from_json(data)
+        except FaultError as exc:
+            return _bad_fault(f"Invalid fault: {exc}.", _param_of(str(exc)))
+        state = _state()
+        state.push_fault(fault, times)
+        return _json({"queued": {"fault": _fault_dict(fault), "times": times}, "pending": state.pending_faults()}, 201)
+
+    return bp
+
+
+def _fault_dict(fault: Fault) -> dict[str, Any]:
+    return {"status": fault.status, "retry_after": fault.retry_after, "delay_ms": fault.delay_ms, "drop": fault.drop}

@@ -1,0 +1,243 @@
+"""`sora-mock serve` as a real process: flags, access log, admin switch, clean shutdown on signals."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from mock_server.cli import main
+
+from .conftest import VIDEO
+
+PATH = "/sora/v1/characters"
+VALID = {"url": VIDEO, "timestamps": "1,3"}
+SECRET = "flag-test-secret-4242"
+_LISTENING = re.compile(r"listening on http://(\S+):(\d+)")
+
+pytestmark = pytest.mark.slow
+
+
+class MockProcess:
+    """``sora-mock serve ARGS --port 0`` in a subprocess; knows its port once it is ready.
+
+    Readiness is the "listening on" line plus a first answer, each awaited with a timeout.
+    """
+
+    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 30.0) -> None:
+        self.args = [*args, "--host", "127.0.0.1", "--port", "0"]
+        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self.timeout = timeout
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stderr: list[str] = []
+        self.proc: subprocess.Popen[str] | None = None
+        self.pump: threading.Thread | None = None
+
+    def __enter__(self) -> MockProcess:
+        command = [sys.executable, "-c", "from mock_server.cli import main; main()", "serve", *self.args]
+        self.proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
+        deadline = time.monotonic() + self.timeout
+        while not self.port:
+            line = self.next_line(deadline - time.monotonic())
+            if match := _LISTENING.search(line):
+                self.host, self.port = match.group(1), int(match.group(2))
+        self._await_first_answer(deadline)
+        return self
+
+    def _pump(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+            self.lines.put(line)
+
+    def next_line(self, timeout: float) -> str:
+        """The next stderr line, failing the test if none comes within ``timeout`` seconds."""
+        try:
+            return self.lines.get(timeout=max(timeout, 0.01))
+        except queue.Empty:
+            pytest.fail(f"sora-mock printed nothing expected in time; stderr so far: {''.join(self.stderr)!r}")
+
+    def _await_first_answer(self, deadline: float) -> None:
+        while True:
+            try:
+                requests.get(self.url("/__mock/health"), timeout=2)
+                return
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def pids(self) -> list[int]:
+        """The server process and all its descendants."""
+        assert self.proc is not None
+        found = [self.proc.pid]
+        parents: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                parents.setdefault(ppid, []).append(int(entry.name))
+        for pid in found:
+            found.extend(parents.get(pid, []))
+        return found
+
+    def rss_kib(self) -> int:
+        """Resident memory of the server's whole process tree, in KiB."""
+        total = 0
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            match = re.search(r"VmRSS:\s+(\d+) kB", status)
+            total += int(match.group(1)) if match else 0
+        return total
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Send ``sig`` and wait (bounded) for the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            pytest.fail(f"sora-mock did not exit within {timeout}s of signal {sig}")
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if self.pump is not None:
+            self.pump.join(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+def test_help_explains_every_serve_option() -> None:
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    assert result.exit_code == 0
+    flags = [
+        "--host",
+        "--port",
+        "--seed",
+        "--token",
+        "--threads",
+        "--latency-ms",
+        "--fault-rate",
+        "--fault-status",
+        "--journal-size",
+        "--no-admin",
+        "--access-log",
+        "--defect",
+        "SORA_MOCK_TOKEN",
+        "/__mock/",
+    ]
+    for flag in flags:
+        assert flag in result.output, flag
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--fault-rate", "1.5"],
+        ["--fault-status", "200"],
+        ["--journal-size", "0"],
+        ["--latency-ms", "-1"],
+        ["--threads", "0"],
+        ["--token", " "],
+    ],
+)
+def test_bad_option_values_are_refused_before_serving(args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["serve", *args])
+    assert result.exit_code == 2
+    assert args[0] in result.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_shut_the_server_down_cleanly(sig: int) -> None:
+    with MockProcess([]) as server:
+        session = requests.Session()
+        assert session.post(server.url(PATH), json=VALID, headers={"Authorization": "Bearer x"}, timeout=10).ok
+        assert server.stop(sig) == 0
+        with pytest.raises(requests.ConnectionError):
+            requests.get(server.url("/__mock/health"), timeout=2)
+
+
+def test_flags_reach_the_server_and_the_access_log_never_shows_the_token() -> None:
+    args = ["--access-log", "--journal-size", "2", "--latency-ms", "150", "--seed", "3"]
+    with MockProcess(args, env={"SORA_MOCK_TOKEN": SECRET}) as server:
+        session = requests.Session()
+        auth = {"Authorization": f"Bearer {SECRET}"}
+        assert (
+            session.post(server.url(PATH), json=VALID, headers={"Authorization": "Bearer no"}, timeout=10).status_code
+            == 401
+        )
+        started = time.monotonic()
+        answers = [
+            session.post(server.url(PATH + "?key=" + SECRET), json=VALID, headers=auth, timeout=10) for _ in range(3)
+        ]
+        assert time.monotonic() - started >= 3 * 0.15  # --latency-ms delays every answer
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        journal = session.get(server.url("/__mock/requests"), timeout=10).json()
+        assert len(journal) == 2  # --journal-size 2 keeps the newest two
+        assert [c["id"] for c in session.get(server.url("/__mock/characters"), timeout=10).json()] == [
+            a.json()["id"] for a in answers[1:]
+        ]
+        deadline = time.monotonic() + 10
+        logged: list[str] = []
+        while sum(f"POST {PATH} 200 " in line for line in logged) < 3:
+            logged.append(server.next_line(deadline - time.monotonic()))
+        assert server.stop() == 0
+    log = "".join(server.stderr)
+    assert re.search(rf"^POST {re.escape(PATH)} 401 \d+\.\dms$", log, re.M)
+    assert re.search(r"^GET /__mock/requests 200 \d+\.\dms$", log, re.M)
+    assert SECRET not in log
+
+
+def test_defaults_have_no_access_log_and_no_admin_turns_the_admin_api_off() -> None:
+    with MockProcess(["--no-admin", "--fault-rate", "1", "--fault-status", "503"]) as server:
+        session = requests.Session()
+        answer = session.post(server.url(PATH), json=VALID, headers={"Authorization": "Bearer x"}, timeout=10)
+        assert answer.status_code == 503
+        for path in ("/__mock/health", "/__mock/requests", "/__mock/characters"):
+            response = session.get(server.url(path), timeout=10)
+            assert response.status_code == 404
+            assert response.headers["Content-Type"].startswith("application/json")
+            assert response.json()["error"]["code"] == "not_found"
+        assert server.stop() == 0
+    assert PATH not in "".join(line for line in server.stderr if "serving POST" not in line)
