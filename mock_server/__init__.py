@@ -20,6 +20,7 @@ from .rules import (
 )
 from .spec import ENDPOINT_PATH, load_contract, load_spec, refined_spec_path, vendored_spec_path
 from .state import MockState
+from .testing import MockHandle, SoraServer
 
 __all__ = [
     "ENDPOINT_PATH",
@@ -29,8 +30,10 @@ __all__ = [
     "Fault",
     "FaultError",
     "MockConfig",
+    "MockHandle",
     "MockState",
     "RuleError",
+    "SoraServer",
     "Timestamps",
     "Violation",
     "check_character",

@@ -6,6 +6,7 @@ import click
 
 from .config import MockConfig
 from .defects import DEFECTS
+from .recorder import record
 from .server import DEFAULT_THREADS
 from .server import serve as serve_forever
 
@@ -120,3 +121,6 @@ def serve(
     )
     click.echo(f"sora-mock: serving POST http://{host}:{port}/sora/v1/characters", err=True)
     serve_forever(config, host=host, port=port, threads=threads)
+
+
+main.add_command(record)

@@ -1,0 +1,212 @@
+"""``sora-mock record``: send a few corpus requests to a server and save its answers as fixtures.
+
+The selection is checked against the live smoke run's budget before anything is sent:
+``SORA_LIVE_MAX_CREATES`` (default 1) requests a conforming server would answer 200 (billable
+creates), ``SORA_LIVE_MAX_REQUESTS`` (default 40) requests in all. The bearer token comes from
+``SORA_API_KEY`` and never reaches the file: headers keep the ``{token}`` placeholder, and any
+copy of the token in an answer, like the ``sig=`` value of a signed URL, is scrubbed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+import httpx
+
+from .fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
+from .rules import RuleError, check_request, decode_body
+from .spec import load_contract
+
+__all__ = ["DEFAULT_CASES", "REDACTED", "Budget", "is_billable", "record", "record_cases", "scrub"]
+
+DEFAULT_CASES = ("url-form",)
+REDACTED = "[redacted]"
+_SIG = re.compile(r"(?i)(\bsig(?:=|%3D))[^&\"'\s#]*")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much one recording may send; the same caps as the live smoke run."""
+
+    max_creates: int = 1
+    max_requests: int = 40
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Budget:
+        env = os.environ if env is None else env
+
+        def number(name: str, default: int, minimum: int) -> int:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise click.UsageError(f"{name} must be a whole number, got {raw!r}") from None
+            if value < minimum:
+                raise click.UsageError(f"{name} must be at least {minimum}, got {value}")
+            return value
+
+        return cls(number("SORA_LIVE_MAX_CREATES", 1, 0), number("SORA_LIVE_MAX_REQUESTS", 40, 1))
+
+
+def is_billable(item: Case) -> bool:
+    """Whether a conforming server would answer ``item`` with 200 (a paid create)."""
+    auth = item.request.get("headers", {}).get("Authorization", "")
+    if auth != f"Bearer {TOKEN_PLACEHOLDER}" or item.method != "POST" or item.path != "/sora/v1/characters":
+        return False
+    try:
+        return check_request(decode_body(item.content()), load_contract()) is None
+    except RuleError:
+        return False
+
+
+def scrub(value: Any, token: str) -> Any:
+    """``value`` with every copy of ``token`` and every ``sig=`` value replaced by ``[redacted]``."""
+    if isinstance(value, str):
+        if token:
+            value = value.replace(token, REDACTED)
+        return _SIG.sub(lambda m: m.group(1) + REDACTED, value)
+    if isinstance(value, Mapping):
+        return {scrub(k, token): scrub(v, token) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, token) for v in value]
+    return value
+
+
+def _public_url(url: str) -> str:
+    """``url`` without credentials, query or fragment (safe to store)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _select(names: Sequence[str]) -> list[Case]:
+    known = {item.name: item for item in iter_cases()}
+    chosen = []
+    for name in names:
+        if name not in known:
+            raise click.BadParameter(f"no corpus case {name!r}; choose from {', '.join(known)}", param_hint="--case")
+        if known[name].fault is not None:
+            raise click.BadParameter(
+                f"{name!r} needs an injected fault and cannot be asked of a server", param_hint="--case"
+            )
+        chosen.append(known[name])
+    return chosen
+
+
+def record_cases(
+    cases: Sequence[Case], base_url: str, token: str, *, timeout: float = 60.0, budget: Budget | None = None
+) -> dict[str, Any]:
+    """Send each case to ``base_url`` and return a corpus-format document of the scrubbed answers.
+
+    Requests come from the corpus, so they hold the ``{token}`` placeholder, never the token.
+    """
+    budget = budget or Budget()
+    creates = sum(1 for item in cases if is_billable(item))
+    if creates > budget.max_creates:
+        raise click.UsageError(
+            f"the selection holds {creates} create(s) a conforming server would bill, over "
+            f"SORA_LIVE_MAX_CREATES={budget.max_creates}; nothing was sent"
+        )
+    if len(cases) > budget.max_requests:
+        raise click.UsageError(
+            f"the selection holds {len(cases)} requests, over SORA_LIVE_MAX_REQUESTS={budget.max_requests}; "
+            "nothing was sent"
+        )
+    recorded = []
+    with httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout) as client:
+        for item in cases:
+            started = time.perf_counter()
+            answer: dict[str, Any]
+            try:
+                response = client.request(
+                    item.method, item.path, headers=item.headers(token), content=item.content() or None
+                )
+            except httpx.HTTPError as exc:
+                answer = {"status": None, "headers": {}, "body": None, "transport_error": type(exc).__name__}
+            else:
+                try:
+                    body: Any = response.json() if response.content else None
+                except ValueError:
+                    body = {"text": response.text[:2000]}
+                answer = {"status": response.status_code, "headers": kept_headers(response.headers), "body": body}
+            answer = scrub(answer, token)
+            answer["elapsed_ms"] = round((time.perf_counter() - started) * 1000)
+            if token in json.dumps(answer, ensure_ascii=False):  # belt and braces: never write the token
+                raise click.ClickException("the token survived scrubbing; nothing was written")
+            recorded.append(
+                {
+                    "name": item.name,
+                    "description": item.description,
+                    "fault": None,
+                    "request": dict(item.request),
+                    "response": answer,
+                }
+            )
+    document = {
+        "description": f"answers recorded from {_public_url(base_url)}; token and sig= values scrubbed",
+        "recorded_from": _public_url(base_url),
+        "recorded_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cases": recorded,
+    }
+    return document
+
+
+@click.command()
+@click.option(
+    "--base-url",
+    envvar="SORA_BASE_URL",
+    required=True,
+    help="Server to record from, e.g. http://127.0.0.1:8000 (env SORA_BASE_URL). Required: no default.",
+)
+@click.option(
+    "--case",
+    "case_names",
+    multiple=True,
+    help=f"Corpus case to send (repeatable; see fixtures/*.json). Default: {', '.join(DEFAULT_CASES)}.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="File to write. Default: fixtures/recorded/<host>-<UTC time>.json under the current folder.",
+)
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds per request.")
+def record(base_url: str, case_names: tuple[str, ...], out: Path | None, timeout: float) -> None:
+    """Send a few corpus requests to a server and save its answers as fixtures.
+
+    The bearer token comes from SORA_API_KEY. Creates a conforming server would bill are capped by
+    SORA_LIVE_MAX_CREATES (default 1) and all requests by SORA_LIVE_MAX_REQUESTS (default 40),
+    checked before anything is sent.
+    """
+    token = os.environ.get("SORA_API_KEY", "").strip()
+    if not token:
+        raise click.UsageError("SORA_API_KEY is not set: export the server's bearer token; nothing was sent")
+    if not base_url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"must be an http(s) URL, got {_public_url(base_url)!r}", param_hint="--base-url")
+    cases = _select(case_names or DEFAULT_CASES)
+    document = record_cases(cases, base_url, token, timeout=timeout, budget=Budget.from_env())
+    if out is None:
+        host = (urlsplit(base_url).hostname or "server").replace(":", "_")
+        stamp = document["recorded_at"].replace("-", "").replace(":", "")
+        out = Path("fixtures") / "recorded" / f"{host}-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    for item in document["cases"]:
+        response = item["response"]
+        got = response["status"] if response["status"] is not None else response.get("transport_error")
+        click.echo(f"{item['name']}: {got} ({response['elapsed_ms']} ms)")
+    click.echo(f"wrote {out}")
