@@ -142,11 +142,12 @@ def test_error_statuses_are_documented_with_the_envelope(refined: dict[str, Any]
 
 
 def test_specs_ship_inside_the_wheel(tmp_path: Path) -> None:
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), ROOT],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "mock_server/openapi/characters.yaml" in names
