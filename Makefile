@@ -6,8 +6,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SEED ?=
 TOKEN ?=
+PRISM_DIR ?= .tools/prism
+PRISM := $(PRISM_DIR)/node_modules/.bin/prism
 
-.PHONY: install mock test lint typecheck pytest clean
+.PHONY: install mock test lint typecheck pytest clean bench
 
 install: ## create the venv and install the kit with its dev tools
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +32,9 @@ pytest:
 
 clean:
 	rm -rf build dist reports .mypy_cache .ruff_cache
+
+bench: ## wrk the mock (default config) then Prism 5 at c=8 and c=64; table + reports/bench.json
+	test -x $(BIN)/sora-mock || $(MAKE) install
+	command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	test -x $(PRISM) || npm install --prefix $(PRISM_DIR) --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5
+	$(BIN)/python bench/run.py --prism $(PRISM) --mock $(BIN)/sora-mock --out reports/bench.json

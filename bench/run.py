@@ -1,0 +1,219 @@
+"""Benchmark the mock against Prism's static mock of the seed spec with wrk, on this machine.
+
+Each server is launched, timed from launch to its first 200 on a valid create (cold start),
+warmed up, hit by ``wrk -t2 -d<duration> --latency`` at each concurrency with the same request
+(bench/create.lua), then its process tree's resident memory is read and it is stopped.
+Prints a table and the mock/Prism ratios, and writes the same to ``reports/bench.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).resolve().parent / "create.lua"
+PATH = "/sora/v1/characters"
+BODY = b'{"url": "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4", "timestamps": "1,3"}'
+HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer bench-token"}
+
+
+@dataclass
+class Row:
+    server: str
+    concurrency: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    rss_after_mib: float
+    cold_start_s: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def first_200(port: int, deadline: float) -> None:
+    """Poll with the benchmark request until a 200 comes back (connection refused → retry)."""
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("POST", PATH, body=BODY, headers=HEADERS)
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return
+            raise SystemExit(f"server on port {port} answered {status} to the benchmark request")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no answer on port {port} in time") from None
+            time.sleep(0.002)
+
+
+def tree_rss_mib(root: int) -> float:
+    """Resident memory of ``root`` and its descendants, in MiB."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    pids, total = [root], 0
+    for pid in pids:
+        pids.extend(children.get(pid, []))
+        try:
+            match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+        except OSError:
+            continue
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        raise ValueError(f"unreadable wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(port: int, connections: int, duration: int) -> dict[str, Any]:
+    """Run wrk once and parse its --latency report."""
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{port}{PATH}",
+    ]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    total = re.search(r"(\d+) requests in", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not (total and rps and "50" in percentiles and "99" in percentiles):
+        raise SystemExit(f"unreadable wrk output:\n{out}")
+    return {
+        "requests_per_s": float(rps.group(1)),
+        "p50_ms": _ms(percentiles["50"]),
+        "p99_ms": _ms(percentiles["99"]),
+        "requests": int(total.group(1)),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
+    }
+
+
+def bench_server(
+    name: str, command: list[str], port: int, concurrencies: list[int], duration: int, warmup: int
+) -> list[Row]:
+    print(f"== {name}: {shlex.join(command)}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        first_200(port, started + 60)
+        cold = time.monotonic() - started
+        if warmup:
+            wrk(port, concurrencies[0], warmup)
+        rows = []
+        for connections in concurrencies:
+            result = wrk(port, connections, duration)
+            rss = tree_rss_mib(proc.pid)
+            rows.append(Row(name, connections, rss_after_mib=round(rss, 1), cold_start_s=round(cold, 3), **result))
+            print(f"   c={connections}: {result}", file=sys.stderr, flush=True)
+        return rows
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def table(rows: list[Row]) -> str:
+    head = "| server | c | req/s | p50 ms | p99 ms | non-2xx | RSS after MiB | cold start s |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r.server} | {r.concurrency} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {r.non_2xx + r.socket_errors} | {r.rss_after_mib:.0f} | {r.cold_start_s:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prism", default=str(ROOT / ".tools/prism/node_modules/.bin/prism"))
+    parser.add_argument("--mock", default=str(Path(sys.executable).parent / "sora-mock"), help="sora-mock executable")
+    parser.add_argument("--mock-args", default="", help="extra `sora-mock serve` arguments (default config: none)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 64])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per concurrency")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unreported wrk before measuring")
+    parser.add_argument("--only", choices=["mock", "prism"], default=None)
+    parser.add_argument("--out", default=str(ROOT / "reports/bench.json"))
+    args = parser.parse_args()
+
+    rows: list[Row] = []
+    if args.only in (None, "mock"):
+        port = free_port()
+        command = [args.mock, "serve", "--host", "127.0.0.1", "--port", str(port), *shlex.split(args.mock_args)]
+        rows += bench_server("sora-mock", command, port, args.concurrency, args.duration, args.warmup)
+    if args.only in (None, "prism"):
+        port = free_port()
+        spec = str(ROOT / "openapi/vendor/create-character.openapi.yaml")
+        command = [args.prism, "mock", spec, "-h", "127.0.0.1", "-p", str(port), "-v", "error"]
+        rows += bench_server("prism", command, port, args.concurrency, args.duration, args.warmup)
+
+    ratios = {}
+    for c in args.concurrency:
+        mock = next((r for r in rows if r.server == "sora-mock" and r.concurrency == c), None)
+        prism = next((r for r in rows if r.server == "prism" and r.concurrency == c), None)
+        if mock and prism and prism.requests_per_s:
+            ratios[str(c)] = round(mock.requests_per_s / prism.requests_per_s, 2)
+
+    print(table(rows))
+    for c, ratio in ratios.items():
+        print(f"mock / Prism req/s at c={c}: {ratio:.2f}x")
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "wrk": {"threads": 2, "duration_s": args.duration, "warmup_s": args.warmup, "script": "bench/create.lua"},
+        "mock_args": args.mock_args,
+        "rows": [asdict(r) for r in rows],
+        "ratio_mock_over_prism": ratios,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
