@@ -1,0 +1,538 @@
+"""The schemathesis contract suite: target, custom checks, generation hooks, boundary cases, runner.
+
+The rules module (:mod:`mock_server.rules`) is the oracle: a check decodes the bytes that were
+really sent and asks :func:`~mock_server.rules.conforms` whether a conforming server would answer
+200, so the prose rules (1..3 s span, exactly one source) are judged exactly as the mock applies them.
+
+Two profiles:
+
+- **strict** (default in-process, against the mock): a conforming request must get 200, errors must
+  carry the full OpenAI envelope, and schemathesis' status-code, content-type and response-schema
+  checks apply.
+- **lenient** (default for a URL target): what the contract leaves open may go either way — a
+  conforming request may be refused with a 4xx (unknown task, unreachable video, decimals or
+  spaces not supported), errors need only be JSON, any 4xx status is a valid rejection.
+
+Both profiles fail a 200 to a rule-breaking request, any 5xx, a malformed 200 body, a 2xx without
+a valid token, and a 401/403 to a request carrying the configured token (a wrong token fails loudly).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from schemathesis import Case, CheckContext, GenerationMode, Response
+from schemathesis.checks import CheckFunction
+from schemathesis.core.failures import FailureGroup
+
+from mock_server.rules import RuleError, check_character, check_error_body, conforms, decode_body
+from mock_server.spec import ENDPOINT_PATH, load_contract, refined_spec_path
+
+__all__ = [
+    "BOUNDARY_CASES",
+    "DEFAULT_TOKEN",
+    "BoundaryCase",
+    "CaseFailure",
+    "SuiteResult",
+    "Target",
+    "build_schema",
+    "checks_for",
+    "run_boundary",
+    "run_fuzz",
+    "run_suite",
+    "send",
+]
+
+DEFAULT_TOKEN = "contract-suite-token"
+DEFAULT_SEED = 20251125
+VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
+TASK = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
+_CONTRACT = load_contract()
+_URL, _TASK = _CONTRACT.sources
+
+
+@dataclass(frozen=True)
+class Target:
+    """The server under test: a WSGI app in-process, or a base URL."""
+
+    token: str = field(default=DEFAULT_TOKEN, repr=False)
+    base_url: str | None = None
+    app: Any = field(default=None, repr=False, compare=False)
+    strict: bool = True
+
+    @classmethod
+    def in_process(cls, defects: tuple[str, ...] = (), token: str = DEFAULT_TOKEN) -> Target:
+        """The mock app (with optional defects) as the target; strict profile."""
+        from mock_server.app import create_app
+        from mock_server.config import MockConfig
+
+        return cls(token=token, app=create_app(MockConfig(token=token, defects=defects)), strict=True)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Target:
+        """``SORA_CONTRACT_TARGET`` (URL; unset = in-process mock), ``SORA_API_KEY``, ``SORA_CONTRACT_STRICT``."""
+        env = os.environ if env is None else env
+        url = env.get("SORA_CONTRACT_TARGET", "").strip().rstrip("/")
+        token = env.get("SORA_API_KEY", "").strip() or DEFAULT_TOKEN
+        strict_raw = env.get("SORA_CONTRACT_STRICT", "").strip().lower()
+        if not url:
+            target = cls.in_process(token=token)
+            return target if not strict_raw else cls(token, None, target.app, strict_raw in ("1", "true", "yes"))
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"SORA_CONTRACT_TARGET must be an http(s) URL, got {url!r}")
+        return cls(token=token, base_url=url, strict=strict_raw in ("1", "true", "yes"))
+
+    @property
+    def label(self) -> str:
+        return self.base_url or "in-process mock"
+
+    def auth_header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+_TARGETS: dict[int, tuple[object, Target]] = {}
+
+
+def _target_of(case: Case) -> Target | None:
+    raw = case.operation.schema.raw_schema
+    entry = _TARGETS.get(id(raw))
+    return entry[1] if entry is not None and entry[0] is raw else None
+
+
+def _sent(response: Response) -> tuple[bytes, str | None]:
+    body = response.request.body
+    raw = body.encode() if isinstance(body, str) else (body or b"")
+    return raw, response.request.headers.get("Authorization")
+
+
+def _sent_conforming(response: Response) -> bool:
+    raw, _ = _sent(response)
+    try:
+        return conforms(decode_body(raw), _CONTRACT)
+    except RuleError:
+        return False
+
+
+def _json_body(response: Response) -> tuple[bool, object]:
+    try:
+        return True, json.loads(response.content or b"")
+    except ValueError:
+        return False, None
+
+
+# --- custom checks (registered with schemathesis; inert for schemas this module did not build) ---
+
+
+@schemathesis.check
+def sora_rejects_broken_rules(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """A request that breaks a rule (per the rules module) gets a 4xx: never 2xx/3xx, never 5xx."""
+    if _target_of(case) is None or _sent_conforming(response):
+        return None
+    status = response.status_code
+    if not 400 <= status < 500:
+        raw, _ = _sent(response)
+        raise AssertionError(f"a request that breaks a contract rule got {status}, not a 4xx: {raw[:200]!r}")
+    return None
+
+
+@schemathesis.check
+def sora_accepts_conforming(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """Strict profile: a conforming request carrying the configured token gets 200."""
+    target = _target_of(case)
+    if target is None or not target.strict or response.status_code == 429:
+        return None
+    _, auth = _sent(response)
+    if auth == f"Bearer {target.token}" and _sent_conforming(response) and response.status_code != 200:
+        raise AssertionError(f"a conforming request got {response.status_code}, not 200")
+    return None
+
+
+@schemathesis.check
+def sora_character_shape(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """A 200 carries a character: ch_ + 32 hex id, word.word username, matching permalink, https picture."""
+    if _target_of(case) is None or response.status_code != 200:
+        return None
+    ok, body = _json_body(response)
+    problems = check_character(body, _CONTRACT) if ok else ["the 200 answer is not JSON"]
+    if problems:
+        raise AssertionError("; ".join(problems))
+    return None
+
+
+@schemathesis.check
+def sora_errors_are_json(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """An error answer is JSON (strict profile: the full OpenAI error envelope)."""
+    target = _target_of(case)
+    if target is None or response.status_code < 400:
+        return None
+    ok, body = _json_body(response)
+    if not ok:
+        raise AssertionError(f"the {response.status_code} answer is not JSON: {response.content[:80]!r}")
+    if target.strict:
+        problems = check_error_body(body)
+        if problems:
+            raise AssertionError("; ".join(problems))
+    return None
+
+
+@schemathesis.check
+def sora_token_accepted(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """A request carrying the configured token is never refused for auth (401/403): wrong token = loud failure."""
+    target = _target_of(case)
+    if target is None or response.status_code not in (401, 403):
+        return None
+    _, auth = _sent(response)
+    if auth == f"Bearer {target.token}":
+        raise AssertionError(
+            f"the server refused the configured token (HTTP {response.status_code}): wrong or expired?"
+        )
+    return None
+
+
+@schemathesis.check
+def sora_auth_enforced(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """A request without the configured bearer token never succeeds (no token, other scheme, wrong token)."""
+    target = _target_of(case)
+    if target is None or not 200 <= response.status_code < 300:
+        return None
+    _, auth = _sent(response)
+    if auth != f"Bearer {target.token}":
+        shown = "none" if auth is None else auth.split(" ", 1)[0] + " <other credentials>"
+        raise AssertionError(f"answered {response.status_code} without the configured token (Authorization: {shown})")
+    return None
+
+
+_CUSTOM: tuple[CheckFunction, ...] = (
+    sora_rejects_broken_rules,
+    sora_accepts_conforming,
+    sora_character_shape,
+    sora_errors_are_json,
+    sora_token_accepted,
+    sora_auth_enforced,
+)
+
+
+def checks_for(target: Target) -> list[CheckFunction]:
+    """The checks a run applies: the custom ones plus the built-ins that cannot false-alarm."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        ignored_auth,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    chosen: list[CheckFunction] = [not_a_server_error, ignored_auth, *_CUSTOM]
+    if target.strict:
+        chosen += [status_code_conformance, content_type_conformance, response_schema_conformance]
+    return chosen
+
+
+# --- generation: teach the fuzzer the prose rules ---
+
+
+def _fmt(value: Decimal) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+_starts = st.one_of(st.integers(0, 600).map(Decimal), st.decimals(0, 600, places=2))
+
+
+@st.composite
+def _valid_window(draw: st.DrawFn) -> str:
+    start = draw(_starts)
+    span = draw(st.one_of(st.sampled_from([Decimal(1), Decimal(2), Decimal(3)]), st.decimals(1, 3, places=2)))
+    text = f"{_fmt(start)},{_fmt(start + span)}"
+    return draw(st.sampled_from([text, text.replace(",", " , ")]))
+
+
+@st.composite
+def _broken_window(draw: st.DrawFn) -> str:
+    start = draw(_starts)
+    span = draw(
+        st.one_of(
+            st.decimals(0, Decimal("0.99"), places=2),
+            st.decimals(Decimal("3.01"), 100, places=2),
+            st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("3.001"), Decimal(4), Decimal(5), Decimal(-2)]),
+        )
+    )
+    end = start + span
+    if end < 0:
+        return f"{_fmt(start)},{_fmt(end)}"  # a negative end
+    return f"{_fmt(start)},{_fmt(end)}"
+
+
+_MALFORMED = [
+    "",
+    " ",
+    "1",
+    "1,",
+    ",3",
+    "1-3",
+    "1;3",
+    "1,3,5",
+    "-1,1",
+    "+1,3",
+    "1e0,3",
+    "1,3s",
+    "a,b",
+    "NaN,1",
+    "inf,2",
+    "١,٣",
+    "1 ,\t3",
+    "0x1,3",
+    "1.,3",
+    ".5,2",
+]
+
+
+def _variants(body: object) -> st.SearchStrategy[object]:
+    if not isinstance(body, dict):
+        return st.just(body)
+    base: dict[str, Any] = dict(body)
+
+    def with_window(window: str) -> dict[str, Any]:
+        return {**base, "timestamps": window}
+
+    def one_source(window: str, use_task: bool) -> dict[str, Any]:
+        fixed = {k: v for k, v in base.items() if k not in (_URL, _TASK, "model")}
+        fixed["timestamps"] = window
+        fixed[_TASK if use_task else _URL] = TASK if use_task else VIDEO
+        return fixed
+
+    def both(window: str) -> dict[str, Any]:
+        return {**base, "timestamps": window, _URL: base.get(_URL, VIDEO), _TASK: base.get(_TASK, TASK)}
+
+    def neither(window: str) -> dict[str, Any]:
+        return {k: v for k, v in base.items() if k not in (_URL, _TASK)} | {"timestamps": window}
+
+    wrong_types = [
+        {**base, "timestamps": 13},
+        {**base, "timestamps": None},
+        {**base, "timestamps": ["1", "3"]},
+        {**base, _URL: None},
+        {**base, _TASK: 123},
+        {**base, "model": None},
+        {k: v for k, v in base.items() if k != "timestamps"},
+        {**base, _URL: ""},
+        {**base, _TASK: ""},
+    ]
+    return st.one_of(
+        st.just(body),
+        st.builds(one_source, _valid_window(), st.booleans()),
+        _valid_window().map(with_window),
+        _broken_window().map(with_window),
+        st.sampled_from(_MALFORMED).map(with_window),
+        _valid_window().map(both),
+        _valid_window().map(neither),
+        st.sampled_from(wrong_types),
+    )
+
+
+def build_schema(target: Target) -> Any:
+    """Load the refined spec for ``target``, with the generation hooks installed."""
+    schema = schemathesis.openapi.from_path(refined_spec_path())
+    if target.app is not None:
+        schema.app = target.app
+    if target.base_url:
+        schema.config.update(base_url=target.base_url)
+    schema.config.update(headers=target.auth_header())
+    schema.config.generation.update(database="none", max_examples=25)
+
+    def flatmap_body(context: schemathesis.HookContext, body: object) -> st.SearchStrategy[object]:
+        return _variants(body)
+
+    schema.hook(flatmap_body)
+    _TARGETS[id(schema.raw_schema)] = (schema.raw_schema, target)
+    return schema
+
+
+def operation_of(schema: Any) -> Any:
+    return schema[ENDPOINT_PATH]["POST"]
+
+
+# --- hand-picked boundary cases ---
+
+
+@dataclass(frozen=True)
+class BoundaryCase:
+    """One deterministic request: a JSON body (or raw bytes) and an auth variant."""
+
+    name: str
+    body: object = None
+    raw: bytes | None = None
+    auth: str = "token"
+    """``token``, ``none``, ``basic`` or ``wrong``."""
+
+
+def _u(window: str, **extra: object) -> dict[str, object]:
+    return {_URL: VIDEO, "timestamps": window, **extra}
+
+
+BOUNDARY_CASES: tuple[BoundaryCase, ...] = (
+    BoundaryCase("url_1_3", _u("1,3")),
+    BoundaryCase("url_span_exactly_1", _u("0,1")),
+    BoundaryCase("url_span_exactly_3", _u("0,3")),
+    BoundaryCase("url_decimals", _u("1.5,4.5")),
+    BoundaryCase("url_spaces", _u(" 1 , 3 ")),
+    BoundaryCase("url_with_model", _u("0.5,2.5", model="sora-2-character")),
+    BoundaryCase("url_extra_field", _u("1,3", note="ignored")),
+    BoundaryCase("task_1_3", {_TASK: TASK, "timestamps": "1,3"}),
+    BoundaryCase("span_just_under_1", _u("0,0.999")),
+    BoundaryCase("span_just_over_3", _u("0,3.001")),
+    BoundaryCase("span_5", _u("0,5")),
+    BoundaryCase("span_far_over", _u("0,600")),
+    BoundaryCase("span_zero", _u("2,2")),
+    BoundaryCase("span_half", _u("1,1.5")),
+    BoundaryCase("reversed", _u("3,1")),
+    BoundaryCase("negative_start", _u("-1,1")),
+    BoundaryCase("malformed_dash", _u("1-3")),
+    BoundaryCase("malformed_three_numbers", _u("1,3,5")),
+    BoundaryCase("timestamps_empty", _u("")),
+    BoundaryCase("timestamps_number", _u(13)),  # type: ignore[arg-type]
+    BoundaryCase("timestamps_null", _u(None)),  # type: ignore[arg-type]
+    BoundaryCase("missing_timestamps", {_URL: VIDEO}),
+    BoundaryCase("both_sources", {_URL: VIDEO, _TASK: TASK, "timestamps": "1,3"}),
+    BoundaryCase("no_source", {"timestamps": "1,3"}),
+    BoundaryCase("url_empty", _u("1,3") | {_URL: ""}),
+    BoundaryCase("url_not_http", _u("1,3") | {_URL: "ftp://example.com/v.mp4"}),
+    BoundaryCase("task_malformed", {_TASK: "video_123", "timestamps": "1,3"}),
+    BoundaryCase("model_unknown", _u("1,3", model="sora-1")),
+    BoundaryCase("body_not_json", raw=b"url=video&timestamps=1,3"),
+    BoundaryCase("body_json_array", raw=b'[{"timestamps": "1,3"}]'),
+    BoundaryCase("body_empty", raw=b""),
+    BoundaryCase("no_token", _u("1,3"), auth="none"),
+    BoundaryCase("basic_scheme", _u("1,3"), auth="basic"),
+    BoundaryCase("wrong_token", _u("1,3"), auth="wrong"),
+)
+
+
+def _make_case(operation: Any, boundary: BoundaryCase, target: Target) -> Case:
+    headers: dict[str, str] = {}
+    if boundary.auth == "token":
+        headers.update(target.auth_header())
+    elif boundary.auth == "basic":
+        headers["Authorization"] = "Basic Y29udHJhY3Q6c3VpdGU="
+    elif boundary.auth == "wrong":
+        headers["Authorization"] = "Bearer wrong-" + target.token[::-1] + "-x"
+    if boundary.raw is not None:
+        headers["Content-Type"] = "application/json"
+        return operation.Case(body=boundary.raw.decode(), media_type="text/plain", headers=headers)  # type: ignore[no-any-return]
+    return operation.Case(body=boundary.body, headers=headers)  # type: ignore[no-any-return]
+
+
+# --- running ---
+
+
+@dataclass(frozen=True)
+class CaseFailure:
+    """One check that failed on one request."""
+
+    check: str
+    case: str
+    status: int | None
+    message: str
+
+
+@dataclass
+class SuiteResult:
+    """Everything one suite run found."""
+
+    target: str
+    requests: int = 0
+    failures: list[CaseFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def caught_by(self) -> list[str]:
+        """Names of the checks that failed at least once, in first-failure order."""
+        return list(dict.fromkeys(failure.check for failure in self.failures))
+
+
+def send(case: Case, target: Target, checks: list[CheckFunction], result: SuiteResult, name: str) -> None:
+    """Send one case (keeping its own Authorization choice) and run each check on the answer."""
+    headers = dict(case.headers or {})
+    if "Authorization" not in headers and name.startswith("fuzz"):
+        headers.update(target.auth_header())
+    case.headers = headers
+    result.requests += 1
+    try:
+        response = case.call(base_url=target.base_url) if target.base_url else case.call()
+    except Exception as exc:  # a dropped connection or a timeout is a failure, not a crash
+        result.failures.append(CaseFailure("connection", name, None, type(exc).__name__))
+        return
+    for check in checks:
+        try:
+            case.validate_response(response, checks=[check], headers=headers)
+        except FailureGroup as group:
+            message = "; ".join(
+                _first_line(getattr(f, "title", ""), getattr(f, "message", "")) for f in group.exceptions
+            )
+            result.failures.append(CaseFailure(check.__name__, name, response.status_code, message))
+
+
+def _first_line(title: object, message: object) -> str:
+    lines = [line for line in f"{message}".splitlines() if line.strip()]
+    return f"{title}: {lines[0]}" if lines else str(title)
+
+
+def run_boundary(schema: Any, target: Target, result: SuiteResult) -> None:
+    """Send every hand-picked boundary case."""
+    operation = operation_of(schema)
+    checks = checks_for(target)
+    for boundary in BOUNDARY_CASES:
+        send(_make_case(operation, boundary, target), target, checks, result, f"boundary:{boundary.name}")
+
+
+def iter_fuzz_cases(schema: Any, max_examples: int, seed_value: int = DEFAULT_SEED) -> Iterator[Case]:
+    """Generated cases (positive then negative mode), reproducible for a given seed."""
+    operation = operation_of(schema)
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        cases: list[Case] = []
+
+        @given(case=operation.as_strategy(mode))
+        @settings(
+            max_examples=max_examples,
+            database=None,
+            deadline=None,
+            derandomize=False,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        )
+        @seed(seed_value)
+        def collect(case: Case) -> None:
+            cases.append(case)
+
+        collect()
+        yield from cases
+
+
+def run_fuzz(schema: Any, target: Target, result: SuiteResult, max_examples: int = 25) -> None:
+    """Generate and send ``max_examples`` cases per mode, running every check on each answer."""
+    checks = checks_for(target)
+    for index, case in enumerate(iter_fuzz_cases(schema, max_examples)):
+        send(case, target, checks, result, f"fuzz:{index}")
+
+
+def run_suite(target: Target, max_examples: int = 25, echo: Callable[[str], None] | None = None) -> SuiteResult:
+    """Boundary cases then fuzzing against ``target``; failures are collected, not raised."""
+    schema = build_schema(target)
+    result = SuiteResult(target=target.label)
+    run_boundary(schema, target, result)
+    if max_examples:
+        run_fuzz(schema, target, result, max_examples)
+    if echo is not None:
+        for failure in result.failures:
+            echo(f"{failure.check}: {failure.case} -> {failure.status}: {failure.message}")
+    return result
