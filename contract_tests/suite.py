@@ -24,11 +24,12 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from requests.structures import CaseInsensitiveDict
 from schemathesis import Case, CheckContext, GenerationMode, Response
 from schemathesis.checks import CheckFunction
 from schemathesis.core.failures import FailureGroup
@@ -56,6 +57,7 @@ DEFAULT_SEED = 20251125
 VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
 TASK = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
 _CONTRACT = load_contract()
+AnyCase: TypeAlias = "Case[Any]"
 _URL, _TASK = _CONTRACT.sources
 
 
@@ -101,7 +103,7 @@ class Target:
 _TARGETS: dict[int, tuple[object, Target]] = {}
 
 
-def _target_of(case: Case) -> Target | None:
+def _target_of(case: AnyCase) -> Target | None:
     raw = case.operation.schema.raw_schema
     entry = _TARGETS.get(id(raw))
     return entry[1] if entry is not None and entry[0] is raw else None
@@ -132,7 +134,7 @@ def _json_body(response: Response) -> tuple[bool, object]:
 
 
 @schemathesis.check
-def sora_rejects_broken_rules(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def sora_rejects_broken_rules(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A request that breaks a rule (per the rules module) gets a 4xx: never 2xx/3xx, never 5xx."""
     if _target_of(case) is None or _sent_conforming(response):
         return None
@@ -144,7 +146,7 @@ def sora_rejects_broken_rules(ctx: CheckContext, response: Response, case: Case)
 
 
 @schemathesis.check
-def sora_accepts_conforming(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def sora_accepts_conforming(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """Strict profile: a conforming request carrying the configured token gets 200."""
     target = _target_of(case)
     if target is None or not target.strict or response.status_code == 429:
@@ -156,7 +158,7 @@ def sora_accepts_conforming(ctx: CheckContext, response: Response, case: Case) -
 
 
 @schemathesis.check
-def sora_character_shape(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def sora_character_shape(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A 200 carries a character: ch_ + 32 hex id, word.word username, matching permalink, https picture."""
     if _target_of(case) is None or response.status_code != 200:
         return None
@@ -168,7 +170,7 @@ def sora_character_shape(ctx: CheckContext, response: Response, case: Case) -> b
 
 
 @schemathesis.check
-def sora_errors_are_json(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def sora_errors_are_json(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """An error answer is JSON (strict profile: the full OpenAI error envelope)."""
     target = _target_of(case)
     if target is None or response.status_code < 400:
@@ -184,7 +186,7 @@ def sora_errors_are_json(ctx: CheckContext, response: Response, case: Case) -> b
 
 
 @schemathesis.check
-def sora_token_accepted(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def sora_token_accepted(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A request carrying the configured token is never refused for auth (401/403): wrong token = loud failure."""
     target = _target_of(case)
     if target is None or response.status_code not in (401, 403):
@@ -198,7 +200,7 @@ def sora_token_accepted(ctx: CheckContext, response: Response, case: Case) -> bo
 
 
 @schemathesis.check
-def sora_auth_enforced(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def sora_auth_enforced(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A request without the configured bearer token never succeeds (no token, other scheme, wrong token)."""
     target = _target_of(case)
     if target is None or not 200 <= response.status_code < 300:
@@ -416,7 +418,7 @@ BOUNDARY_CASES: tuple[BoundaryCase, ...] = (
 )
 
 
-def _make_case(operation: Any, boundary: BoundaryCase, target: Target) -> Case:
+def _make_case(operation: Any, boundary: BoundaryCase, target: Target) -> AnyCase:
     headers: dict[str, str] = {}
     if boundary.auth == "token":
         headers.update(target.auth_header())
@@ -460,12 +462,12 @@ class SuiteResult:
         return list(dict.fromkeys(failure.check for failure in self.failures))
 
 
-def send(case: Case, target: Target, checks: list[CheckFunction], result: SuiteResult, name: str) -> None:
+def send(case: AnyCase, target: Target, checks: list[CheckFunction], result: SuiteResult, name: str) -> None:
     """Send one case (keeping its own Authorization choice) and run each check on the answer."""
     headers = dict(case.headers or {})
     if "Authorization" not in headers and name.startswith("fuzz"):
         headers.update(target.auth_header())
-    case.headers = headers
+    case.headers = CaseInsensitiveDict(headers)
     result.requests += 1
     try:
         response = case.call(base_url=target.base_url) if target.base_url else case.call()
@@ -495,11 +497,11 @@ def run_boundary(schema: Any, target: Target, result: SuiteResult) -> None:
         send(_make_case(operation, boundary, target), target, checks, result, f"boundary:{boundary.name}")
 
 
-def iter_fuzz_cases(schema: Any, max_examples: int, seed_value: int = DEFAULT_SEED) -> Iterator[Case]:
+def iter_fuzz_cases(schema: Any, max_examples: int, seed_value: int = DEFAULT_SEED) -> Iterator[AnyCase]:
     """Generated cases (positive then negative mode), reproducible for a given seed."""
     operation = operation_of(schema)
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-        cases: list[Case] = []
+        cases: list[AnyCase] = []
 
         @given(case=operation.as_strategy(mode))
         @settings(
@@ -511,8 +513,8 @@ def iter_fuzz_cases(schema: Any, max_examples: int, seed_value: int = DEFAULT_SE
             phases=[Phase.explicit, Phase.reuse, Phase.generate],
         )
         @seed(seed_value)
-        def collect(case: Case) -> None:
-            cases.append(case)
+        def collect(case: AnyCase) -> None:
+            cases.append(case)  # noqa: B023 - consumed before the next iteration rebinds it
 
         collect()
         yield from cases
