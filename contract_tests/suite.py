@@ -39,13 +39,17 @@ from mock_server.spec import ENDPOINT_PATH, load_contract, refined_spec_path
 
 __all__ = [
     "BOUNDARY_CASES",
+    "DEFAULT_SEED",
     "DEFAULT_TOKEN",
+    "AnyCase",
     "BoundaryCase",
     "CaseFailure",
     "SuiteResult",
     "Target",
     "build_schema",
     "checks_for",
+    "make_case",
+    "operation_of",
     "run_boundary",
     "run_fuzz",
     "run_suite",
@@ -104,6 +108,9 @@ _TARGETS: dict[int, tuple[object, Target]] = {}
 
 
 def _target_of(case: AnyCase) -> Target | None:
+    """The target of a schema this module built, for a POST to the endpoint (other methods: built-ins only)."""
+    if (case.method or "").upper() != "POST":
+        return None
     raw = case.operation.schema.raw_schema
     entry = _TARGETS.get(id(raw))
     return entry[1] if entry is not None and entry[0] is raw else None
@@ -340,9 +347,9 @@ def _variants(body: object) -> st.SearchStrategy[object]:
     )
 
 
-def build_schema(target: Target) -> Any:
+def build_schema(target: Target, config: schemathesis.Config | None = None) -> Any:
     """Load the refined spec for ``target``, with the generation hooks installed."""
-    schema = schemathesis.openapi.from_path(refined_spec_path())
+    schema = schemathesis.openapi.from_path(refined_spec_path(), config=config)
     if target.app is not None:
         schema.app = target.app
     if target.base_url:
@@ -418,7 +425,7 @@ BOUNDARY_CASES: tuple[BoundaryCase, ...] = (
 )
 
 
-def _make_case(operation: Any, boundary: BoundaryCase, target: Target) -> AnyCase:
+def make_case(operation: Any, boundary: BoundaryCase, target: Target) -> AnyCase:
     headers: dict[str, str] = {}
     if boundary.auth == "token":
         headers.update(target.auth_header())
@@ -494,7 +501,7 @@ def run_boundary(schema: Any, target: Target, result: SuiteResult) -> None:
     operation = operation_of(schema)
     checks = checks_for(target)
     for boundary in BOUNDARY_CASES:
-        send(_make_case(operation, boundary, target), target, checks, result, f"boundary:{boundary.name}")
+        send(make_case(operation, boundary, target), target, checks, result, f"boundary:{boundary.name}")
 
 
 def iter_fuzz_cases(schema: Any, max_examples: int, seed_value: int = DEFAULT_SEED) -> Iterator[AnyCase]:
