@@ -38,3 +38,20 @@ bench: ## wrk the mock (default config) then Prism 5 at c=8 and c=64; table + re
 	command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	test -x $(PRISM) || npm install --prefix $(PRISM_DIR) --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5
 	$(BIN)/python bench/run.py --prism $(PRISM) --mock $(BIN)/sora-mock --out reports/bench.json
+
+# Contract suites: any URL, the budgeted live smoke run, and the defect kill matrix.
+TARGET ?= http://127.0.0.1:8000
+STRICT ?=
+MAX_EXAMPLES ?= 200
+
+.PHONY: contract live kill-matrix
+
+contract: ## fuzz a running server: make contract TARGET=http://127.0.0.1:8000 [STRICT=1] (token: SORA_API_KEY)
+	SORA_CONTRACT_TARGET='$(TARGET)' SORA_CONTRACT_STRICT='$(STRICT)' SORA_CONTRACT_MAX_EXAMPLES='$(MAX_EXAMPLES)' \
+		$(BIN)/python -m pytest contract_tests/test_target.py
+
+live: ## budgeted live smoke run (SORA_API_KEY required; see python -m contract_tests.live --help)
+	$(BIN)/python -m contract_tests.live --junit reports/live.xml
+
+kill-matrix: ## live + in-process suites against the mock with each --defect; every defect must be caught
+	$(BIN)/python -m contract_tests.kill_matrix --output reports/kill-matrix.txt
