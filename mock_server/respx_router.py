@@ -108,6 +108,7 @@ class SoraRouter(respx.MockRouter, MockHandle):
         if app is None:
             app = create_app(build_config(config if config is not None else {"token": DEFAULT_TOKEN}))
         MockHandle.__init__(self, app)
+        self._stopping = False
         self.base_urls = tuple(base_urls) if base_urls is not None else default_base_urls()
         for base in self.base_urls:
             self._add_relay_route(base)
@@ -137,8 +138,16 @@ class SoraRouter(respx.MockRouter, MockHandle):
     def reset(self) -> None:
         """Clear respx's call records and the mock's journal, characters and faults."""
         respx.MockRouter.reset(self)
-        if hasattr(self, "_app"):
+        if hasattr(self, "_app") and not self._stopping:
             MockHandle.reset(self)
+
+    def stop(self, clear: bool = True, reset: bool = True, quiet: bool = False) -> None:
+        """Stop patching; the mock's journal and characters stay readable afterwards."""
+        self._stopping = True
+        try:
+            respx.MockRouter.stop(self, clear=clear, reset=reset, quiet=quiet)
+        finally:
+            self._stopping = False
 
     def endpoint_urls(self) -> Iterable[str]:
         """The full endpoint URLs this router answers."""

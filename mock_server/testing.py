@@ -165,7 +165,9 @@ class SoraServer(MockHandle):
         server.daemon_threads = True  # type: ignore[attr-defined]
         self._server = server
         self.port = server.server_port
-        self._thread = threading.Thread(target=server.serve_forever, name=f"sora-mock:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sora-mock:{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
