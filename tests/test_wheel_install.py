@@ -1,0 +1,90 @@
+"""A project that only installs the built wheel can run the README's example tests.
+
+Builds the wheel, installs it with pytest and requests into a fresh venv (packages come from
+the configured index; pip's cache makes reruns quick) and runs the README examples there with
+that venv's pytest, from a folder outside the checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.test_plugin_readme import STRICT, readme_examples
+
+ROOT = Path(__file__).resolve().parent.parent
+
+INSTALLED_CHECK = """
+import sys
+from pathlib import Path
+
+import mock_server
+from mock_server import fixtures
+
+
+def test_the_kit_comes_from_the_wheel(pytestconfig):
+    package = Path(mock_server.__file__).resolve().parent
+    assert Path(sys.prefix).resolve() in package.parents
+    assert "site-packages" in package.parts
+    assert fixtures.fixtures_dir() == package / "fixtures_data"
+    assert fixtures.case("span-too-wide").status == 422
+    assert pytestconfig.pluginmanager.has_plugin("sora_mock")
+"""
+
+
+def run(
+    args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=240, check=False, cwd=cwd, env=env)
+
+
+@pytest.mark.slow
+def test_readme_examples_pass_with_only_the_wheel_installed(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    built = run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(ROOT)]
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = dist.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert {"mock_server/pytest_plugin.py", "mock_server/fixtures_data/invalid.json"} <= names
+    assert "[pytest11]" in entry_points and "sora_mock = mock_server.pytest_plugin" in entry_points
+
+    venv = tmp_path / "venv"
+    created = run([sys.executable, "-m", "venv", str(venv)])
+    assert created.returncode == 0, created.stderr
+    python = venv / "bin" / "python"
+    installed = run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(wheel),
+            "pytest>=8.3,<9.2",
+            "requests>=2.32,<3",
+        ]
+    )
+    assert installed.returncode == 0, installed.stderr
+
+    project = tmp_path / "client-project"
+    project.mkdir()
+    examples = readme_examples()
+    for name, source in examples.items():
+        (project / name).write_text(source, encoding="utf-8")
+    (project / "test_installed.py").write_text(INSTALLED_CHECK, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "SORA_", "VIRTUAL_ENV"))}
+    result = run([str(python), "-m", "pytest", "-q", *STRICT], cwd=project, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    minimum = sum(source.count("\ndef test_") for source in examples.values()) + 1
+    passed = int(result.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
+    assert passed >= minimum, result.stdout
