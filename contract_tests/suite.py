@@ -266,18 +266,20 @@ def _valid_window(draw: st.DrawFn) -> str:
 
 @st.composite
 def _broken_window(draw: st.DrawFn) -> str:
+    """A well-formed window that breaks the span rule: near both limits, zero, far over, reversed."""
     start = draw(_starts)
     span = draw(
         st.one_of(
-            st.decimals(0, Decimal("0.99"), places=2),
-            st.decimals(Decimal("3.01"), 100, places=2),
-            st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("3.001"), Decimal(4), Decimal(5), Decimal(-2)]),
+            st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("0.999"), Decimal("3.001"), Decimal(4), Decimal(5)]),
+            st.decimals(Decimal("0.01"), Decimal("0.99"), places=2),
+            st.decimals(Decimal("3.01"), Decimal(6), places=2),
+            st.decimals(Decimal(6), Decimal(1000), places=1),
+            st.decimals(Decimal(-3), Decimal("-0.01"), places=2),
         )
     )
-    end = start + span
-    if end < 0:
-        return f"{_fmt(start)},{_fmt(end)}"  # a negative end
-    return f"{_fmt(start)},{_fmt(end)}"
+    if start + span < 0:  # reversed: keep both numbers non-negative
+        start = -span + start.copy_abs()
+    return f"{_fmt(start)},{_fmt(start + span)}"
 
 
 _MALFORMED = [
@@ -340,6 +342,7 @@ def _variants(body: object) -> st.SearchStrategy[object]:
         st.builds(one_source, _valid_window(), st.booleans()),
         _valid_window().map(with_window),
         _broken_window().map(with_window),
+        st.builds(one_source, _broken_window(), st.booleans()),
         st.sampled_from(_MALFORMED).map(with_window),
         _valid_window().map(both),
         _valid_window().map(neither),

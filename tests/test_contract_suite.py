@@ -1,0 +1,134 @@
+"""The schemathesis contract suite in-process: green on the healthy mock, biting on every defect."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from contract_tests.pytest_suite import make_tests
+from contract_tests.suite import (
+    BOUNDARY_CASES,
+    Target,
+    build_schema,
+    iter_fuzz_cases,
+    run_suite,
+)
+from mock_server import MockConfig, create_app, load_contract
+from mock_server.defects import DEFECTS
+from mock_server.rules import conforms
+
+# The full in-process suite (boundary cases + property-based fuzzing, fixed seed, no database).
+test_boundary, test_fuzz = make_tests(Target.in_process(), max_examples=40)
+
+# Which check must fire for each defect (at least this one; others may fire too).
+EXPECTED: dict[str, str] = {
+    "span_too_wide": "sora_rejects_broken_rules",
+    "span_too_short": "sora_rejects_broken_rules",
+    "reversed_window": "sora_rejects_broken_rules",
+    "missing_timestamps": "sora_rejects_broken_rules",
+    "both_sources": "sora_rejects_broken_rules",
+    "no_source": "sora_rejects_broken_rules",
+    "skip_auth": "sora_auth_enforced",
+    "any_token": "sora_auth_enforced",
+    "drop_picture": "sora_character_shape",
+    "foreign_permalink": "sora_character_shape",
+    "numeric_id": "sora_character_shape",
+    "crash_on_non_json": "not_a_server_error",
+    "error_as_200": "sora_rejects_broken_rules",
+    "plain_text_errors": "sora_errors_are_json",
+}
+
+
+def test_every_defect_has_an_expected_check() -> None:
+    assert set(EXPECTED) == set(DEFECTS)
+
+
+def test_healthy_mock_passes_the_collecting_runner() -> None:
+    result = run_suite(Target.in_process(), max_examples=15)
+    assert result.ok, result.failures
+    assert result.requests >= len(BOUNDARY_CASES) + 15
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_each_defect_is_caught_by_its_check(defect: str) -> None:
+    result = run_suite(Target.in_process((defect,)), max_examples=3)
+    assert EXPECTED[defect] in result.caught_by(), result.caught_by()
+
+
+@pytest.mark.parametrize("defect", ["span_too_wide", "both_sources", "no_source", "drop_picture", "skip_auth"])
+def test_fuzzing_alone_catches_rule_and_answer_defects(defect: str) -> None:
+    """Without the boundary cases, the generation hooks still reach the prose rules."""
+    from contract_tests.suite import SuiteResult, run_fuzz
+
+    target = Target.in_process((defect,))
+    result = SuiteResult(target=target.label)
+    run_fuzz(build_schema(target), target, result, max_examples=40)
+    assert EXPECTED[defect] in result.caught_by() or "ignored_auth" in result.caught_by()
+
+
+def test_generation_reaches_both_and_no_source_and_span_rules() -> None:
+    contract = load_contract()
+    bodies = [case.body for case in iter_fuzz_cases(build_schema(Target.in_process()), 40)]
+    dicts = [body for body in bodies if isinstance(body, dict)]
+    assert any("url" in b and "from_task" in b and isinstance(b.get("timestamps"), str) for b in dicts)
+    assert any("url" not in b and "from_task" not in b and "timestamps" in b for b in dicts)
+    assert sum(1 for b in dicts if conforms(b, contract)) >= 5
+    assert sum(1 for b in dicts if not conforms(b, contract)) >= 5
+
+
+def test_wrong_token_fails_loudly() -> None:
+    app = create_app(MockConfig(token="server-token"))
+    target = Target(token="client-token", app=app, strict=False)
+    result = run_suite(target, max_examples=0)
+    assert "sora_token_accepted" in result.caught_by()
+    assert all("client-token" not in failure.message for failure in result.failures)
+
+
+def _picky_relay(app: Any) -> Callable[..., Iterable[bytes]]:
+    """A conforming but different relay: rejects decimals, spaces and task ids it does not know with a
+    plain ``{"message": ...}`` 400/404, and adds ``display_name``/``created_at`` to its characters."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(size) if size else b""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        window = body.get("timestamps") if isinstance(body, dict) else None
+        auth_ok = environ.get("HTTP_AUTHORIZATION") == "Bearer relay-token"
+        if auth_ok and isinstance(window, str) and ("." in window or " " in window):
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [b'{"message": "decimals are not supported"}']
+        if auth_ok and isinstance(body, dict) and "from_task" in body and conforms(body, load_contract()):
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"message": "task not found"}']
+        import io
+
+        environ["wsgi.input"] = io.BytesIO(raw)
+        captured: dict[str, Any] = {}
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        payload = b"".join(app(environ, keep))
+        if captured["status"].startswith("200"):
+            character = json.loads(payload)
+            character.update(display_name="Someone", created_at=1764000000)
+            payload = json.dumps(character).encode()
+            captured["headers"] = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+            captured["headers"].append(("Content-Length", str(len(payload))))
+        start_response(captured["status"], captured["headers"])
+        return [payload]
+
+    return wsgi
+
+
+def test_lenient_profile_raises_no_false_alarm_on_a_different_conforming_relay() -> None:
+    relay = _picky_relay(create_app(MockConfig(token="relay-token")))
+    result = run_suite(Target(token="relay-token", app=relay, strict=False), max_examples=30)
+    assert result.ok, result.failures
