@@ -124,3 +124,11 @@ def serve(
 
 
 main.add_command(record)
+
+
+@main.command("defects")
+def list_defects() -> None:
+    """List the named defects that `serve --defect NAME` can switch on."""
+    width = max(len(name) for name in DEFECTS)
+    for name, description in sorted(DEFECTS.items()):
+        click.echo(f"{name:<{width}}  {description}")
