@@ -73,3 +73,11 @@ def test_cli_offers_every_defect() -> None:
     assert bad.exit_code == 2
     for name in DEFECTS:
         assert name in bad.output
+
+
+def test_defects_command_lists_the_catalogue() -> None:
+    result = CliRunner().invoke(main, ["defects"])
+    assert result.exit_code == 0
+    assert result.output.count("\n") == len(DEFECTS)
+    for name, description in DEFECTS.items():
+        assert name in result.output and description in result.output
