@@ -46,7 +46,7 @@ def make_tests(target: Target, max_examples: int = 50) -> tuple[Callable[..., No
     def test_boundary(boundary: BoundaryCase) -> None:
         """One hand-picked request; every check must pass on its answer."""
         result = SuiteResult(target=target.label)
-        send(make_case(operation_of(schema), boundary, target), target, checks, result, boundary.name)
+        send(make_case(operation_of(schema), boundary, target), target, checks, result, boundary.name, boundary)
         assert result.ok, _report(result)
 
     parametrize: Callable[[Callable[..., None]], Callable[..., None]] = schema.parametrize()

@@ -384,6 +384,8 @@ class BoundaryCase:
     raw: bytes | None = None
     auth: str = "token"
     """``token``, ``none``, ``basic`` or ``wrong``."""
+    must_create: bool = False
+    """The canonical create: 200 required in both profiles (a server refusing everything fails)."""
 
 
 def _u(window: str, **extra: object) -> dict[str, object]:
@@ -391,7 +393,7 @@ def _u(window: str, **extra: object) -> dict[str, object]:
 
 
 BOUNDARY_CASES: tuple[BoundaryCase, ...] = (
-    BoundaryCase("url_1_3", _u("1,3")),
+    BoundaryCase("url_1_3", _u("1,3"), must_create=True),
     BoundaryCase("url_span_exactly_1", _u("0,1")),
     BoundaryCase("url_span_exactly_3", _u("0,3")),
     BoundaryCase("url_decimals", _u("1.5,4.5")),
@@ -472,7 +474,14 @@ class SuiteResult:
         return list(dict.fromkeys(failure.check for failure in self.failures))
 
 
-def send(case: AnyCase, target: Target, checks: list[CheckFunction], result: SuiteResult, name: str) -> None:
+def send(
+    case: AnyCase,
+    target: Target,
+    checks: list[CheckFunction],
+    result: SuiteResult,
+    name: str,
+    boundary: BoundaryCase | None = None,
+) -> None:
     """Send one case (keeping its own Authorization choice) and run each check on the answer."""
     headers = dict(case.headers or {})
     if "Authorization" not in headers and name.startswith("fuzz"):
@@ -484,6 +493,9 @@ def send(case: AnyCase, target: Target, checks: list[CheckFunction], result: Sui
     except Exception as exc:  # a dropped connection or a timeout is a failure, not a crash
         result.failures.append(CaseFailure("connection", name, None, type(exc).__name__))
         return
+    if boundary is not None and boundary.must_create and response.status_code != 200:
+        message = f"the canonical url create got {response.status_code}, not 200"
+        result.failures.append(CaseFailure("sora_canonical_create", name, response.status_code, message))
     for check in checks:
         try:
             case.validate_response(response, checks=[check], headers=headers)
@@ -504,7 +516,7 @@ def run_boundary(schema: Any, target: Target, result: SuiteResult) -> None:
     operation = operation_of(schema)
     checks = checks_for(target)
     for boundary in BOUNDARY_CASES:
-        send(make_case(operation, boundary, target), target, checks, result, f"boundary:{boundary.name}")
+        send(make_case(operation, boundary, target), target, checks, result, f"boundary:{boundary.name}", boundary)
 
 
 def iter_fuzz_cases(schema: Any, max_examples: int, seed_value: int = DEFAULT_SEED) -> Iterator[AnyCase]:

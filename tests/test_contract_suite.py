@@ -132,3 +132,46 @@ def test_lenient_profile_raises_no_false_alarm_on_a_different_conforming_relay()
     relay = _picky_relay(create_app(MockConfig(token="relay-token")))
     result = run_suite(Target(token="relay-token", app=relay, strict=False), max_examples=30)
     assert result.ok, result.failures
+
+
+def test_a_server_that_refuses_everything_fails_even_the_lenient_profile() -> None:
+    def refuse(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("422 Unprocessable Entity", [("Content-Type", "application/json")])
+        return [b'{"error": {"message": "no", "type": "invalid_request_error", "param": null, "code": null}}']
+
+    result = run_suite(Target(token="t", app=refuse, strict=False), max_examples=0)
+    assert result.caught_by() == ["sora_canonical_create"]
+
+
+@pytest.mark.slow
+def test_url_target_through_pytest_entry_point_and_wrong_token(tmp_path: Any) -> None:
+    """What ``make contract TARGET=…`` runs: green with the right token, loud and secret-free with a wrong one."""
+    import os
+    import subprocess
+    import sys
+
+    from contract_tests.kill_matrix import serve_mock
+
+    secret = "sk-contract-secret-0451"
+    with serve_mock(secret) as base_url:
+        outputs = {}
+        for key in (secret, secret + "-expired"):
+            env = {
+                **os.environ,
+                "SORA_CONTRACT_TARGET": base_url,
+                "SORA_API_KEY": key,
+                "SORA_CONTRACT_STRICT": "",
+                "SORA_CONTRACT_MAX_EXAMPLES": "8",
+            }
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "contract_tests/test_target.py"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            outputs[key] = (done.returncode, done.stdout + done.stderr)
+    assert outputs[secret][0] == 0, outputs[secret][1][-2000:]
+    code, text = outputs[secret + "-expired"]
+    assert code == 1 and "sora_token_accepted" in text
+    assert secret not in text
