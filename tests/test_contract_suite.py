@@ -175,3 +175,41 @@ def test_url_target_through_pytest_entry_point_and_wrong_token(tmp_path: Any) ->
     code, text = outputs[secret + "-expired"]
     assert code == 1 and "sora_token_accepted" in text
     assert secret not in text
+
+
+def _liberal_relay(app: Any) -> Callable[..., Iterable[bytes]]:
+    """A relay that reads the open parts of the contract liberally: null/empty optional fields are
+    absent, values are trimmed, timestamps numbers are parsed with ``float``; then the mock judges."""
+    import io
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(size) if size else b""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if not (k in ("url", "from_task", "model") and v in (None, ""))}
+            body = {k: v.strip() if isinstance(v, str) and k != "timestamps" else v for k, v in body.items()}
+            window = body.get("timestamps")
+            if isinstance(window, str):
+                try:
+                    numbers = [float(part) for part in window.split(",")]
+                    if all(n == n and abs(n) != float("inf") for n in numbers):
+                        body["timestamps"] = ",".join(f"{n:g}" for n in numbers)
+                except ValueError:
+                    pass
+            raw = json.dumps(body).encode()
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(raw), str(len(raw))
+        return app(environ, start_response)  # type: ignore[no-any-return]
+
+    return wsgi
+
+
+def test_lenient_profile_accepts_liberal_reading_of_open_fields_but_strict_does_not() -> None:
+    relay = _liberal_relay(create_app(MockConfig(token="relay-token")))
+    lenient = run_suite(Target(token="relay-token", app=relay, strict=False), max_examples=25)
+    assert lenient.ok, lenient.failures
+    strict = run_suite(Target(token="relay-token", app=relay, strict=True), max_examples=0)  # boundary cases only
+    assert "sora_rejects_broken_rules" in strict.caught_by()
