@@ -208,3 +208,30 @@ def test_settings_reject_bad_numbers() -> None:
         with pytest.raises(SettingsError):
             LiveSettings.from_env({"SORA_API_KEY": KEY, **env})
     assert KEY not in repr(LiveSettings.from_env({"SORA_API_KEY": KEY}))
+
+
+@pytest.mark.slow
+def test_cli_against_a_served_mock_over_sockets(tmp_path: Path) -> None:
+    """What ``make live`` does against ``sora-mock serve --token``: green, then loud with a wrong token."""
+    from contract_tests.kill_matrix import serve_mock
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SORA_")}
+    with serve_mock(KEY) as base_url:
+        results = {}
+        for key in (KEY, "sk-expired-0000"):
+            junit = tmp_path / key / "live.xml"
+            done = subprocess.run(
+                [sys.executable, "-m", "contract_tests.live", "--junit", str(junit)],
+                env={**env, "SORA_BASE_URL": base_url, "SORA_API_KEY": key},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            results[key] = (done.returncode, done.stdout + done.stderr, junit.read_text(encoding="utf-8"))
+    code, output, xml = results[KEY]
+    assert code == 0, output
+    assert "requests sent: 15, conforming creates sent: 1, 200 answers: 1" in output
+    assert KEY not in output and KEY not in xml
+    code, output, xml = results["sk-expired-0000"]
+    assert code == 1 and "refused SORA_API_KEY" in output
+    assert "sk-expired-0000" not in output and "sk-expired-0000" not in xml
