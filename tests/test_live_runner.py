@@ -218,8 +218,8 @@ def test_cli_against_a_served_mock_over_sockets(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SORA_")}
     with serve_mock(KEY) as base_url:
         results = {}
-        for key in (KEY, "sk-expired-0000"):
-            junit = tmp_path / key / "live.xml"
+        for index, key in enumerate((KEY, "sk-expired-0000")):
+            junit = tmp_path / str(index) / "live.xml"
             done = subprocess.run(
                 [sys.executable, "-m", "contract_tests.live", "--junit", str(junit)],
                 env={**env, "SORA_BASE_URL": base_url, "SORA_API_KEY": key},
