@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -485,7 +486,7 @@ def make_case(operation: Any, boundary: BoundaryCase, target: Target) -> AnyCase
     elif boundary.auth == "basic":
         headers["Authorization"] = "Basic Y29udHJhY3Q6c3VpdGU="
     elif boundary.auth == "wrong":
-        headers["Authorization"] = "Bearer wrong-" + target.token[::-1] + "-x"
+        headers["Authorization"] = "Bearer sk-invalid-" + secrets.token_hex(16)  # never derived from the real token
     if boundary.raw is not None:
         headers["Content-Type"] = "application/json"
         return operation.Case(body=boundary.raw.decode(), media_type="text/plain", headers=headers)  # type: ignore[no-any-return]
