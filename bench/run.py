@@ -42,6 +42,8 @@ class Row:
     non_2xx: int
     socket_errors: int
     rss_after_mib: float
+    pss_after_mib: float
+    cpu_ms_per_request: float
     cold_start_s: float
 
 
@@ -69,8 +71,8 @@ def first_200(port: int, deadline: float) -> None:
             time.sleep(0.002)
 
 
-def tree_rss_mib(root: int) -> float:
-    """Resident memory of ``root`` and its descendants, in MiB."""
+def tree(root: int) -> list[int]:
+    """``root`` and its descendants."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -79,15 +81,39 @@ def tree_rss_mib(root: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    pids, total = [root], 0
+    pids = [root]
     for pid in pids:
         pids.extend(children.get(pid, []))
+    return pids
+
+
+def tree_memory_mib(root: int) -> tuple[float, float]:
+    """(RSS, PSS) of ``root`` and its descendants in MiB; PSS splits pages forked processes share."""
+    rss = pss = 0
+    for pid in tree(root):
         try:
-            match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
-        total += int(match.group(1)) if match else 0
-    return total / 1024
+        for name, value in re.findall(r"^(Rss|Pss):\s+(\d+) kB", rollup, re.M):
+            if name == "Rss":
+                rss += int(value)
+            else:
+                pss += int(value)
+    return rss / 1024, pss / 1024
+
+
+def tree_cpu_s(root: int) -> float:
+    """User + system CPU seconds used so far by ``root`` and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -113,7 +139,7 @@ def wrk(port: int, connections: int, duration: int) -> dict[str, Any]:
         f"http://127.0.0.1:{port}{PATH}",
     ]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     total = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -143,9 +169,21 @@ def bench_server(
             wrk(port, concurrencies[0], warmup)
         rows = []
         for connections in concurrencies:
+            cpu = tree_cpu_s(proc.pid)
             result = wrk(port, connections, duration)
-            rss = tree_rss_mib(proc.pid)
-            rows.append(Row(name, connections, rss_after_mib=round(rss, 1), cold_start_s=round(cold, 3), **result))
+            cpu = tree_cpu_s(proc.pid) - cpu
+            rss, pss = tree_memory_mib(proc.pid)
+            rows.append(
+                Row(
+                    name,
+                    connections,
+                    rss_after_mib=round(rss, 1),
+                    pss_after_mib=round(pss, 1),
+                    cpu_ms_per_request=round(cpu * 1000 / max(result["requests"], 1), 3),
+                    cold_start_s=round(cold, 3),
+                    **result,
+                )
+            )
             print(f"   c={connections}: {result}", file=sys.stderr, flush=True)
         return rows
     finally:
@@ -158,12 +196,13 @@ def bench_server(
 
 
 def table(rows: list[Row]) -> str:
-    head = "| server | c | req/s | p50 ms | p99 ms | non-2xx | RSS after MiB | cold start s |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    head = "| server | c | req/s | p50 ms | p99 ms | non-2xx | RSS after MiB (PSS) | CPU ms/req | cold start s |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(
             f"| {r.server} | {r.concurrency} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
-            f"| {r.non_2xx + r.socket_errors} | {r.rss_after_mib:.0f} | {r.cold_start_s:.2f} |"
+            f"| {r.non_2xx + r.socket_errors} | {r.rss_after_mib:.0f} ({r.pss_after_mib:.0f}) "
+            f"| {r.cpu_ms_per_request:.3f} | {r.cold_start_s:.2f} |"
         )
     return "\n".join(lines)
 

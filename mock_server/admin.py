@@ -83,7 +83,10 @@ def admin_blueprint() -> Blueprint:
         except FaultError as exc:
             return _bad_fault(f"Invalid fault: {exc}.", _param_of(str(exc)))
         state = _state()
-        state.push_fault(fault, times)
+        try:
+            state.push_fault(fault, times)
+        except FaultError as exc:
+            return _bad_fault(f"Cannot queue the fault: {exc}.", _param_of(str(exc)))
         return _json({"queued": {"fault": _fault_dict(fault), "times": times}, "pending": state.pending_faults()}, 201)
 
     return bp

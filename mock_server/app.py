@@ -81,7 +81,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     fake = make_faker(cfg.seed)
     chaos = random.Random(cfg.seed)
     fake_lock = threading.Lock()
-    app.extensions["sora_mock"] = {"config": cfg, "state": state, "contract": contract, "faker": fake}
+    app.extensions["sora_mock"] = {"config": cfg, "state": state, "contract": contract, "faker": fake, "chaos": chaos}
 
     def authorize() -> Response | None:
         header = request.headers.get("Authorization", "")

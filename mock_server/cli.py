@@ -7,7 +7,7 @@ import click
 from .config import MockConfig
 from .defects import DEFECTS
 from .recorder import record
-from .server import DEFAULT_THREADS
+from .server import DEFAULT_THREADS, DEFAULT_WORKERS
 from .server import serve as serve_forever
 
 __all__ = ["main"]
@@ -28,7 +28,12 @@ def main() -> None:
     type=click.IntRange(0, 65535),
     help="TCP port to listen on (0: any free).",
 )
-@click.option("--seed", type=int, default=None, help="Seed for reproducible usernames, ids, signatures and faults.")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed for reproducible usernames, ids, signatures and random faults (per worker; exact with --workers 1).",
+)
 @click.option(
     "--token",
     envvar="SORA_MOCK_TOKEN",
@@ -36,11 +41,18 @@ def main() -> None:
     help="Accept only this bearer token (env SORA_MOCK_TOKEN). Without it any non-empty token is accepted.",
 )
 @click.option(
+    "--workers",
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (one per core is a good start); the admin API shows one state across all of them.",
+)
+@click.option(
     "--threads",
     default=DEFAULT_THREADS,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Threads answering requests concurrently (one process, so one shared state).",
+    help="Threads per worker process, so slow answers (latency, delay faults) do not block it.",
 )
 @click.option(
     "--latency-ms",
@@ -92,6 +104,7 @@ def serve(
     port: int,
     seed: int | None,
     token: str | None,
+    workers: int,
     threads: int,
     latency_ms: int,
     fault_rate: float,
@@ -120,7 +133,7 @@ def serve(
         defects=defects,
     )
     click.echo(f"sora-mock: serving POST http://{host}:{port}/sora/v1/characters", err=True)
-    serve_forever(config, host=host, port=port, threads=threads)
+    serve_forever(config, host=host, port=port, threads=threads, workers=workers)
 
 
 main.add_command(record)

@@ -1,23 +1,37 @@
-"""Serve the mock through gunicorn (threaded worker), never Flask's development server."""
+"""Serve the mock through gunicorn, never Flask's development server.
+
+The app is built once in the gunicorn master, then ``workers`` processes are forked, each with
+``threads`` threads (gthread worker). With more than one worker the app's state is switched to
+the shared backend before forking, so the admin API sees one journal, one list of characters and
+one fault queue whatever process answers. gunicorn reads each request body lazily, so an
+oversized body is refused with 413 before it is read, and ``drop`` faults can shut the socket.
+"""
 
 from __future__ import annotations
 
+import os
+import random
 import sys
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from .app import create_app
 from .config import MockConfig
+from .wsgi import CorkMiddleware
 
-__all__ = ["DEFAULT_THREADS", "serve"]
+__all__ = ["DEFAULT_THREADS", "DEFAULT_WORKERS", "serve"]
 
-DEFAULT_THREADS = 8
+DEFAULT_WORKERS = 2
+"""Worker processes: one per core of a 2-core CI machine."""
+DEFAULT_THREADS = 4
+"""Threads per worker, so slow answers (latency, delay faults) do not block a whole process."""
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, config: MockConfig, options: dict[str, Any]) -> None:
-        self._config = config
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self._app = app
         self._options = options
         super().__init__()
 
@@ -26,7 +40,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app(self._config)
+        return self._app
 
 
 def _announce(arbiter: Any) -> None:
@@ -37,11 +51,46 @@ def _announce(arbiter: Any) -> None:
         print(f"sora-mock: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
 
 
-def serve(config: MockConfig, host: str = "127.0.0.1", port: int = 8000, threads: int = DEFAULT_THREADS) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down cleanly. One process keeps one state."""
+def _reseed(app: Flask, config: MockConfig, worker: int) -> None:
+    """Give a forked worker its own random streams (same seed + worker number: reproducible)."""
+    ext = app.extensions["sora_mock"]
+    seed = None if config.seed is None else config.seed * 1000 + worker
+    ext["faker"].seed_instance(seed)
+    chaos = ext.get("chaos")
+    if isinstance(chaos, random.Random):
+        chaos.seed(seed)
+
+
+def build_app(config: MockConfig, workers: int) -> Flask:
+    """The app to serve with ``workers`` processes (shared state when more than one)."""
+    app = create_app(config)
+    app.wsgi_app = CorkMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    if workers > 1:
+        app.extensions["sora_mock"]["state"].share_across_processes()
+        # Fix the id key before forking: every worker then maps serials to ids the same way,
+        # and serials come from one shared counter, so ids never collide across workers.
+        app.extensions["sora_mock"]["faker"].character_id(0, 0)
+    return app
+
+
+def serve(
+    config: MockConfig,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: int = DEFAULT_THREADS,
+    workers: int = DEFAULT_WORKERS,
+) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down cleanly (exit status 0)."""
+    app = build_app(config, workers)
+    master = os.getpid()
+
+    def post_fork(arbiter: Any, worker: Any) -> None:
+        if workers > 1:
+            _reseed(app, config, int(worker.age))
+
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "workers": 1,
+        "workers": workers,
         "worker_class": "gthread",
         "threads": threads,
         "preload_app": True,
@@ -52,5 +101,10 @@ def serve(config: MockConfig, host: str = "127.0.0.1", port: int = 8000, threads
         "keepalive": 5,
         "proc_name": "sora-mock",
         "when_ready": _announce,
+        "post_fork": post_fork,
     }
-    _Gunicorn(config, options).run()
+    try:
+        _Gunicorn(app, options).run()
+    finally:
+        if os.getpid() == master:  # forked workers unwind through here too; only the master cleans up
+            app.extensions["sora_mock"]["state"].close()

@@ -7,8 +7,10 @@ import http.client
 import json
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -25,8 +27,23 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[MockProcess]:
-    with MockProcess(["--journal-size", "5000", "--seed", "1"]) as running:
+    with MockProcess(["--journal-size", "5000", "--seed", "1", "--workers", "2", "--threads", "4"]) as running:
+        running.await_processes(4)  # master, two workers, the state keeper
         yield running
+
+
+def _worker_cpu_ticks(server: MockProcess) -> dict[int, int]:
+    """CPU ticks used so far by each serving process (the children that are not the state keeper)."""
+    ticks = {}
+    for pid in server.pids()[1:]:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if b"keeper.py" not in cmdline:
+            ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
 
 
 def _creates(server: MockProcess, count: int) -> list[tuple[int, str]]:
@@ -46,8 +63,12 @@ def _creates(server: MockProcess, count: int) -> list[tuple[int, str]]:
 
 def test_parallel_creates_all_succeed_with_distinct_ids_and_are_all_listed(server: MockProcess) -> None:
     requests.post(server.url("/__mock/reset"), timeout=10).raise_for_status()
+    before = _worker_cpu_ticks(server)
     with ThreadPoolExecutor(16) as pool:
         batches = list(pool.map(lambda _: _creates(server, 150), range(16)))
+    after = _worker_cpu_ticks(server)
+    assert len(before) == 2
+    assert all(after[pid] > before[pid] for pid in before)  # both worker processes answered
     answers = [answer for batch in batches for answer in batch]
     assert len(answers) == 2400
     assert {status for status, _ in answers} == {200}
@@ -60,6 +81,30 @@ def test_parallel_creates_all_succeed_with_distinct_ids_and_are_all_listed(serve
     journal = requests.get(server.url("/__mock/requests"), timeout=30).json()
     assert len(journal) == 2400
     assert {e["status"] for e in journal} == {200}
+
+
+def test_faults_and_reset_hold_exactly_across_workers_under_load(server: MockProcess) -> None:
+    requests.post(server.url("/__mock/reset"), timeout=10).raise_for_status()
+    queued = requests.post(server.url("/__mock/faults"), json={"status": 503, "times": 100}, timeout=10)
+    assert queued.status_code == 201
+    requests.post(server.url("/__mock/faults"), json={"status": 429, "times": 50}, timeout=10).raise_for_status()
+    with ThreadPoolExecutor(16) as pool:
+        batches = list(pool.map(lambda _: _creates(server, 25), range(16)))
+    statuses = Counter(status for batch in batches for status, _ in batch)
+    assert statuses == {503: 100, 429: 50, 200: 250}
+    assert requests.get(server.url("/__mock/faults"), timeout=10).json() == []
+    journal = requests.get(server.url("/__mock/requests"), timeout=30).json()
+    assert Counter(e["status"] for e in journal) == statuses
+    assert len(requests.get(server.url("/__mock/characters"), timeout=30).json()) == 250
+
+    requests.post(server.url("/__mock/faults"), json={"status": 500, "times": 7}, timeout=10).raise_for_status()
+    requests.post(server.url("/__mock/reset"), timeout=10).raise_for_status()
+    for _ in range(6):  # fresh connections, so both workers are asked
+        with requests.Session() as session:
+            assert session.get(server.url("/__mock/requests"), timeout=10).json() == []
+            assert session.get(server.url("/__mock/characters"), timeout=10).json() == []
+            assert session.get(server.url("/__mock/faults"), timeout=10).json() == []
+    assert {status for status, _ in _creates(server, 4)} == {200}
 
 
 def test_a_10_mb_body_is_refused_unread_and_the_server_keeps_serving(server: MockProcess) -> None:
@@ -93,6 +138,7 @@ def test_a_10_mb_body_is_refused_unread_and_the_server_keeps_serving(server: Moc
 
 def test_memory_stays_flat_beyond_the_bounded_journal() -> None:
     with MockProcess(["--journal-size", "500"]) as server:
+        server.await_processes(4)
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda _: _creates(server, 750), range(4)))  # fills journal and caches
         warm = server.rss_kib()

@@ -110,6 +110,15 @@ class MockProcess:
             found.extend(parents.get(pid, []))
         return found
 
+    def await_processes(self, count: int, timeout: float = 20.0) -> list[int]:
+        """Wait (bounded) until the server's process tree has ``count`` processes (workers boot in turn)."""
+        deadline = time.monotonic() + timeout
+        while len(processes := self.pids()) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"only {len(processes)} of {count} server processes started")
+            time.sleep(0.05)
+        return processes
+
     def rss_kib(self) -> int:
         """Resident memory of the server's whole process tree, in KiB."""
         total = 0
@@ -157,6 +166,7 @@ def test_help_explains_every_serve_option() -> None:
         "--seed",
         "--token",
         "--threads",
+        "--workers",
         "--latency-ms",
         "--fault-rate",
         "--fault-status",
@@ -179,6 +189,7 @@ def test_help_explains_every_serve_option() -> None:
         ["--journal-size", "0"],
         ["--latency-ms", "-1"],
         ["--threads", "0"],
+        ["--workers", "0"],
         ["--token", " "],
     ],
 )
@@ -193,9 +204,14 @@ def test_signals_shut_the_server_down_cleanly(sig: int) -> None:
     with MockProcess([]) as server:
         session = requests.Session()
         assert session.post(server.url(PATH), json=VALID, headers={"Authorization": "Bearer x"}, timeout=10).ok
+        processes = server.await_processes(4)  # master, two workers, the state keeper
         assert server.stop(sig) == 0
         with pytest.raises(requests.ConnectionError):
             requests.get(server.url("/__mock/health"), timeout=2)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in processes):  # no orphan left behind
+            assert time.monotonic() < deadline, "a server process outlived the master"
+            time.sleep(0.05)
 
 
 def test_flags_reach_the_server_and_the_access_log_never_shows_the_token() -> None:
