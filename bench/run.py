@@ -212,6 +212,12 @@ def main() -> None:
     parser.add_argument("--prism", default=str(ROOT / ".tools/prism/node_modules/.bin/prism"))
     parser.add_argument("--mock", default=str(Path(sys.executable).parent / "sora-mock"), help="sora-mock executable")
     parser.add_argument("--mock-args", default="", help="extra `sora-mock serve` arguments (default config: none)")
+    parser.add_argument(
+        "--mock-command",
+        default=None,
+        help="serve the mock another way for comparison: a command line with {port}, e.g. another WSGI server",
+    )
+    parser.add_argument("--label", default="sora-mock", help="name of the mock's rows")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per concurrency")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unreported wrk before measuring")
@@ -223,7 +229,9 @@ def main() -> None:
     if args.only in (None, "mock"):
         port = free_port()
         command = [args.mock, "serve", "--host", "127.0.0.1", "--port", str(port), *shlex.split(args.mock_args)]
-        rows += bench_server("sora-mock", command, port, args.concurrency, args.duration, args.warmup)
+        if args.mock_command:
+            command = shlex.split(args.mock_command.format(port=port))
+        rows += bench_server(args.label, command, port, args.concurrency, args.duration, args.warmup)
     if args.only in (None, "prism"):
         port = free_port()
         spec = str(ROOT / "openapi/vendor/create-character.openapi.yaml")
@@ -232,7 +240,7 @@ def main() -> None:
 
     ratios = {}
     for c in args.concurrency:
-        mock = next((r for r in rows if r.server == "sora-mock" and r.concurrency == c), None)
+        mock = next((r for r in rows if r.server == args.label and r.concurrency == c), None)
         prism = next((r for r in rows if r.server == "prism" and r.concurrency == c), None)
         if mock and prism and prism.requests_per_s:
             ratios[str(c)] = round(mock.requests_per_s / prism.requests_per_s, 2)
@@ -244,7 +252,7 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "wrk": {"threads": 2, "duration_s": args.duration, "warmup_s": args.warmup, "script": "bench/create.lua"},
-        "mock_args": args.mock_args,
+        "mock": args.mock_command or f"sora-mock serve {args.mock_args}".strip(),
         "rows": [asdict(r) for r in rows],
         "ratio_mock_over_prism": ratios,
     }
