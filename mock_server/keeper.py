@@ -7,19 +7,22 @@ worker connection, so an admin call sees every request answered before it was ma
 writes its entry before it sends its answer. Both lists are bounded deques of JSON bytes.
 
 Run as a script (standard library only, so the process stays small and starts fast):
-``python keeper.py SOCKET_PATH JOURNAL_SIZE``. It exits when its parent process is gone.
+``python keeper.py SOCKET_PATH JOURNAL_SIZE``. It exits when its parent process is gone (or on
+SIGTERM), removing its socket and the socket's private folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
+import signal
 import socket
 import struct
 import sys
 from collections import deque
 
-__all__ = ["HEADER", "run"]
+__all__ = ["HEADER", "main", "run"]
 
 HEADER = struct.Struct("!cI")
 _CONTROL = (b"Q", b"K", b"R")
@@ -96,5 +99,20 @@ def run(path: str, journal_size: int) -> None:
                 pass
 
 
+def main(argv: list[str]) -> None:
+    """Script entry: serve, and remove the socket and its private folder however it ends."""
+    path = argv[1]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us
+    try:
+        run(path, int(argv[2]))
+    finally:
+        for leftover in (path, path + ".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))
+
+
 if __name__ == "__main__":
-    run(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv)

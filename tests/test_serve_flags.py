@@ -214,6 +214,19 @@ def test_signals_shut_the_server_down_cleanly(sig: int) -> None:
             time.sleep(0.05)
 
 
+def test_a_killed_server_leaves_no_state_keeper_or_socket_behind() -> None:
+    with MockProcess([]) as server:
+        processes = server.await_processes(4)
+        keeper = next(pid for pid in processes if b"keeper.py" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        socket_path = Path(Path(f"/proc/{keeper}/cmdline").read_bytes().split(b"\0")[3].decode())
+        assert socket_path.exists()
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+        deadline = time.monotonic() + 15
+        while any(Path(f"/proc/{pid}").exists() for pid in processes) or socket_path.parent.exists():
+            assert time.monotonic() < deadline, "workers, keeper or socket folder outlived a killed master"
+            time.sleep(0.05)
+
+
 def test_flags_reach_the_server_and_the_access_log_never_shows_the_token() -> None:
     args = ["--access-log", "--journal-size", "2", "--latency-ms", "150", "--seed", "3"]
     with MockProcess(args, env={"SORA_MOCK_TOKEN": SECRET}) as server:
