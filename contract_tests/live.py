@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import httpx
 import jsonschema  # type: ignore[import-untyped]
 
+from mock_server.budget import Budget, BudgetError
 from mock_server.faults import DroppedConnection
 from mock_server.rules import check_character, check_request, decode_body
 from mock_server.spec import ENDPOINT_PATH, load_contract, load_spec
@@ -75,19 +76,6 @@ class SettingsError(ValueError):
     """The environment does not describe a run that can start (nothing was sent)."""
 
 
-def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class LiveSettings:
     """What one live run may do; built from the environment by :meth:`from_env`."""
@@ -120,11 +108,15 @@ class LiveSettings:
             raise SettingsError(f"SORA_LIVE_TIMEOUT must be a number of seconds, got {raw_timeout!r}") from None
         if not math.isfinite(timeout) or timeout <= 0:
             raise SettingsError(f"SORA_LIVE_TIMEOUT must be a positive number of seconds, got {raw_timeout!r}")
+        try:
+            budget = Budget.from_env(env)
+        except BudgetError as exc:
+            raise SettingsError(str(exc)) from None
         return cls(
             api_key=key,
             base_url=base_url.rstrip("/"),
-            max_creates=_int_env(env, "SORA_LIVE_MAX_CREATES", 1, 0),
-            max_requests=_int_env(env, "SORA_LIVE_MAX_REQUESTS", 40, 1),
+            max_creates=budget.max_creates,
+            max_requests=budget.max_requests,
             video_url=env.get("SORA_LIVE_VIDEO_URL", "").strip() or DEFAULT_VIDEO_URL,
             task_id=env.get("SORA_LIVE_TASK_ID", "").strip() or None,
             timeout=timeout,

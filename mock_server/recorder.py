@@ -14,7 +14,6 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 import httpx
 
+from .budget import Budget, BudgetError
 from .fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
 from .rules import RuleError, check_request, decode_body
 from .spec import load_contract
@@ -32,32 +32,6 @@ __all__ = ["DEFAULT_CASES", "REDACTED", "Budget", "is_billable", "record", "reco
 DEFAULT_CASES = ("url-form",)
 REDACTED = "[redacted]"
 _SIG = re.compile(r"(?i)(\bsig(?:=|%3D))[^&\"'\s#]*")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How much one recording may send; the same caps as the live smoke run."""
-
-    max_creates: int = 1
-    max_requests: int = 40
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Budget:
-        env = os.environ if env is None else env
-
-        def number(name: str, default: int, minimum: int) -> int:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                raise click.UsageError(f"{name} must be a whole number, got {raw!r}") from None
-            if value < minimum:
-                raise click.UsageError(f"{name} must be at least {minimum}, got {value}")
-            return value
-
-        return cls(number("SORA_LIVE_MAX_CREATES", 1, 0), number("SORA_LIVE_MAX_REQUESTS", 40, 1))
 
 
 def is_billable(item: Case) -> bool:
@@ -198,7 +172,11 @@ def record(base_url: str, case_names: tuple[str, ...], out: Path | None, timeout
     if not base_url.startswith(("http://", "https://")):
         raise click.BadParameter(f"must be an http(s) URL, got {_public_url(base_url)!r}", param_hint="--base-url")
     cases = _select(case_names or DEFAULT_CASES)
-    document = record_cases(cases, base_url, token, timeout=timeout, budget=Budget.from_env())
+    try:
+        budget = Budget.from_env()
+    except BudgetError as exc:
+        raise click.UsageError(f"{exc}; nothing was sent") from None
+    document = record_cases(cases, base_url, token, timeout=timeout, budget=budget)
     if out is None:
         host = (urlsplit(base_url).hostname or "server").replace(":", "_")
         stamp = document["recorded_at"].replace("-", "").replace(":", "")
