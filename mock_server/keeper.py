@@ -69,18 +69,27 @@ def run(path: str, journal_size: int) -> None:
                     pending.append((conn, kind))
                 del buf[:end]
 
+    def accept_all() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            conn.setblocking(False)
+            buffers[conn] = bytearray()
+            selector.register(conn, selectors.EVENT_READ, True)
+
+    listener.setblocking(False)
     while os.getppid() == parent:
         pending: list[tuple[socket.socket, bytes]] = []
         for key, _ in selector.select(timeout=0.5):
             if key.data is None:
-                conn, _ = listener.accept()
-                conn.setblocking(False)
-                buffers[conn] = bytearray()
-                selector.register(conn, selectors.EVENT_READ, True)
+                accept_all()
             elif key.fileobj in buffers:
                 read(key.fileobj, pending)
         if not pending:
             continue
+        accept_all()  # a worker's first connection may still wait in the backlog
         for conn in list(buffers):  # everything written before the control frame arrived
             if conn in buffers:
                 read(conn, pending)

@@ -222,7 +222,11 @@ class _SharedBackend:
         self._ask(b"R")
 
     def close(self) -> None:
-        """Stop the keeper (only from the process that started it)."""
+        """Close this process's connection; stop the keeper (only from the process that started it)."""
+        with self._conn_lock:
+            if self._conn is not None and self._conn_pid == os.getpid():
+                self._conn.close()
+            self._conn = None
         if os.getpid() != self._owner:
             return
         if self._keeper.poll() is None:

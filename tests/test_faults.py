@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +15,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mock_server import check_error_body
+from mock_server import Fault, MockState, check_error_body
 
 from .conftest import AUTH, VIDEO
 from .test_serve_flags import MockProcess
@@ -167,3 +170,53 @@ def test_faults_over_http_hit_the_next_requests(served: MockProcess) -> None:
     answers = [session.post(served.url(PATH), json=VALID, headers=AUTH, timeout=10) for _ in range(3)]
     assert [a.status_code for a in answers] == [429, 429, 200]
     assert answers[0].headers["Retry-After"] == "3"
+
+
+def _drain_faults(state: Any, results: Any) -> None:
+    """In a forked process: take faults until none is left, journal each, report the statuses."""
+    taken = []
+    while (fault := state.take_fault()) is not None:
+        taken.append(fault.status)
+        state.record({"status": fault.status, "pid": os.getpid()})
+    state.add_character({"id": f"ch_{state.next_serial()}"})
+    results.put(taken)
+
+
+def test_shared_state_counts_faults_exactly_across_forked_processes() -> None:
+    state = MockState(journal_size=500)
+    state.share_across_processes()
+    try:
+        state.push_fault(Fault(status=503), times=120)
+        state.push_fault(Fault(status=429, retry_after=1), times=30)
+        ctx = multiprocessing.get_context("fork")
+        results = ctx.SimpleQueue()
+        workers = [ctx.Process(target=_drain_faults, args=(state, results)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        taken = [results.get() for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+            assert worker.exitcode == 0
+        assert Counter(status for batch in taken for status in batch) == {503: 120, 429: 30}
+        assert state.pending_faults() == []
+        journal = state.requests()
+        assert Counter(e["status"] for e in journal) == {503: 120, 429: 30}
+        characters = state.characters()
+        assert len({c["id"] for c in characters}) == 3  # serials never repeat across processes
+        state.reset()
+        assert state.requests() == [] and state.characters() == []
+    finally:
+        state.close()
+
+
+def test_shared_state_is_bounded_like_the_local_one() -> None:
+    state = MockState(journal_size=3)
+    state.share_across_processes()
+    try:
+        for i in range(7):
+            state.record({"n": i})
+            state.add_character({"id": str(i)})
+        assert [e["n"] for e in state.requests()] == [4, 5, 6]
+        assert [c["id"] for c in state.characters()] == ["4", "5", "6"]
+    finally:
+        state.close()
