@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import sys
 import time
@@ -12,9 +13,10 @@ from urllib.parse import quote
 
 from .faults import DroppedConnection
 
-__all__ = ["DROP_FLAG", "AccessLogMiddleware", "CorkMiddleware", "DropMiddleware"]
+__all__ = ["DROP_FLAG", "AccessLogMiddleware", "CorkMiddleware", "DropMiddleware", "SocketDropped"]
 
 DROP_FLAG = "sora_mock.drop"
+_DROPPED = "connection dropped by an injected fault"
 _SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket", "sora_mock.socket")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -23,9 +25,10 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class DropMiddleware:
     """When a view sets ``environ[DROP_FLAG]``, shut the client socket and send nothing.
 
-    Servers that expose the socket in the environ get it shut down at once; the
-    :class:`DroppedConnection` raised afterwards stops the server from writing an answer
-    (in-process callers, such as a respx route, see the exception itself).
+    Servers that expose the socket in the environ get it shut down at once, then a
+    :class:`SocketDropped` (a :class:`DroppedConnection` that is also a ``BrokenPipeError``, so
+    gunicorn and werkzeug close the connection without logging an error); in-process callers,
+    such as a respx route, see a plain :class:`DroppedConnection`.
     """
 
     def __init__(self, app: WSGIApp) -> None:
@@ -49,8 +52,12 @@ class DropMiddleware:
             if isinstance(sock, socket.socket):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                break
-        raise DroppedConnection("connection dropped by an injected fault")
+                raise SocketDropped(errno.EPIPE, _DROPPED)
+        raise DroppedConnection(_DROPPED)
+
+
+class SocketDropped(DroppedConnection, BrokenPipeError):
+    """The client socket was shut on purpose: servers see a broken pipe and close it quietly."""
 
 
 class AccessLogMiddleware:

@@ -161,6 +161,7 @@ def test_drop_closes_the_connection_with_no_answer(served: MockProcess) -> None:
     assert session.post(served.url(PATH), json=VALID, headers=AUTH, timeout=10).status_code == 200
     journal = session.get(served.url("/__mock/requests"), timeout=10).json()
     assert [e["status"] for e in journal] == [None, None, 200]
+    assert "Traceback" not in "".join(served.stderr)  # a drop is on purpose, not a server error
 
 
 def test_faults_over_http_hit_the_next_requests(served: MockProcess) -> None:
