@@ -165,12 +165,12 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
             response.headers["Connection"] = "close"
             return response
         if status == 405:
-            allowed = exc.valid_methods if hasattr(exc, "valid_methods") else None
+            allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ["POST"]))
             return error_response(
                 405,
-                f"Method {request.method} is not allowed on {request.path}; use POST.",
+                f"Method {request.method} is not allowed on {request.path}; allowed: {allowed}.",
                 code="method_not_allowed",
-                headers={"Allow": ", ".join(allowed or ["POST"])},
+                headers={"Allow": allowed},
             )
         if status == 404:
             return error_response(
