@@ -1,26 +1,63 @@
-"""Mock server and rules for ``POST /sora/v1/characters``."""
+"""Mock server and rules for ``POST /sora/v1/characters``.
+
+Public names are imported on first use, so loading the package (the pytest plugin does it in
+every test run of an environment that has the kit) costs nothing until a name is needed.
+"""
 
 from __future__ import annotations
 
-from .app import create_app, error_response
-from .config import MockConfig
-from .faults import DroppedConnection, Fault, FaultError
-from .provider import CharacterProvider, make_faker
-from .rules import (
-    Contract,
-    RuleError,
-    Timestamps,
-    Violation,
-    check_character,
-    check_error_body,
-    check_request,
-    conforms,
-    decode_body,
-    parse_timestamps,
-)
-from .spec import ENDPOINT_PATH, load_contract, load_spec, refined_spec_path, vendored_spec_path
-from .state import MockState
-from .testing import MockHandle, SoraServer
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import create_app, error_response
+    from .config import MockConfig
+    from .faults import DroppedConnection, Fault, FaultError
+    from .provider import CharacterProvider, make_faker
+    from .rules import (
+        Contract,
+        RuleError,
+        Timestamps,
+        Violation,
+        check_character,
+        check_error_body,
+        check_request,
+        conforms,
+        decode_body,
+        parse_timestamps,
+    )
+    from .spec import ENDPOINT_PATH, load_contract, load_spec, refined_spec_path, vendored_spec_path
+    from .state import MockState
+    from .testing import MockHandle, SoraServer
+
+_HOMES: dict[str, str] = {
+    "CharacterProvider": "provider",
+    "check_character": "rules",
+    "check_error_body": "rules",
+    "check_request": "rules",
+    "conforms": "rules",
+    "Contract": "rules",
+    "create_app": "app",
+    "decode_body": "rules",
+    "DroppedConnection": "faults",
+    "ENDPOINT_PATH": "spec",
+    "error_response": "app",
+    "Fault": "faults",
+    "FaultError": "faults",
+    "load_contract": "spec",
+    "load_spec": "spec",
+    "make_faker": "provider",
+    "MockConfig": "config",
+    "MockHandle": "testing",
+    "MockState": "state",
+    "parse_timestamps": "rules",
+    "refined_spec_path": "spec",
+    "RuleError": "rules",
+    "SoraServer": "testing",
+    "Timestamps": "rules",
+    "vendored_spec_path": "spec",
+    "Violation": "rules",
+}
 
 __all__ = [
     "ENDPOINT_PATH",
@@ -50,3 +87,16 @@ __all__ = [
     "refined_spec_path",
     "vendored_spec_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
