@@ -382,16 +382,21 @@ def _variants(body: object) -> st.SearchStrategy[object]:
         {**base, _URL: ""},
         {**base, _TASK: ""},
     ]
-    return st.one_of(
-        st.just(body),
-        st.builds(one_source, _valid_window(), st.booleans()),
-        _valid_window().map(with_window),
-        _broken_window().map(with_window),
-        st.builds(one_source, _broken_window(), st.booleans()),
-        st.sampled_from(_MALFORMED).map(with_window),
-        _valid_window().map(both),
-        _valid_window().map(neither),
-        st.sampled_from(wrong_types),
+    # Weighted so that the bodies isolating one prose rule (one source with a broken window,
+    # both sources, no source) come often enough for a few dozen examples to reach every rule.
+    weighted: list[tuple[st.SearchStrategy[object], int]] = [
+        (st.just(body), 1),
+        (st.builds(one_source, _valid_window(), st.booleans()), 2),
+        (_valid_window().map(with_window), 1),
+        (_broken_window().map(with_window), 1),
+        (st.builds(one_source, _broken_window(), st.booleans()), 4),
+        (st.sampled_from(_MALFORMED).map(with_window), 1),
+        (_valid_window().map(both), 2),
+        (_valid_window().map(neither), 2),
+        (st.sampled_from(wrong_types), 1),
+    ]
+    return st.sampled_from([strategy for strategy, weight in weighted for _ in range(weight)]).flatmap(
+        lambda strategy: strategy
     )
 
 

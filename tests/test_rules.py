@@ -113,6 +113,22 @@ def test_non_objects_are_400(contract: Contract, top: object) -> None:
     assert violation is not None and violation.status == 400 and violation.param is None
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["https://a.example", "http://localhost:8080/v.mp4", "https://a.example?sig=1", "HTTPS://A.EXAMPLE/V.MP4", VIDEO],
+)
+def test_absolute_http_urls_are_accepted(contract: Contract, url: str) -> None:
+    assert conforms(body(url=url), contract)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://a.example/v.mp4\n", "https:///v.mp4", "https://user@a.example/v.mp4", "file:///v.mp4"]
+)
+def test_other_urls_are_refused(contract: Contract, url: str) -> None:
+    violation = check_request(body(url=url), contract)
+    assert violation is not None and violation.code == "invalid_url"
+
+
 def test_optional_model_and_unknown_fields_are_accepted(contract: Contract) -> None:
     assert conforms(body(model="sora-2-character", display_name="x", extra={"a": 1}), contract)
 
