@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -107,7 +107,10 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         return None
 
     def read_body() -> object:
-        raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH before reading it all
+        if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+            raw = _read_capped(request.environ["wsgi.input"], cfg.max_body_bytes)  # chunked upload
+        else:
+            raw = request.get_data(cache=False)  # 413 from Content-Length, before reading anything
         body = decode_body(raw)
         g.journal_body = body
         return body
@@ -191,6 +194,18 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     if cfg.access_log:
         app.wsgi_app = AccessLogMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _read_capped(stream: IO[bytes], limit: int) -> bytes:
+    """Read a body of unknown length, refusing it (413) as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(min(65536, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _violation_response(violation: Violation) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -193,6 +194,30 @@ def test_oversized_body_is_413_without_reading_it(app: Flask, schemas: dict[str,
     error = assert_error(response, 413, schemas)
     assert error["code"] == "request_too_large"
     assert stream.consumed == 0
+
+
+def _chunked(app: Flask, raw: bytes) -> Any:
+    """Send ``raw`` with no Content-Length, as a server passes on a chunked upload."""
+    environ = EnvironBuilder(path=PATH, method="POST", headers=AUTH, content_type="application/json").get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ.update({"wsgi.input": io.BytesIO(raw), "wsgi.input_terminated": True})
+    body, status, headers = run_wsgi_app(app, environ, buffered=True)
+    return app.response_class(body, status=status, headers=headers)
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (-1, 200), (1, 413), (3_000_000, 413)])
+def test_chunked_bodies_are_capped_at_the_limit(
+    make_app: Callable[..., Flask], schemas: dict[str, Any], extra: int, status: int
+) -> None:
+    limit = 4096
+    payload = json.dumps({"url": VIDEO, "timestamps": "1,3", "pad": ""}).encode()
+    raw = payload[:-2] + b" " * (limit - len(payload) + extra) + payload[-2:]  # valid JSON, len = limit + extra
+    response = _chunked(make_app(max_body_bytes=limit), raw)
+    if status == 413:
+        assert assert_error(response, 413, schemas)["code"] == "request_too_large"
+        assert response.headers["Connection"] == "close"
+    else:
+        assert response.status_code == 200, response.get_data(as_text=True)
 
 
 def test_body_just_under_the_limit_is_read(make_app: Callable[..., Flask]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +97,26 @@ def test_serve_answers_then_stops_cleanly(
     code, output = stop(proc, sig)
     assert code == 0
     assert SECRET not in output
+
+
+def test_chunked_uploads_are_read_and_capped(served: tuple[subprocess.Popen[str], int], contract: Contract) -> None:
+    _, port = served
+
+    def upload(parts: list[bytes]) -> tuple[int, dict[str, Any]]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            headers = {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"}
+            conn.request("POST", "/sora/v1/characters", body=iter(parts), headers=headers, encode_chunked=True)
+            response = conn.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            conn.close()
+
+    status, body = upload([b'{"url": "' + VIDEO.encode() + b'", ', b'"timestamps": "1,3"}'])
+    assert status == 200 and check_character(body, contract) == []
+    status, body = upload([b" " * 65536] * 40)  # 2.5 MiB, never announced in a Content-Length
+    assert status == 413 and body["error"]["code"] == "request_too_large"
+    assert call(port, {"url": VIDEO, "timestamps": "1,3"})[0] == 200  # and the server keeps serving
 
 
 def test_serve_binds_loopback_by_default(served: tuple[subprocess.Popen[str], int]) -> None:
