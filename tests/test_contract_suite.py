@@ -87,17 +87,22 @@ def test_wrong_token_fails_loudly() -> None:
     assert all("client-token" not in failure.message for failure in result.failures)
 
 
+def _read_json(environ: dict[str, Any]) -> tuple[bytes, Any]:
+    """The request body of a fake relay, raw and decoded (``None`` when it is not JSON)."""
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(size) if size else b""
+    try:
+        return raw, json.loads(raw)
+    except ValueError:
+        return raw, None
+
+
 def _picky_relay(app: Any) -> Callable[..., Iterable[bytes]]:
     """A conforming but different relay: rejects decimals, spaces and task ids it does not know with a
     plain ``{"message": ...}`` 400/404, and adds ``display_name``/``created_at`` to its characters."""
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(size) if size else b""
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
+        raw, body = _read_json(environ)
         window = body.get("timestamps") if isinstance(body, dict) else None
         auth_ok = environ.get("HTTP_AUTHORIZATION") == "Bearer relay-token"
         if auth_ok and isinstance(window, str) and ("." in window or " " in window):
@@ -183,12 +188,7 @@ def _liberal_relay(app: Any) -> Callable[..., Iterable[bytes]]:
     import io
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(size) if size else b""
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
+        raw, body = _read_json(environ)
         if isinstance(body, dict):
             body = {k: v for k, v in body.items() if not (k in ("url", "from_task", "model") and v in (None, ""))}
             body = {k: v.strip() if isinstance(v, str) and k != "timestamps" else v for k, v in body.items()}
