@@ -7,11 +7,12 @@ mock with ``--no-admin`` when it listens on an address others can reach.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app, request
 
 from .faults import Fault, FaultError
+from .rules import RuleError, decode_body
 from .state import MockState
 
 __all__ = ["ADMIN_PREFIX", "admin_blueprint"]
@@ -73,11 +74,10 @@ def admin_blueprint() -> Blueprint:
 
     @bp.post("/faults")
     def add_fault() -> Response:
-        raw = request.get_data(cache=False)
         try:
-            data: Any = json.loads(raw) if raw.strip() else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _bad_fault(f"The fault body is not valid JSON: {exc}.", None)
+            data = decode_body(request.get_data(cache=False))
+        except RuleError as exc:
+            return _bad_fault(f"Invalid fault body: {exc}", None)
         try:
             fault, times = Fault.from_json(data)
         except FaultError as exc:
@@ -87,10 +87,6 @@ def admin_blueprint() -> Blueprint:
             state.push_fault(fault, times)
         except FaultError as exc:
             return _bad_fault(f"Cannot queue the fault: {exc}.", _param_of(str(exc)))
-        return _json({"queued": {"fault": _fault_dict(fault), "times": times}, "pending": state.pending_faults()}, 201)
+        return _json({"queued": {"fault": asdict(fault), "times": times}, "pending": state.pending_faults()}, 201)
 
     return bp
-
-
-def _fault_dict(fault: Fault) -> dict[str, Any]:
-    return {"status": fault.status, "retry_after": fault.retry_after, "delay_ms": fault.delay_ms, "drop": fault.drop}

@@ -107,7 +107,11 @@ def test_invalid_fault_bodies_get_a_clear_400(client: FlaskClient, body: Any, pa
     assert client.get("/__mock/faults").get_json() == []
 
 
-@pytest.mark.parametrize("raw", [b"", b"{status: 500}", b"\xff\xfe", b"null"])
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"{status: 500}", b"\xff\xfe", b"null", b'{"status": NaN}', b"[" * 5000 + b"]" * 5000],
+    ids=["empty", "not-json", "not-utf8", "null", "nan", "deep"],
+)
 def test_unreadable_fault_bodies_get_a_400(client: FlaskClient, raw: bytes) -> None:
     response = client.post("/__mock/faults", data=raw, content_type="application/json")
     assert response.status_code == 400
