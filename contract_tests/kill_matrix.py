@@ -46,7 +46,7 @@ def _free_port() -> int:
 def serve_mock(token: str, defects: Sequence[str] = (), timeout: float = _READY_TIMEOUT) -> Iterator[str]:
     """Run ``sora-mock serve`` on a free 127.0.0.1 port; yield its base URL; always stop it."""
     port = _free_port()
-    command = [sys.executable, "-c", "from mock_server.cli import main; main()", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-c", "from mock_server.serving.cli import main; main()", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--threads", "2"]
     for name in defects:
         command += ["--defect", name]

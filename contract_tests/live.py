@@ -27,10 +27,10 @@ from typing import Any, TextIO
 import httpx
 import jsonschema  # type: ignore[import-untyped]
 
-from mock_server.budget import Budget, BudgetError
+from mock_server.contract.rules import check_character, check_request, decode_body
+from mock_server.contract.spec import ENDPOINT_PATH, load_contract, load_spec
 from mock_server.faults import DroppedConnection
-from mock_server.rules import check_character, check_request, decode_body
-from mock_server.spec import ENDPOINT_PATH, load_contract, load_spec
+from mock_server.relay.budget import Budget, BudgetError
 
 __all__ = [
     "DEFAULT_BASE_URL",

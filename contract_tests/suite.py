@@ -1,7 +1,7 @@
 """The schemathesis contract suite: target, custom checks, generation hooks, boundary cases, runner.
 
-The rules module (:mod:`mock_server.rules`) is the oracle: a check decodes the bytes that were
-really sent and asks :func:`~mock_server.rules.conforms` whether a conforming server would answer
+The rules module (:mod:`mock_server.contract.rules`) is the oracle: a check decodes the bytes that were
+really sent and asks :func:`~mock_server.contract.rules.conforms` whether a conforming server would answer
 200, so the prose rules (1..3 s span, exactly one source) are judged exactly as the mock applies them.
 
 Two profiles:
@@ -35,8 +35,8 @@ from schemathesis import Case, CheckContext, GenerationMode, Response
 from schemathesis.checks import CheckFunction
 from schemathesis.core.failures import FailureGroup
 
-from mock_server.rules import RuleError, check_character, check_error_body, conforms, decode_body
-from mock_server.spec import ENDPOINT_PATH, load_contract, refined_spec_path
+from mock_server.contract.rules import RuleError, check_character, check_error_body, conforms, decode_body
+from mock_server.contract.spec import ENDPOINT_PATH, load_contract, refined_spec_path
 
 __all__ = [
     "BOUNDARY_CASES",

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import create_app, error_response
     from .config import MockConfig
-    from .faults import DroppedConnection, Fault, FaultError
-    from .provider import CharacterProvider, make_faker
-    from .rules import (
+    from .contract.rules import (
         Contract,
         RuleError,
         Timestamps,
@@ -26,37 +24,39 @@ if TYPE_CHECKING:
         decode_body,
         parse_timestamps,
     )
-    from .spec import ENDPOINT_PATH, load_contract, load_spec, refined_spec_path, vendored_spec_path
+    from .contract.spec import ENDPOINT_PATH, load_contract, load_spec, refined_spec_path, vendored_spec_path
+    from .faults import DroppedConnection, Fault, FaultError
+    from .provider import CharacterProvider, make_faker
     from .state import MockState
-    from .testing import MockHandle, SoraServer
+    from .testing.server import MockHandle, SoraServer
 
 _HOMES: dict[str, str] = {
     "CharacterProvider": "provider",
-    "check_character": "rules",
-    "check_error_body": "rules",
-    "check_request": "rules",
-    "conforms": "rules",
-    "Contract": "rules",
+    "check_character": "contract.rules",
+    "check_error_body": "contract.rules",
+    "check_request": "contract.rules",
+    "conforms": "contract.rules",
+    "Contract": "contract.rules",
     "create_app": "app",
-    "decode_body": "rules",
+    "decode_body": "contract.rules",
     "DroppedConnection": "faults",
-    "ENDPOINT_PATH": "spec",
+    "ENDPOINT_PATH": "contract.spec",
     "error_response": "app",
     "Fault": "faults",
     "FaultError": "faults",
-    "load_contract": "spec",
-    "load_spec": "spec",
+    "load_contract": "contract.spec",
+    "load_spec": "contract.spec",
     "make_faker": "provider",
     "MockConfig": "config",
-    "MockHandle": "testing",
+    "MockHandle": "testing.server",
     "MockState": "state",
-    "parse_timestamps": "rules",
-    "refined_spec_path": "spec",
-    "RuleError": "rules",
-    "SoraServer": "testing",
-    "Timestamps": "rules",
-    "vendored_spec_path": "spec",
-    "Violation": "rules",
+    "parse_timestamps": "contract.rules",
+    "refined_spec_path": "contract.spec",
+    "RuleError": "contract.rules",
+    "SoraServer": "testing.server",
+    "Timestamps": "contract.rules",
+    "vendored_spec_path": "contract.spec",
+    "Violation": "contract.rules",
 }
 
 __all__ = [

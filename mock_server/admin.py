@@ -11,8 +11,8 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app, request
 
+from .contract.rules import RuleError, decode_body
 from .faults import Fault, FaultError
-from .rules import RuleError, decode_body
 from .state import MockState
 
 __all__ = ["ADMIN_PREFIX", "admin_blueprint"]

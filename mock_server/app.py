@@ -16,12 +16,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import defects
 from .admin import admin_blueprint
 from .config import MockConfig
+from .contract.rules import RuleError, Violation, decode_body, error_body
+from .contract.spec import ENDPOINT_PATH, load_contract
 from .faults import Fault
+from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
 from .provider import make_faker
-from .rules import RuleError, Violation, decode_body, error_body
-from .spec import ENDPOINT_PATH, load_contract
 from .state import MockState
-from .wsgi import DROP_FLAG, AccessLogMiddleware, DropMiddleware
 
 __all__ = ["create_app", "error_response"]
 

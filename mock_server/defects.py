@@ -3,7 +3,7 @@
 Each defect is one realistic bug. ``DEFECTS`` maps its name to a one-line description.
 The app calls three small hooks, each a no-op when no defect is active:
 
-- :func:`check_request` replaces :func:`mock_server.rules.check_request` (request-rule bugs);
+- :func:`check_request` replaces :func:`mock_server.contract.rules.check_request` (request-rule bugs);
 - :func:`overrule_denial` may wave through a request the auth step refused (auth bugs);
 - :func:`response_hook` is an ``after_request`` function that bends answers (answer bugs).
 """
@@ -18,10 +18,10 @@ from typing import Any
 
 from flask import Response, request
 
+from .contract.rules import Contract, Violation
+from .contract.rules import check_request as _check_request
+from .contract.spec import ENDPOINT_PATH
 from .provider import PERMALINK_PREFIX
-from .rules import Contract, Violation
-from .rules import check_request as _check_request
-from .spec import ENDPOINT_PATH
 
 __all__ = ["DEFECTS", "check_request", "mangle_character", "overrule_denial", "response_hook", "validate"]
 
@@ -54,7 +54,7 @@ def validate(active: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def check_request(body: object, contract: Contract, active: tuple[str, ...]) -> Violation | None:
-    """:func:`mock_server.rules.check_request`, bent by the active request-rule defects."""
+    """:func:`mock_server.contract.rules.check_request`, bent by the active request-rule defects."""
     if not active:
         return _check_request(body, contract)
     if "span_too_wide" in active:

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .spec import ENDPOINT_PATH
+from .contract.spec import ENDPOINT_PATH
 
 __all__ = [
     "CORPUS_CLOCK",

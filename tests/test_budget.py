@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from contract_tests.live import LiveSettings, SettingsError
-from mock_server.budget import Budget, BudgetError
-from mock_server.cli import main
+from mock_server.relay.budget import Budget, BudgetError
+from mock_server.serving.cli import main
 
 
 def test_defaults_and_values() -> None:

@@ -17,8 +17,8 @@ from contract_tests.suite import (
     run_suite,
 )
 from mock_server import MockConfig, create_app, load_contract
+from mock_server.contract.rules import conforms
 from mock_server.defects import DEFECTS
-from mock_server.rules import conforms
 
 # The full in-process suite (boundary cases + property-based fuzzing, fixed seed, no database).
 test_boundary, test_fuzz = make_tests(Target.in_process(), max_examples=40)

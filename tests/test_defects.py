@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from mock_server import MockConfig, create_app
-from mock_server.cli import main
 from mock_server.defects import DEFECTS
+from mock_server.serving.cli import main
 
 TOKEN = "defect-token"
 VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"

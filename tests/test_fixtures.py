@@ -13,10 +13,10 @@ import requests
 
 from mock_server import check_character, check_error_body, check_request, decode_body, load_contract
 from mock_server import fixtures as corpus
+from mock_server.contract.rules import RuleError
 from mock_server.fixtures import CORPUS_CLOCK, CORPUS_SEED, Case
-from mock_server.respx_router import RELAY_BASE_URL, SoraRouter
-from mock_server.rules import RuleError
 from mock_server.testing import SoraServer
+from mock_server.testing.respx_router import RELAY_BASE_URL, SoraRouter
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDED = {"seed": CORPUS_SEED, "clock": lambda: CORPUS_CLOCK}
@@ -83,7 +83,9 @@ def test_loader() -> None:
 
 def test_one_invalid_case_per_rule() -> None:
     """Every error code the rules module can return has a case (so a new rule needs one)."""
-    rule_codes = set(re.findall(r'_invalid\(\s*[^,]+,\s*"(\w+)"', (ROOT / "mock_server" / "rules.py").read_text()))
+    rule_codes = set(
+        re.findall(r'_invalid\(\s*[^,]+,\s*"(\w+)"', (ROOT / "mock_server" / "contract" / "rules.py").read_text())
+    )
     assert len(rule_codes) >= 10
     invalid = list(corpus.iter_cases("invalid"))
     assert rule_codes <= {case.code for case in invalid}

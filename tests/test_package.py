@@ -25,7 +25,7 @@ def test_unknown_names_raise_attribute_error() -> None:
 
 def test_importing_the_package_and_its_plugin_loads_no_web_stack() -> None:
     code = (
-        "import sys, mock_server, mock_server.pytest_plugin; "
+        "import sys, mock_server, mock_server.testing.plugin; "
         "print(sorted(m for m in ('flask', 'faker', 'httpx', 'respx', 'gunicorn') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from mock_server import check_character, load_contract
 from mock_server import fixtures as corpus
-from mock_server.cli import main
-from mock_server.recorder import REDACTED, Budget, is_billable, scrub
+from mock_server.relay.recorder import REDACTED, Budget, is_billable, scrub
+from mock_server.serving.cli import main
 from mock_server.testing import SoraServer
 
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from mock_server import check_character, load_contract
-from mock_server.respx_router import RELAY_BASE_URL, SoraRouter, default_base_urls
 from mock_server.testing import DEFAULT_TOKEN
+from mock_server.testing.respx_router import RELAY_BASE_URL, SoraRouter, default_base_urls
 
 ENDPOINT = RELAY_BASE_URL + "/sora/v1/characters"
 VALID = {"url": "https://example.com/clip.mp4", "timestamps": "1,3"}

@@ -18,7 +18,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from mock_server.cli import main
+from mock_server.serving.cli import main
 
 from .conftest import VIDEO
 
@@ -48,7 +48,7 @@ class MockProcess:
         self.pump: threading.Thread | None = None
 
     def __enter__(self) -> MockProcess:
-        command = [sys.executable, "-c", "from mock_server.cli import main; main()", "serve", *self.args]
+        command = [sys.executable, "-c", "from mock_server.serving.cli import main; main()", "serve", *self.args]
         self.proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

@@ -15,7 +15,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from mock_server import Contract, load_spec, refined_spec_path, vendored_spec_path
-from mock_server.spec import openapi_dir
+from mock_server.contract.spec import openapi_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seed" / "create-character.openapi.md"

@@ -54,8 +54,12 @@ def test_readme_examples_pass_with_only_the_wheel_installed(tmp_path: Path) -> N
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert {"mock_server/pytest_plugin.py", "mock_server/fixtures_data/invalid.json"} <= names
-    assert "[pytest11]" in entry_points and "sora_mock = mock_server.pytest_plugin" in entry_points
+    assert {
+        "mock_server/testing/plugin.py",
+        "mock_server/contract/rules.py",
+        "mock_server/fixtures_data/invalid.json",
+    } <= names
+    assert "[pytest11]" in entry_points and "sora_mock = mock_server.testing.plugin" in entry_points
 
     venv = tmp_path / "venv"
     created = run([sys.executable, "-m", "venv", str(venv)])

@@ -3,7 +3,7 @@
 Both the mock server and the contract suites' custom checks call these, so one definition
 decides what a conforming request and a conforming answer look like. The numbers and
 patterns come from the refined spec, passed in as a :class:`Contract`
-(see :func:`mock_server.spec.load_contract`).
+(see :func:`mock_server.contract.spec.load_contract`).
 """
 
 from __future__ import annotations

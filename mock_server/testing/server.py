@@ -1,7 +1,7 @@
 """Test helpers for client projects: the mock as a real HTTP server on 127.0.0.1.
 
 Everything here answers through :func:`mock_server.app.create_app`, so a test sees exactly what
-``sora-mock serve`` answers. The pytest fixtures in :mod:`mock_server.pytest_plugin` are thin
+``sora-mock serve`` answers. The pytest fixtures in :mod:`mock_server.testing.plugin` are thin
 wrappers around :class:`SoraServer`; the classes work without pytest too.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .app import create_app
-from .config import MockConfig
-from .faults import DroppedConnection, Fault
-from .state import MockState
+from ..app import create_app
+from ..config import MockConfig
+from ..faults import DroppedConnection, Fault
+from ..state import MockState
 
 __all__ = ["DEFAULT_TOKEN", "MockHandle", "SoraServer", "build_config"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .config import MockConfig
-from .defects import DEFECTS
-from .recorder import record
+from ..config import MockConfig
+from ..defects import DEFECTS
+from ..relay.recorder import record
 from .server import DEFAULT_THREADS, DEFAULT_WORKERS
 from .server import serve as serve_forever
 

@@ -32,7 +32,7 @@ _VENDORED = "vendor/create-character.openapi.yaml"
 
 def openapi_dir() -> Path:
     """The folder holding the specs: inside the installed package, else the checkout's."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the mock_server package
     for candidate in (here / "openapi", here.parent / "openapi"):
         if (candidate / _REFINED).is_file():
             return candidate

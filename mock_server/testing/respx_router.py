@@ -18,11 +18,11 @@ import respx
 from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from .app import create_app
-from .config import MockConfig
-from .faults import DroppedConnection
-from .spec import ENDPOINT_PATH
-from .testing import DEFAULT_TOKEN, MockHandle, build_config
+from ..app import create_app
+from ..config import MockConfig
+from ..contract.spec import ENDPOINT_PATH
+from ..faults import DroppedConnection
+from .server import DEFAULT_TOKEN, MockHandle, build_config
 
 __all__ = ["RELAY_BASE_URL", "SoraRouter", "default_base_urls", "wsgi_answer"]
 

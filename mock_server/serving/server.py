@@ -18,9 +18,9 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from .app import create_app
-from .config import MockConfig
-from .wsgi import CorkMiddleware
+from ..app import create_app
+from ..config import MockConfig
+from ..middleware import CorkMiddleware
 
 __all__ = ["DEFAULT_THREADS", "DEFAULT_WORKERS", "serve"]
 

@@ -25,7 +25,7 @@ import pytest
 
 if TYPE_CHECKING:  # keep the plugin cheap to load in every pytest run of the environment
     from .respx_router import SoraRouter
-    from .testing import SoraServer
+    from .server import SoraServer
 
 __all__ = [
     "sora_respx",
@@ -83,7 +83,7 @@ def sora_server_session(
     sora_server_config: dict[str, Any], sora_server_listen_address: tuple[str, int]
 ) -> Iterator[SoraServer]:
     """The session's HTTP mock, started once; tests should use ``sora_server``."""
-    from .testing import SoraServer
+    from .server import SoraServer
 
     host, port = sora_server_listen_address
     with SoraServer(sora_server_config, host=host, port=port) as server:
@@ -97,7 +97,7 @@ def sora_server(sora_server_session: SoraServer, request: pytest.FixtureRequest)
     ``.url``, ``.token``, ``.requests``, ``.characters``, ``.reset()``, ``.fail_next(status,
     retry_after=None, times=1)``, ``.drop_next()``, ``.delay_next(ms)``.
     """
-    from .testing import build_config
+    from .server import build_config
 
     settings = _marker_settings(request)
     sora_server_session.reset()
@@ -105,7 +105,7 @@ def sora_server(sora_server_session: SoraServer, request: pytest.FixtureRequest)
         yield sora_server_session
         sora_server_session.reset()
         return
-    from .app import create_app
+    from ..app import create_app
 
     app = create_app(build_config(sora_server_session.config, **settings))
     with sora_server_session.use(app):
@@ -130,7 +130,7 @@ def sora_respx(
     Works for sync and async httpx clients; other requests raise as not mocked.
     """
     from .respx_router import SoraRouter
-    from .testing import build_config
+    from .server import build_config
 
     config = build_config(sora_server_config, **(_marker_settings(request) or {}))
     with SoraRouter(config, base_urls=sora_respx_base_urls) as router:

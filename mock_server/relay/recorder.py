@@ -22,10 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 import httpx
 
+from ..contract.rules import RuleError, check_request, decode_body
+from ..contract.spec import load_contract
+from ..fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
 from .budget import Budget, BudgetError
-from .fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
-from .rules import RuleError, check_request, decode_body
-from .spec import load_contract
 
 __all__ = ["DEFAULT_CASES", "REDACTED", "Budget", "is_billable", "record", "record_cases", "scrub"]
 

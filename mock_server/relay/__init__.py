@@ -1,0 +1,1 @@
+"""Tools that talk to a real relay: the shared create budget and the answer recorder."""
