@@ -1,0 +1,123 @@
+"""The state interface every backend implements, and the URL that picks a backend.
+
+A store holds, under one key prefix:
+
+- **logs**: named, bounded, append-only lists of opaque byte items (the mock's ``requests`` and
+  ``characters``, the guard's ``findings``), each item numbered by a sequence number that only
+  grows, readable in order from any point (``after``) in pages (``limit``);
+- **counters**: named integers changed atomically (the serial counter behind ids and seeded
+  characters, the guard's budget);
+- **the fault queue**: JSON fault descriptions, each for an exact number of requests, served in
+  order whatever process asks.
+
+Items are bytes the caller encoded; a store never parses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+__all__ = ["FaultQueueFull", "Store", "StoreUnavailable", "open_store", "prepare_state_url"]
+
+SERIAL = "serial"
+"""The counter behind ids and seeded characters (never cleared by :meth:`Store.reset`)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached or used right now; the message says why (never a secret)."""
+
+
+class FaultQueueFull(ValueError):
+    """Too many fault entries are pending; the message names the limit."""
+
+
+class Store(ABC):
+    """One server's state. Thread-safe, and shared by every process that opens the same URL.
+
+    ``max_items`` and ``max_bytes`` bound each log: appending drops the oldest items until both
+    hold (an item larger than ``max_bytes`` on its own is the caller's to truncate first).
+    """
+
+    url: str
+    prefix: str
+    max_items: int
+    max_bytes: int
+
+    # logs
+    @abstractmethod
+    def append(self, log: str, item: bytes) -> int:
+        """Add ``item`` to the end of ``log``; returns its sequence number (>= 1, increasing)."""
+
+    @abstractmethod
+    def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """``(seq, item)`` pairs of ``log`` with ``seq > after``, oldest first, at most ``limit``.
+
+        Streams: the backend fetches in batches, never the whole log at once, and never holds a
+        lock that stops appends while the caller consumes the iterator.
+        """
+
+    # counters
+    @abstractmethod
+    def incr(self, name: str, delta: int = 1) -> int:
+        """Add ``delta`` to counter ``name`` (0 when new) and return the new value."""
+
+    @abstractmethod
+    def get(self, name: str) -> int:
+        """The value of counter ``name`` (0 when new)."""
+
+    @abstractmethod
+    def reserve(self, name: str, limit: int) -> bool:
+        """Atomically add 1 to counter ``name`` if it is below ``limit``; whether it did."""
+
+    def next_serial(self) -> int:
+        """A number never handed out before on this store (1, 2, 3, …, across every process)."""
+        return self.incr(SERIAL)
+
+    # faults
+    @abstractmethod
+    def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
+        """Queue ``fault`` (JSON) for the next ``times`` takes; :class:`FaultQueueFull` past ``max_pending`` entries."""
+
+    @abstractmethod
+    def take_fault(self) -> bytes | None:
+        """The fault for the request being answered now (each entry is served exactly ``times``)."""
+
+    @abstractmethod
+    def pending_faults(self) -> list[tuple[bytes, int]]:
+        """Queued ``(fault, times left)``, next first."""
+
+    # whole store
+    @abstractmethod
+    def reset(self, counters: tuple[str, ...] = ()) -> None:
+        """Empty every log and the fault queue, and zero ``counters`` (the serial keeps counting)."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Return if the store answers; :class:`StoreUnavailable` with a reason otherwise."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends holding nothing
+        """Release connections (a store that outlives the process is left as it is)."""
+
+
+def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: int = 1000, max_bytes: int = 0) -> Store:
+    """Open the store a URL names: ``memory``, ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` or ``unix://PATH``.
+
+    ``max_bytes`` 0 means no byte bound. An unknown scheme is a ``ValueError`` naming the forms.
+    """
+    if url in ("memory", "memory://"):
+        from .memory import MemoryStore
+
+        return MemoryStore(prefix=prefix, max_items=max_items, max_bytes=max_bytes)
+    raise ValueError(f"unknown state URL {url!r}; use memory, sqlite:///PATH, redis://HOST:PORT/DB or unix://PATH")
+
+
+@contextlib.contextmanager
+def prepare_state_url(url: str | None, workers: int) -> Iterator[str]:
+    """The state URL every worker of one server must open, for the duration of the ``with``.
+
+    ``url`` is what the user gave (``None``: the default). With ``workers`` > 1 and no URL, a
+    temporary SQLite file is created and removed on exit; otherwise ``url`` (or ``memory``).
+    """
+    yield url or "memory"

@@ -1,0 +1,106 @@
+"""The in-process store: one process, any number of threads."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Iterator
+
+from .base import FaultQueueFull, Store
+
+__all__ = ["MemoryStore"]
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.items: deque[tuple[int, bytes]] = deque()
+        self.bytes = 0
+        self.seq = itertools.count(1)
+
+
+class MemoryStore(Store):
+    """State of one process, bounded like every store."""
+
+    def __init__(self, *, prefix: str = "sora-mock:", max_items: int = 1000, max_bytes: int = 0) -> None:
+        self.url = "memory"
+        self.prefix = prefix
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._logs: dict[str, _Log] = {}
+        self._counters: dict[str, int] = {}
+        self._faults: deque[list[object]] = deque()
+
+    def append(self, log: str, item: bytes) -> int:
+        with self._lock:
+            entries = self._logs.setdefault(log, _Log())
+            seq = next(entries.seq)
+            entries.items.append((seq, item))
+            entries.bytes += len(item)
+            while len(entries.items) > self.max_items or (
+                self.max_bytes and entries.bytes > self.max_bytes and len(entries.items) > 1
+            ):
+                entries.bytes -= len(entries.items.popleft()[1])
+            return seq
+
+    def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+        with self._lock:
+            entries = self._logs.get(log)
+            chosen = [pair for pair in entries.items if pair[0] > after] if entries else []
+        return iter(chosen if limit is None else chosen[:limit])
+
+    def incr(self, name: str, delta: int = 1) -> int:
+        with self._lock:
+            value = self._counters.get(name, 0) + delta
+            self._counters[name] = value
+            return value
+
+    def get(self, name: str) -> int:
+        with self._lock:
+            return self._counters.get(name, 0)
+
+    def reserve(self, name: str, limit: int) -> bool:
+        with self._lock:
+            value = self._counters.get(name, 0)
+            if value >= limit:
+                return False
+            self._counters[name] = value + 1
+            return True
+
+    def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
+        with self._lock:
+            if len(self._faults) >= max_pending:
+                raise FaultQueueFull(f"times: at most {max_pending} fault entries may be pending; reset first")
+            self._faults.append([fault, times])
+
+    def take_fault(self) -> bytes | None:
+        if not self._faults:  # cheap unlocked peek on the hot path
+            return None
+        with self._lock:
+            if not self._faults:
+                return None
+            slot = self._faults[0]
+            left = int(slot[1]) - 1  # type: ignore[call-overload]
+            slot[1] = left
+            if left <= 0:
+                self._faults.popleft()
+            fault = slot[0]
+            assert isinstance(fault, bytes)
+            return fault
+
+    def pending_faults(self) -> list[tuple[bytes, int]]:
+        with self._lock:
+            return [(bytes(f), int(n)) for f, n in self._faults]  # type: ignore[call-overload]
+
+    def reset(self, counters: tuple[str, ...] = ()) -> None:
+        with self._lock:
+            for entries in self._logs.values():  # sequence numbers keep growing across resets
+                entries.items.clear()
+                entries.bytes = 0
+            self._faults.clear()
+            for name in counters:
+                self._counters.pop(name, None)
+
+    def ping(self) -> None:
+        return None
