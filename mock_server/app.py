@@ -23,7 +23,7 @@ from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
 from .provider import make_faker
 from .state import MockState
 
-__all__ = ["create_app", "error_response"]
+__all__ = ["authorize", "create_app", "error_response", "http_error_response", "read_capped", "violation_response"]
 
 _REDACTED = "[redacted]"
 
@@ -43,6 +43,61 @@ def error_response(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def authorize(header: str | None, token: str | None) -> Response | None:
+    """The 401 answer for an ``Authorization`` header that is not a usable bearer token, else ``None``.
+
+    ``token`` is the one token to accept; ``None`` accepts any non-empty bearer token.
+    """
+    scheme, _, given = (header or "").strip().partition(" ")
+    if not header:
+        return error_response(
+            401,
+            'Missing bearer token: send "Authorization: Bearer <token>".',
+            code="missing_api_key",
+            error_type="authentication_error",
+        )
+    if scheme.lower() != "bearer" or not given.strip():
+        return error_response(
+            401,
+            'Unsupported Authorization header: send "Authorization: Bearer <token>".',
+            code="invalid_authorization_scheme",
+            error_type="authentication_error",
+        )
+    if token is not None and not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return error_response(
+            401, "Incorrect API key provided.", code="invalid_api_key", error_type="authentication_error"
+        )
+    return None
+
+
+def http_error_response(exc: HTTPException, max_body_bytes: int) -> Response:
+    """The enveloped answer for a routing or size error raised by Flask/werkzeug (404, 405, 413, ...)."""
+    status = exc.code or 500
+    if isinstance(exc, RequestEntityTooLarge):
+        response = error_response(
+            413,
+            f"The request body is larger than the limit of {max_body_bytes} bytes.",
+            code="request_too_large",
+        )
+        response.headers["Connection"] = "close"
+        return response
+    if status == 405:
+        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ["POST"]))
+        return error_response(
+            405,
+            f"Method {request.method} is not allowed on {request.path}; allowed: {allowed}.",
+            code="method_not_allowed",
+            headers={"Allow": allowed},
+        )
+    if status == 404:
+        return error_response(
+            404,
+            f"No route for {request.method} {request.path}; the endpoint is POST {ENDPOINT_PATH}.",
+            code="not_found",
+        )
+    return error_response(status, exc.description or exc.name, code=exc.name.lower().replace(" ", "_"))
 
 
 def _dumps(body: object) -> str:
@@ -83,32 +138,9 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     fake_lock = threading.Lock()
     app.extensions["sora_mock"] = {"config": cfg, "state": state, "contract": contract, "faker": fake, "chaos": chaos}
 
-    def authorize() -> Response | None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.strip().partition(" ")
-        if not header:
-            return error_response(
-                401,
-                'Missing bearer token: send "Authorization: Bearer <token>".',
-                code="missing_api_key",
-                error_type="authentication_error",
-            )
-        if scheme.lower() != "bearer" or not token.strip():
-            return error_response(
-                401,
-                'Unsupported Authorization header: send "Authorization: Bearer <token>".',
-                code="invalid_authorization_scheme",
-                error_type="authentication_error",
-            )
-        if cfg.token is not None and not hmac.compare_digest(token.strip().encode(), cfg.token.encode()):
-            return error_response(
-                401, "Incorrect API key provided.", code="invalid_api_key", error_type="authentication_error"
-            )
-        return None
-
     def read_body() -> object:
         if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-            raw = _read_capped(request.environ["wsgi.input"], cfg.max_body_bytes)  # chunked upload
+            raw = read_capped(request.environ["wsgi.input"], cfg.max_body_bytes)  # chunked upload
         else:
             raw = request.get_data(cache=False)  # 413 from Content-Length, before reading anything
         body = decode_body(raw)
@@ -133,16 +165,16 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
                 return Response(b"", status=500)
             if fault.status is not None:
                 return _fault_response(fault)
-        denied = defects.overrule_denial(authorize(), cfg.defects)
+        denied = defects.overrule_denial(authorize(request.headers.get("Authorization"), cfg.token), cfg.defects)
         if denied is not None:
             return denied
         try:
             body = read_body()
         except RuleError as exc:
-            return _violation_response(exc.violation)
+            return violation_response(exc.violation)
         violation = defects.check_request(body, contract, cfg.defects)
         if violation is not None:
-            return _violation_response(violation)
+            return violation_response(violation)
         with fake_lock:
             character = fake.character(cfg.clock(), state.next_serial())
         state.add_character(character)
@@ -158,30 +190,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        status = exc.code or 500
-        if isinstance(exc, RequestEntityTooLarge):
-            response = error_response(
-                413,
-                f"The request body is larger than the limit of {cfg.max_body_bytes} bytes.",
-                code="request_too_large",
-            )
-            response.headers["Connection"] = "close"
-            return response
-        if status == 405:
-            allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ["POST"]))
-            return error_response(
-                405,
-                f"Method {request.method} is not allowed on {request.path}; allowed: {allowed}.",
-                code="method_not_allowed",
-                headers={"Allow": allowed},
-            )
-        if status == 404:
-            return error_response(
-                404,
-                f"No route for {request.method} {request.path}; the endpoint is POST {ENDPOINT_PATH}.",
-                code="not_found",
-            )
-        return error_response(status, exc.description or exc.name, code=exc.name.lower().replace(" ", "_"))
+        return http_error_response(exc, cfg.max_body_bytes)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
@@ -196,8 +205,8 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _read_capped(stream: IO[bytes], limit: int) -> bytes:
-    """Read a body of unknown length, refusing it (413) as soon as it passes ``limit`` bytes."""
+def read_capped(stream: IO[bytes], limit: int) -> bytes:
+    """Read a body of unknown length (a chunked upload), refusing it (413) as soon as it passes ``limit`` bytes."""
     chunks: list[bytes] = []
     size = 0
     while chunk := stream.read(min(65536, limit + 1 - size)):
@@ -208,7 +217,8 @@ def _read_capped(stream: IO[bytes], limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _violation_response(violation: Violation) -> Response:
+def violation_response(violation: Violation) -> Response:
+    """The error answer for a broken request rule (400, 413 or 422), ``param`` naming the field."""
     return error_response(violation.status, violation.message, code=violation.code, param=violation.param)
 
 
