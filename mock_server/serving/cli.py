@@ -6,6 +6,7 @@ import click
 
 from ..config import MockConfig
 from ..defects import DEFECTS
+from ..relay.guard_cli import guard
 from ..relay.recorder import record
 from .server import DEFAULT_THREADS, DEFAULT_WORKERS
 from .server import serve as serve_forever
@@ -137,6 +138,7 @@ def serve(
 
 
 main.add_command(record)
+main.add_command(guard)
 
 
 @main.command("defects")

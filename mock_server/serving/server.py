@@ -13,6 +13,7 @@ import gc
 import os
 import random
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -22,7 +23,7 @@ from ..app import create_app
 from ..config import MockConfig
 from ..middleware import CorkMiddleware
 
-__all__ = ["DEFAULT_THREADS", "DEFAULT_WORKERS", "serve"]
+__all__ = ["DEFAULT_THREADS", "DEFAULT_WORKERS", "serve", "serve_factory"]
 
 DEFAULT_WORKERS = 2
 """Worker processes: one per core of a 2-core CI machine."""
@@ -31,7 +32,7 @@ DEFAULT_THREADS = 4
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+    def __init__(self, app: Flask | Callable[[], Flask], options: dict[str, Any]) -> None:
         self._app = app
         self._options = options
         super().__init__()
@@ -41,7 +42,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return self._app
+        return self._app if isinstance(self._app, Flask) else self._app()
 
 
 def _announce(arbiter: Any) -> None:
@@ -110,3 +111,38 @@ def serve(
     finally:
         if os.getpid() == master:  # forked workers unwind through here too; only the master cleans up
             app.extensions["sora_mock"]["state"].close()
+
+
+def serve_factory(
+    factory: Callable[[], Flask],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: int = DEFAULT_THREADS,
+    workers: int = 1,
+    proc_name: str = "sora-mock",
+    worker_exit: Callable[[], None] | None = None,
+    on_exit: Callable[[], None] | None = None,
+) -> None:
+    """Serve the app ``factory`` builds in each worker process, with the same gunicorn settings as :func:`serve`.
+
+    Nothing is built before forking, so each worker has its own connections. ``worker_exit`` runs
+    in each worker as it stops, ``on_exit`` in the master once every worker has stopped.
+    """
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "preload_app": False,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "graceful_timeout": 5,
+        "keepalive": 5,
+        "proc_name": proc_name,
+        "when_ready": _announce,
+        "worker_exit": lambda arbiter, worker: worker_exit() if worker_exit else None,
+        "on_exit": lambda arbiter: on_exit() if on_exit else None,
+    }
+    _Gunicorn(factory, options).run()
