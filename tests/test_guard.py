@@ -341,18 +341,19 @@ class EchoUpstream:
 
     def __init__(self) -> None:
         self.seen: list[tuple[dict[str, str], bytes]] = []
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    @WzRequest.application  # type: ignore[arg-type]
-    def app(self, req: WzRequest) -> WzResponse:
-        self.seen.append((dict(req.headers), req.get_data()))
-        body = gzip.compress(b'{"id": 1}')
-        return WzResponse(
-            body,
-            status=201,
-            headers={"Content-Type": "application/json", "Content-Encoding": "gzip", "X-Upstream": "yes"},
-        )
+        @WzRequest.application
+        def app(req: WzRequest) -> WzResponse:
+            self.seen.append((dict(req.headers), req.get_data()))
+            body = gzip.compress(b'{"id": 1}')
+            return WzResponse(
+                body,
+                status=201,
+                headers={"Content-Type": "application/json", "Content-Encoding": "gzip", "X-Upstream": "yes"},
+            )
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
