@@ -89,6 +89,7 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
         "host",
         "content-length",
+        "expect",  # the guard has read the whole body already
     }
 )
 _SERVER_WRITTEN = frozenset({"date", "server"})  # the guard's own server writes these on every answer
