@@ -451,7 +451,10 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         if problems:
             add_finding(summary, answer.status, problems)
         if recorder is not None:
-            recorder.save(answer, raw, token)
+            try:
+                recorder.save(answer, raw, token)
+            except OSError as exc:  # the answer was billed: the client still gets it
+                app.logger.warning("could not record an answer: %s", type(exc).__name__)
         return tag(answer.to_flask(), "forwarded")
 
     @app.get(f"{GUARD_PREFIX}/report")
