@@ -475,7 +475,8 @@ def _variants(body: object) -> st.SearchStrategy[object]:
 
 def build_schema(target: Target, config: schemathesis.Config | None = None) -> Any:
     """Load the refined spec for ``target``, with the generation hooks installed."""
-    schema = schemathesis.openapi.from_path(refined_spec_path(), config=config)
+    # An explicit config: the checkout's schemathesis.toml is for the CLI (it needs SORA_API_KEY), not for us.
+    schema = schemathesis.openapi.from_path(refined_spec_path(), config=config or schemathesis.Config())
     if target.app is not None:
         schema.app = target.app
     if target.base_url:

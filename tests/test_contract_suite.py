@@ -285,3 +285,28 @@ def test_from_env_knows_the_token_only_when_sora_api_key_is_set() -> None:
     assert not Target.from_env(url).token_known
     assert Target.from_env(url | {"SORA_API_KEY": "k"}).token_known
     assert Target.from_env({}).token_known  # in-process: the suite configures the mock itself
+
+
+@pytest.mark.slow
+def test_make_contract_passes_out_of_the_box_against_the_default_mock() -> None:
+    """``make mock`` (no token: any token accepted) then ``make contract`` without SORA_API_KEY: green,
+    with the skipped wrong-token checks named in pytest's summary."""
+    import os
+    import subprocess
+    import sys
+
+    from contract_tests.kill_matrix import serve_mock
+
+    with serve_mock("") as base_url:  # an empty SORA_MOCK_TOKEN is no token, as with `make mock`
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SORA_")}
+        env |= {"SORA_CONTRACT_TARGET": base_url, "SORA_CONTRACT_MAX_EXAMPLES": "10"}
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-rs", "contract_tests/test_target.py"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "SKIPPED" in output and "SORA_API_KEY is not set" in output and "wrong-token checks skipped" in output

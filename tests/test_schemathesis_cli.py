@@ -59,7 +59,11 @@ def test_green_on_the_healthy_mock() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("defect", "check"),
-    [("span_too_wide", "sora_rejects_broken_rules"), ("drop_picture", "sora_character_shape")],
+    [
+        ("span_too_wide", "sora_rejects_broken_rules"),
+        ("both_sources", "sora_rejects_broken_rules"),
+        ("drop_picture", "sora_character_shape"),
+    ],
 )
 def test_red_on_defects(defect: str, check: str) -> None:
     with SoraServer({"token": TOKEN, "defects": (defect,)}) as server:

@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
                 from ..config import MockConfig
 
-                known = sorted(f.name for f in fields(MockConfig) if f.name != "clock")
+                known = sorted(f.name for f in fields(MockConfig))
             unknown = sorted(set(marker.kwargs) - set(known))
             if unknown:
                 raise pytest.UsageError(
