@@ -8,30 +8,54 @@ SEED ?=
 TOKEN ?=
 PRISM_DIR ?= .tools/prism
 PRISM := $(PRISM_DIR)/node_modules/.bin/prism
+MIN_PYTHON := 3.11
 
-.PHONY: install mock test lint typecheck pytest clean bench
+.DEFAULT_GOAL := help
+.PHONY: help install need-venv mock test lint typecheck pytest clean distclean bench
 
-install: ## create the venv and install the kit with its dev tools
+help: ## list the targets with one line each
+	@echo "usage: make TARGET [VARIABLE=value ...]  (first time: make install)"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z-]*:[^#]*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# One line naming the problem when the interpreter is missing or too old; nothing is created then.
+PYTHON_CHECK := import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "make install: needs Python >= $(MIN_PYTHON), but $(PYTHON) is %d.%d; run make install PYTHON=python3.11 (or newer)" % v[:2])
+
+install: ## create .venv (Python >= 3.11) and install the kit with its dev tools
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make install: $(PYTHON) not found; install Python >= $(MIN_PYTHON) or run make install PYTHON=/path/to/python3.11"; exit 1; }
+	@$(PYTHON) -c '$(PYTHON_CHECK)'
+	@want=$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])'); \
+	if [ -e $(VENV) ] && [ "$$($(BIN)/python -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != "$$want" ]; then \
+		echo "make install: $(VENV) was made by another (or a broken) Python; rebuilding it"; rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
 
-mock: ## serve the mock on HOST:PORT (SEED, TOKEN optional)
-	SORA_MOCK_TOKEN='$(TOKEN)' $(BIN)/sora-mock serve --host $(HOST) --port $(PORT) $(if $(SEED),--seed $(SEED))
+need-venv:
+	@test -x $(BIN)/python -a -x $(BIN)/sora-mock || { echo "make: $(VENV) is missing or incomplete: run \`make install\` first"; exit 1; }
 
-test: lint typecheck pytest ## ruff, mypy and the pytest suite
+# The token reaches sora-mock through its environment, never its command line (ps shows those).
+mock: export SORA_MOCK_TOKEN := $(or $(TOKEN),$(SORA_MOCK_TOKEN))
+mock: need-venv ## serve the mock on HOST:PORT until Ctrl-C (SEED; token: TOKEN or SORA_MOCK_TOKEN from the environment)
+	@if [ -n "$$SORA_MOCK_TOKEN" ]; then echo "make mock: only the configured bearer token is accepted"; \
+	else echo "make mock: no TOKEN or SORA_MOCK_TOKEN: any non-empty bearer token is accepted"; fi
+	$(BIN)/sora-mock serve --host $(HOST) --port $(PORT) $(if $(SEED),--seed $(SEED))
 
-lint:
+test: lint typecheck pytest ## ruff, mypy and the pytest suite (no running mock needed)
+
+lint: need-venv ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck:
+typecheck: need-venv ## mypy --strict
 	$(BIN)/mypy
 
-pytest:
+pytest: need-venv ## the kit's own tests (whatever SORA_* variables are exported)
 	$(BIN)/python -m pytest
 
-clean:
+clean: ## remove build output, reports and tool caches
 	rm -rf build dist reports .mypy_cache .ruff_cache
+
+distclean: clean ## clean, and remove .venv and .tools (Prism) too
+	rm -rf $(VENV) .tools
 
 bench: ## wrk the mock (default config) then Prism 5 at c=8 and c=64; table + reports/bench.json
 	test -x $(BIN)/sora-mock || $(MAKE) install
@@ -46,12 +70,12 @@ MAX_EXAMPLES ?= 200
 
 .PHONY: contract live kill-matrix
 
-contract: ## fuzz a running server: make contract TARGET=http://127.0.0.1:8000 [STRICT=1] (token: SORA_API_KEY)
+contract: need-venv ## fuzz a running server: make contract TARGET=http://127.0.0.1:8000 [STRICT=1] (token: SORA_API_KEY)
 	SORA_CONTRACT_TARGET='$(TARGET)' SORA_CONTRACT_STRICT='$(STRICT)' SORA_CONTRACT_MAX_EXAMPLES='$(MAX_EXAMPLES)' \
 		$(BIN)/python -m pytest contract_tests/test_target.py
 
-live: ## budgeted live smoke run (SORA_API_KEY required; see python -m contract_tests.live --help)
+live: need-venv ## budgeted live smoke run of SORA_BASE_URL (SORA_API_KEY required; exit 3: unreachable)
 	$(BIN)/python -m contract_tests.live --junit reports/live.xml
 
-kill-matrix: ## live + in-process suites against the mock with each --defect; every defect must be caught
+kill-matrix: need-venv ## live + in-process suites against the mock with each --defect; every defect must be caught
 	$(BIN)/python -m contract_tests.kill_matrix --output reports/kill-matrix.txt

@@ -68,7 +68,9 @@ environment:
 
 cost: a run sends about 15 requests; only the create (plus the task create, when
 SORA_LIVE_TASK_ID is set and SORA_LIVE_MAX_CREATES >= 2) is billable on a conforming server.
-exit status: 0 when the contract holds, 1 when a check fails, 2 on a configuration error.
+exit status: 0 when the contract holds, 1 when a check fails, 2 on a configuration error,
+3 when the server cannot be reached (connection refused, DNS or TLS failure): the run stops at
+the first such failure, and nothing is said about the contract.
 """
 
 
@@ -164,10 +166,12 @@ class LiveReport:
     created: int = 0
     """200 answers received (what a run actually cost on a billing relay)."""
     waited: float = 0.0
+    unreachable: str | None = None
+    """Why the server could not be reached (the run stopped there), or ``None``."""
 
     @property
     def ok(self) -> bool:
-        return all(not outcome.failed for outcome in self.outcomes)
+        return self.unreachable is None and all(not outcome.failed for outcome in self.outcomes)
 
     def failed_checks(self) -> list[str]:
         return [outcome.name for outcome in self.outcomes if outcome.failed]
@@ -220,6 +224,19 @@ class _Budget(Exception):
 
 class _Aborted(Exception):
     """The token was refused: the rest of the run would prove nothing."""
+
+
+class _Unreachable(Exception):
+    """No connection could be made: the server is down, misnamed or its TLS is broken."""
+
+
+# What says nothing about the contract: no connection at all (refused, DNS, TLS handshake, connect timeout).
+_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)
+
+
+def _why(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _retry_after(value: str | None, now: Callable[[], float]) -> float:
@@ -306,6 +323,9 @@ class _Runner:
             expected = "200 + valid character" if probe.create else "4xx + JSON body"
             outcome = Outcome(probe.name, probe.request, expected)
             self.report.outcomes.append(outcome)
+            if self.report.unreachable is not None:
+                outcome.detail = "not run: the server is unreachable"
+                continue
             if aborted is not None:
                 outcome.detail = aborted
             else:
@@ -315,6 +335,10 @@ class _Runner:
                     outcome.verdict, outcome.detail = "FAIL", f"not sent: {exc}"
                 except _Aborted as exc:
                     aborted = str(exc)
+                except _Unreachable as exc:
+                    self.report.unreachable = str(exc)
+                    outcome.got, outcome.verdict, outcome.detail = "no connection", "unreachable", str(exc)
+                    continue  # main() says it once; nothing after this probe is sent
             line = f"[{index:>2}/{total}] {probe.name:<22} {outcome.verdict:<8} {outcome.got}"
             self.echo(line + (f"  {outcome.detail}" if outcome.detail else ""))
         return self.report
@@ -326,6 +350,8 @@ class _Runner:
             return
         try:
             response = self.send(probe)
+        except _UNREACHABLE as exc:
+            raise _Unreachable(f"cannot connect to {self.settings.base_url} ({_why(exc)})") from None
         except httpx.TimeoutException:
             outcome.got, outcome.verdict = "timeout", "FAIL"
             outcome.detail = f"no answer within SORA_LIVE_TIMEOUT={self.settings.timeout:g} s"
@@ -409,10 +435,15 @@ def format_table(report: LiveReport) -> str:
     for row in [header, *rows]:
         lines.append("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
     lines.insert(1, "  ".join("-" * width for width in widths) + "  " + "-" * 7)
+    if report.unreachable is not None:
+        verdict = "SERVER UNREACHABLE: nothing was checked, the contract is neither kept nor broken"
+    elif report.ok:
+        verdict = "CONTRACT HOLDS"
+    else:
+        verdict = "CONTRACT BROKEN: " + ", ".join(report.failed_checks())
     summary = (
         f"requests sent: {report.requests_sent}, conforming creates sent: {report.creates_sent}, "
-        f"200 answers: {report.created}, waited for 429: {report.waited:g} s -> "
-        + ("CONTRACT HOLDS" if report.ok else "CONTRACT BROKEN: " + ", ".join(report.failed_checks()))
+        f"200 answers: {report.created}, waited for 429: {report.waited:g} s -> {verdict}"
     )
     return "\n".join([*lines, "", summary])
 
@@ -425,6 +456,7 @@ def write_junit(report: LiveReport, path: Path, base_url: str) -> None:
         tests=str(len(report.outcomes)),
         failures=str(len(report.failed_checks())),
         skipped=str(sum(1 for o in report.outcomes if o.verdict in ("skipped", "not run"))),
+        errors=str(sum(1 for o in report.outcomes if o.verdict == "unreachable")),
     )
     props = ET.SubElement(suite, "properties")
     for name, value in (
@@ -439,6 +471,8 @@ def write_junit(report: LiveReport, path: Path, base_url: str) -> None:
         text = f"request: {outcome.request}\nexpected: {outcome.expected}\ngot: {outcome.got}\n{outcome.detail}"
         if outcome.failed:
             ET.SubElement(case, "failure", message=outcome.detail or "failed").text = text
+        elif outcome.verdict == "unreachable":
+            ET.SubElement(case, "error", message=outcome.detail).text = text
         elif outcome.verdict in ("skipped", "not run"):
             ET.SubElement(case, "skipped", message=outcome.detail or outcome.verdict)
         ET.SubElement(case, "system-out").text = text
@@ -487,6 +521,13 @@ def main(
         flush=True,
     )
     report = run(settings, transport=transport, echo=lambda line: print(line, file=stream, flush=True))
+    if report.unreachable is not None:
+        write_junit(report, args.junit, settings.base_url)
+        print(
+            f"live: UNREACHABLE: {report.unreachable}; nothing was checked (is the server up, SORA_BASE_URL right?)",
+            file=stream,
+        )
+        return 3
     print("\n" + format_table(report), file=stream, flush=True)
     write_junit(report, args.junit, settings.base_url)
     print(f"live: JUnit report written to {args.junit}", file=stream)

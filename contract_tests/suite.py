@@ -9,12 +9,20 @@ Two profiles:
 - **strict** (default in-process, against the mock): a conforming request must get 200, errors must
   carry the full OpenAI envelope, and schemathesis' status-code, content-type and response-schema
   checks apply.
-- **lenient** (default for a URL target): what the contract leaves open may go either way — a
-  conforming request may be refused with a 4xx (unknown task, unreachable video, decimals or
-  spaces not supported), errors need only be JSON, any 4xx status is a valid rejection.
+- **lenient** (default for a URL target): only what the seed spec and its prose state, plus answers
+  no client could use. What the contract leaves open may go either way — a conforming request may
+  be refused with a 4xx (unknown task, unreachable video, decimals or spaces not supported), errors
+  need only be JSON, any 4xx status is a valid rejection, a ``model`` (a field the seed does not
+  define) is the relay's business whatever its value, and methods or paths outside the spec are
+  never judged (a 501 to ``TRACE`` is fine).
 
-Both profiles fail a 200 to a rule-breaking request, any 5xx, a malformed 200 body, a 2xx without
-a valid token, and a 401/403 to a request carrying the configured token (a wrong token fails loudly).
+Both profiles fail a 200 to a rule-breaking request, a 5xx to a request the spec defines, a
+malformed 200 body, a 2xx without a valid token, and a 401/403 to a request carrying the
+configured token (a wrong token fails loudly).
+
+Without a configured token (``SORA_API_KEY`` unset, URL target) the suite cannot know which bearer
+tokens are wrong: the wrong-token checks are skipped (and reported as skipped); a missing token or
+another scheme must still be refused.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -42,6 +51,7 @@ __all__ = [
     "BOUNDARY_CASES",
     "DEFAULT_SEED",
     "DEFAULT_TOKEN",
+    "UNKNOWN_TOKEN_NOTE",
     "AnyCase",
     "BoundaryCase",
     "CaseFailure",
@@ -49,16 +59,24 @@ __all__ = [
     "Target",
     "build_schema",
     "checks_for",
+    "flatmap_body",
     "make_case",
     "operation_of",
+    "register",
     "relaxed",
     "run_boundary",
     "run_fuzz",
     "run_suite",
     "send",
+    "skip_reason",
+    "sora_no_server_error",
 ]
 
 DEFAULT_TOKEN = "contract-suite-token"
+UNKNOWN_TOKEN_NOTE = (
+    "SORA_API_KEY is not set, so the suite cannot know which tokens the server refuses: "
+    "wrong-token checks skipped (export SORA_API_KEY to enforce them)"
+)
 DEFAULT_SEED = 20251125
 VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
 TASK = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
@@ -75,6 +93,8 @@ class Target:
     base_url: str | None = None
     app: Any = field(default=None, repr=False, compare=False)
     strict: bool = True
+    token_known: bool = True
+    """Whether ``token`` is the one the server expects (so any other bearer token must be refused)."""
 
     @classmethod
     def in_process(cls, defects: tuple[str, ...] = (), token: str = DEFAULT_TOKEN) -> Target:
@@ -89,14 +109,15 @@ class Target:
         """``SORA_CONTRACT_TARGET`` (URL; unset = in-process mock), ``SORA_API_KEY``, ``SORA_CONTRACT_STRICT``."""
         env = os.environ if env is None else env
         url = env.get("SORA_CONTRACT_TARGET", "").strip().rstrip("/")
-        token = env.get("SORA_API_KEY", "").strip() or DEFAULT_TOKEN
+        key = env.get("SORA_API_KEY", "").strip()
+        token = key or DEFAULT_TOKEN
         strict_raw = env.get("SORA_CONTRACT_STRICT", "").strip().lower()
         if not url:
             target = cls.in_process(token=token)
             return target if not strict_raw else cls(token, None, target.app, strict_raw in ("1", "true", "yes"))
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"SORA_CONTRACT_TARGET must be an http(s) URL, got {url!r}")
-        return cls(token=token, base_url=url, strict=strict_raw in ("1", "true", "yes"))
+        return cls(token=token, base_url=url, strict=strict_raw in ("1", "true", "yes"), token_known=bool(key))
 
     @property
     def label(self) -> str:
@@ -109,13 +130,29 @@ class Target:
 _TARGETS: dict[int, tuple[object, Target]] = {}
 
 
+def register(schema: Any, target: Target) -> None:
+    """Make the custom checks judge requests of ``schema`` (a loaded schemathesis schema) for ``target``."""
+    _TARGETS[id(schema.raw_schema)] = (schema.raw_schema, target)
+
+
+def _schema_target(case: AnyCase) -> Target | None:
+    raw = case.operation.schema.raw_schema
+    entry = _TARGETS.get(id(raw))
+    return entry[1] if entry is not None and entry[0] is raw else None
+
+
+def _defined(case: AnyCase, response: Response) -> bool:
+    """Whether the request really sent is one the spec defines: POST on the endpoint's path."""
+    method = (response.request.method or case.method or "").upper()
+    path = urlsplit(response.request.url or "").path
+    return method == "POST" and (path == ENDPOINT_PATH or path.endswith(ENDPOINT_PATH))
+
+
 def _target_of(case: AnyCase) -> Target | None:
     """The target of a schema this module built, for a POST to the endpoint (other methods: built-ins only)."""
     if (case.method or "").upper() != "POST":
         return None
-    raw = case.operation.schema.raw_schema
-    entry = _TARGETS.get(id(raw))
-    return entry[1] if entry is not None and entry[0] is raw else None
+    return _schema_target(case)
 
 
 def _sent(response: Response) -> tuple[bytes, str | None]:
@@ -145,14 +182,16 @@ def _number(text: str) -> str | None:
 def relaxed(body: object) -> object:
     """``body`` as a liberal relay may read it where the contract is open.
 
-    ``null`` or empty optional fields count as absent, whitespace around values is trimmed and
+    ``null`` or empty optional fields count as absent, whitespace around values is trimmed,
+    ``model`` (a field the seed does not define) is ignored whatever its value, and
     numbers in ``timestamps`` are read like ``float`` does (``.5``, ``1e0``). The span, the
     order, the sign and the exactly-one-source rules are not relaxed.
     """
     if not isinstance(body, Mapping):
         return body
-    fixed = {k: v for k, v in body.items() if not (k in (_URL, _TASK, "model") and v in (None, ""))}
-    for key in (_URL, _TASK, "model"):
+    # ``model`` is not in the seed at all: whatever a relay does with it is its own business.
+    fixed = {k: v for k, v in body.items() if k != "model" and not (k in (_URL, _TASK) and v in (None, ""))}
+    for key in (_URL, _TASK):
         if isinstance(fixed.get(key), str):
             fixed[key] = fixed[key].strip()
     window = fixed.get("timestamps")
@@ -238,6 +277,17 @@ def sora_errors_are_json(ctx: CheckContext, response: Response, case: AnyCase) -
 
 
 @schemathesis.check
+def sora_no_server_error(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
+    """No 5xx to a request the spec defines (strict: to any request, other methods and paths included)."""
+    target = _schema_target(case)
+    if target is None or response.status_code < 500:
+        return None
+    if not target.strict and not _defined(case, response):
+        return None  # methods and paths outside the spec are not the contract's (501 to TRACE is RFC 9110's answer)
+    raise AssertionError(f"server error {response.status_code} to {response.request.method} {ENDPOINT_PATH}")
+
+
+@schemathesis.check
 def sora_token_accepted(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A request carrying the configured token is never refused for auth (401/403): wrong token = loud failure."""
     target = _target_of(case)
@@ -245,6 +295,11 @@ def sora_token_accepted(ctx: CheckContext, response: Response, case: AnyCase) ->
         return None
     _, auth = _sent(response)
     if auth == f"Bearer {target.token}":
+        if not target.token_known:
+            raise AssertionError(
+                f"the server refused the suite's placeholder token (HTTP {response.status_code}): "
+                "export SORA_API_KEY with the token it expects"
+            )
         raise AssertionError(
             f"the server refused the configured token (HTTP {response.status_code}): wrong or expired?"
         )
@@ -258,10 +313,17 @@ def sora_auth_enforced(ctx: CheckContext, response: Response, case: AnyCase) -> 
     if target is None or not 200 <= response.status_code < 300:
         return None
     _, auth = _sent(response)
+    if not target.token_known and _is_bearer(auth):
+        return None  # any bearer token may be the right one when the suite was not told which
     if auth != f"Bearer {target.token}":
         shown = "none" if auth is None else auth.split(" ", 1)[0] + " <other credentials>"
         raise AssertionError(f"answered {response.status_code} without the configured token (Authorization: {shown})")
     return None
+
+
+def _is_bearer(auth: str | None) -> bool:
+    scheme, _, token = (auth or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
 
 
 _CUSTOM: tuple[CheckFunction, ...] = (
@@ -284,10 +346,21 @@ def checks_for(target: Target) -> list[CheckFunction]:
         status_code_conformance,
     )
 
-    chosen: list[CheckFunction] = [not_a_server_error, ignored_auth, *_CUSTOM]
+    chosen: list[CheckFunction] = [not_a_server_error if target.strict else sora_no_server_error]
+    if target.token_known:  # probes with an invalid token prove nothing when any token may be valid
+        chosen.append(ignored_auth)
+    chosen += _CUSTOM
     if target.strict:
         chosen += [status_code_conformance, content_type_conformance, response_schema_conformance]
     return chosen
+
+
+def flatmap_body(context: schemathesis.HookContext, body: object) -> st.SearchStrategy[object]:
+    """Generation hook: bend each generated body of the endpoint towards the prose rules."""
+    operation = getattr(context, "operation", None)
+    if operation is not None and (operation.path != ENDPOINT_PATH or operation.method.upper() != "POST"):
+        return st.just(body)
+    return _variants(body)
 
 
 # --- generation: teach the fuzzer the prose rules ---
@@ -402,19 +475,16 @@ def _variants(body: object) -> st.SearchStrategy[object]:
 
 def build_schema(target: Target, config: schemathesis.Config | None = None) -> Any:
     """Load the refined spec for ``target``, with the generation hooks installed."""
-    schema = schemathesis.openapi.from_path(refined_spec_path(), config=config)
+    # An explicit config: the checkout's schemathesis.toml is for the CLI (it needs SORA_API_KEY), not for us.
+    schema = schemathesis.openapi.from_path(refined_spec_path(), config=config or schemathesis.Config())
     if target.app is not None:
         schema.app = target.app
     if target.base_url:
         schema.config.update(base_url=target.base_url)
     schema.config.update(headers=target.auth_header())
     schema.config.generation.update(database="none", max_examples=25)
-
-    def flatmap_body(context: schemathesis.HookContext, body: object) -> st.SearchStrategy[object]:
-        return _variants(body)
-
     schema.hook(flatmap_body)
-    _TARGETS[id(schema.raw_schema)] = (schema.raw_schema, target)
+    register(schema, target)
     return schema
 
 
@@ -484,6 +554,13 @@ BOUNDARY_CASES: tuple[BoundaryCase, ...] = (
 )
 
 
+def skip_reason(boundary: BoundaryCase, target: Target) -> str | None:
+    """Why ``boundary`` cannot be judged against ``target`` (``None``: it can)."""
+    if boundary.auth == "wrong" and not target.token_known:
+        return UNKNOWN_TOKEN_NOTE
+    return None
+
+
 def make_case(operation: Any, boundary: BoundaryCase, target: Target) -> AnyCase:
     headers: dict[str, str] = {}
     if boundary.auth == "token":
@@ -518,6 +595,8 @@ class SuiteResult:
     target: str
     requests: int = 0
     failures: list[CaseFailure] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Checks that could not run, with why (e.g. wrong-token checks without ``SORA_API_KEY``)."""
 
     @property
     def ok(self) -> bool:
@@ -570,6 +649,10 @@ def run_boundary(schema: Any, target: Target, result: SuiteResult) -> None:
     operation = operation_of(schema)
     checks = checks_for(target)
     for boundary in BOUNDARY_CASES:
+        reason = skip_reason(boundary, target)
+        if reason is not None:
+            result.skipped.append(f"boundary:{boundary.name}: {reason}")
+            continue
         send(make_case(operation, boundary, target), target, checks, result, f"boundary:{boundary.name}", boundary)
 
 
@@ -611,6 +694,8 @@ def run_suite(target: Target, max_examples: int = 25, echo: Callable[[str], None
     if max_examples:
         run_fuzz(schema, target, result, max_examples)
     if echo is not None:
+        for note in result.skipped:
+            echo(f"skipped {note}")
         for failure in result.failures:
             echo(f"{failure.check}: {failure.case} -> {failure.status}: {failure.message}")
     return result

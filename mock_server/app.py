@@ -147,7 +147,14 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         g.journal_body = body
         return body
 
-    @app.post(ENDPOINT_PATH)
+    @app.route(ENDPOINT_PATH, methods=["OPTIONS"])
+    def endpoint_options() -> Response:
+        """204 naming the methods, instead of Flask's automatic empty text/html 200."""
+        response = Response(status=204, headers={"Allow": "OPTIONS, POST"})
+        del response.headers["Content-Type"]  # no body, so no (text/html) type either
+        return response
+
+    @app.post(ENDPOINT_PATH, provide_automatic_options=False)
     def create_character() -> Response:
         g.journaled = True
         if cfg.latency_ms:

@@ -1,7 +1,14 @@
-"""Shared fixtures for the kit's own tests."""
+"""Shared fixtures for the kit's own tests.
+
+``make test`` is hermetic: the ``SORA_*`` (and ``SCHEMATHESIS_HOOKS``) variables a user has exported
+for the mock, the suites or the live run are dropped before any test module is imported, so every
+test, and every subprocess it starts, sees the same environment. A test that needs one sets it
+with ``monkeypatch``.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mock_server import Contract, MockConfig, create_app, load_contract
+
+HERMETIC_DROPPED = tuple(name for name in os.environ if name.startswith("SORA_") or name == "SCHEMATHESIS_HOOKS")
+for _name in HERMETIC_DROPPED:
+    del os.environ[_name]
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

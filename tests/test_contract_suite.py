@@ -11,10 +11,12 @@ import pytest
 from contract_tests.pytest_suite import make_tests
 from contract_tests.suite import (
     BOUNDARY_CASES,
+    SuiteResult,
     Target,
     build_schema,
     iter_fuzz_cases,
     run_suite,
+    send,
 )
 from mock_server import MockConfig, create_app, load_contract
 from mock_server.contract.rules import conforms
@@ -61,7 +63,7 @@ def test_each_defect_is_caught_by_its_check(defect: str) -> None:
 @pytest.mark.parametrize("defect", ["span_too_wide", "both_sources", "no_source", "drop_picture", "skip_auth"])
 def test_fuzzing_alone_catches_rule_and_answer_defects(defect: str) -> None:
     """Without the boundary cases, the generation hooks still reach the prose rules."""
-    from contract_tests.suite import SuiteResult, run_fuzz
+    from contract_tests.suite import run_fuzz
 
     target = Target.in_process((defect,))
     result = SuiteResult(target=target.label)
@@ -213,3 +215,98 @@ def test_lenient_profile_accepts_liberal_reading_of_open_fields_but_strict_does_
     assert lenient.ok, lenient.failures
     strict = run_suite(Target(token="relay-token", app=relay, strict=True), max_examples=0)  # boundary cases only
     assert "sora_rejects_broken_rules" in strict.caught_by()
+
+
+def _open_relay(app: Any) -> Callable[..., Iterable[bytes]]:
+    """A healthy relay that differs where the seed is silent: it ignores ``model`` whatever its value
+    (the seed has no such field), and answers methods it does not know (``TRACE``…) with a 501 page."""
+    import io
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+            start_response("501 Not Implemented", [("Content-Type", "text/html")])
+            return [b"<html><body>501 Not Implemented</body></html>"]
+        raw, body = _read_json(environ)
+        if isinstance(body, dict) and "model" in body:
+            raw = json.dumps({k: v for k, v in body.items() if k != "model"}).encode()
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(raw), str(len(raw))
+        return app(environ, start_response)  # type: ignore[no-any-return]
+
+    return wsgi
+
+
+def test_lenient_profile_leaves_undefined_fields_and_methods_to_the_relay() -> None:
+    relay = _open_relay(create_app(MockConfig(token="relay-token")))
+    lenient = run_suite(Target(token="relay-token", app=relay, strict=False), max_examples=25)
+    assert lenient.ok, lenient.failures
+    strict = run_suite(Target(token="relay-token", app=relay, strict=True), max_examples=0)
+    assert "sora_rejects_broken_rules" in strict.caught_by()  # the mock's own reading: model must be known
+
+
+def test_lenient_pytest_entry_point_accepts_a_501_to_trace_but_not_to_the_endpoint_post() -> None:
+    """The pytest path (``make contract``) runs schemathesis' coverage phase, which sends TRACE & co."""
+    from contract_tests.suite import checks_for, sora_no_server_error
+
+    relay = _open_relay(create_app(MockConfig(token="relay-token")))
+    target = Target(token="relay-token", app=relay, strict=False)
+    assert sora_no_server_error in checks_for(target)
+    schema = build_schema(target)
+    operation = schema["/sora/v1/characters"]["POST"]
+    trace = operation.Case(method="TRACE", headers=target.auth_header())
+    result = SuiteResult(target=target.label)
+    send(trace, target, checks_for(target), result, "trace")
+    assert result.ok, result.failures
+
+    def crash(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("502 Bad Gateway", [("Content-Type", "application/json")])
+        return [b'{"message": "upstream"}']
+
+    crashing = Target(token="relay-token", app=crash, strict=False)
+    result = run_suite(crashing, max_examples=0)
+    assert "sora_no_server_error" in result.caught_by()
+
+
+def test_without_a_configured_token_wrong_token_checks_are_skipped_and_said_so() -> None:
+    any_token = Target(token="whatever", app=create_app(MockConfig()), strict=False, token_known=False)
+    result = run_suite(any_token, max_examples=10)
+    assert result.ok, result.failures
+    assert result.skipped and "SORA_API_KEY" in result.skipped[0] and "wrong_token" in result.skipped[0]
+    # a missing token or another scheme must still be refused
+    skipping = Target(token="whatever", app=create_app(MockConfig(defects=("skip_auth",))), strict=False)
+    skipping = Target(token="whatever", app=skipping.app, strict=False, token_known=False)
+    assert "sora_auth_enforced" in run_suite(skipping, max_examples=0).caught_by()
+    # with the token known, the same any-token server fails
+    known = Target(token="whatever", app=create_app(MockConfig()), strict=False, token_known=True)
+    assert "sora_auth_enforced" in run_suite(known, max_examples=0).caught_by()
+
+
+def test_from_env_knows_the_token_only_when_sora_api_key_is_set() -> None:
+    url = {"SORA_CONTRACT_TARGET": "http://127.0.0.1:9"}
+    assert not Target.from_env(url).token_known
+    assert Target.from_env(url | {"SORA_API_KEY": "k"}).token_known
+    assert Target.from_env({}).token_known  # in-process: the suite configures the mock itself
+
+
+@pytest.mark.slow
+def test_make_contract_passes_out_of_the_box_against_the_default_mock() -> None:
+    """``make mock`` (no token: any token accepted) then ``make contract`` without SORA_API_KEY: green,
+    with the skipped wrong-token checks named in pytest's summary."""
+    import os
+    import subprocess
+    import sys
+
+    from contract_tests.kill_matrix import serve_mock
+
+    with serve_mock("") as base_url:  # an empty SORA_MOCK_TOKEN is no token, as with `make mock`
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SORA_")}
+        env |= {"SORA_CONTRACT_TARGET": base_url, "SORA_CONTRACT_MAX_EXAMPLES": "10"}
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-rs", "contract_tests/test_target.py"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "SKIPPED" in output and "SORA_API_KEY is not set" in output and "wrong-token checks skipped" in output

@@ -235,3 +235,49 @@ def test_cli_against_a_served_mock_over_sockets(tmp_path: Path) -> None:
     code, output, xml = results["sk-expired-0000"]
     assert code == 1 and "refused SORA_API_KEY" in output
     assert "sk-expired-0000" not in output and "sk-expired-0000" not in xml
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_server_stops_the_run_with_status_3(tmp_path: Path) -> None:
+    """Connection refused on 127.0.0.1 (nothing listens): one line says unreachable, not a broken contract."""
+    base_url = f"http://127.0.0.1:{_free_port()}"
+    code, output, junit = _run_main(None, _env(SORA_BASE_URL=base_url), tmp_path)
+    assert code == 3, output
+    assert output.count("ConnectError") == 1
+    assert "FAIL" not in output and "CONTRACT BROKEN" not in output
+    assert "live: UNREACHABLE: cannot connect to " + base_url in output
+    assert len(output.strip().splitlines()) == 2  # the "checking" line and the unreachable line
+    suite = ET.parse(junit).getroot()
+    assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    assert KEY not in output and KEY not in junit.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.ConnectError("[Errno -2] Name or service not known"),
+        httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+    ],
+    ids=["dns", "tls"],
+)
+def test_dns_and_tls_failures_are_unreachable_too(error: httpx.ConnectError) -> None:
+    sent: list[httpx.Request] = []
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        raise type(error)(str(error), request=request)
+
+    lines: list[str] = []
+    settings = LiveSettings(api_key=KEY, base_url="https://relay.invalid")
+    report = run(settings, transport=httpx.MockTransport(fail), echo=lines.append)
+    assert len(sent) == 1 and report.requests_sent == 1
+    assert report.unreachable is not None and str(error) in report.unreachable
+    assert not report.ok and report.failed_checks() == []
+    assert [o.verdict for o in report.outcomes[1:]] == ["not run"] * (len(report.outcomes) - 1)

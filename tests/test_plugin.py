@@ -45,7 +45,17 @@ def test_server_basics(sora_server: SoraServer) -> None:
     assert sora_server.token not in repr(sora_server.requests)
 
 
-def test_wrong_token_is_refused(sora_server: SoraServer) -> None:
+def test_any_bearer_token_is_accepted_by_default_like_sora_mock_serve(sora_server: SoraServer) -> None:
+    """Client code sends the key from its own configuration; the default mock takes it."""
+    assert sora_server.config.token is None
+    assert post(sora_server, {"url": VIDEO, "timestamps": "1,3"}, token="sk-from-the-client-config").status_code == 200
+    body = {"url": VIDEO, "timestamps": "1,3"}
+    missing = requests.post(sora_server.url + "/sora/v1/characters", json=body, timeout=10)
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "missing_api_key"
+
+
+@pytest.mark.sora(token="pinned-token")
+def test_wrong_token_is_refused_once_a_token_is_pinned(sora_server: SoraServer) -> None:
     answer = post(sora_server, {"url": VIDEO, "timestamps": "1,3"}, token="not-" + sora_server.token)
     assert answer.status_code == 401
     assert check_error_body(answer.json()) == []
@@ -248,6 +258,18 @@ def test_bad_marker_settings_fail_clearly(pytester: pytest.Pytester) -> None:
         @pytest.mark.sora(sead=5)
         def test_typo(sora_server):
             pass
+        """
+    )
+    result = pytester.runpytest(*STRICT)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1, result.stderr.lines
+    assert "unknown @pytest.mark.sora setting 'sead'" in errors[0] and "known: " in errors[0]
+    assert "seed" in errors[0].split("known: ")[1] and "token" in errors[0]
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    pytester.makepyfile(
+        """
+        import pytest
 
         @pytest.mark.sora(5)
         def test_positional(sora_respx):
@@ -255,8 +277,8 @@ def test_bad_marker_settings_fail_clearly(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest(*STRICT)
-    result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*unknown mock config keys: sead*", "*keyword arguments only*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *keyword arguments only*"])
 
 
 def test_conftest_overrides_config_and_address(pytester: pytest.Pytester) -> None:
@@ -293,6 +315,37 @@ def test_conftest_overrides_config_and_address(pytester: pytest.Pytester) -> Non
     )
     result = pytester.runpytest(*STRICT)
     result.assert_outcomes(passed=2)
+
+
+def test_client_code_with_its_own_key_passes_with_both_fixtures(pytester: pytest.Pytester) -> None:
+    """A client's first test, sending the key from its own settings, passes without knowing the kit's token."""
+    pytester.makepyfile(
+        """
+        import httpx, pytest, requests
+
+        API_KEY = "sk-live-from-settings"
+
+        def test_server(sora_server):
+            answer = requests.post(sora_server.url + "/sora/v1/characters",
+                                   json={"url": "https://example.com/a.mp4", "timestamps": "1,3"},
+                                   headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
+            assert answer.status_code == 200
+
+        def test_respx(sora_respx):
+            answer = httpx.post("https://api.jxincm.cn/sora/v1/characters",
+                                json={"url": "https://example.com/a.mp4", "timestamps": "1,3"},
+                                headers={"Authorization": f"Bearer {API_KEY}"})
+            assert answer.status_code == 200
+
+        @pytest.mark.sora(token="pinned")
+        def test_pinned(sora_respx):
+            answer = httpx.post("https://api.jxincm.cn/sora/v1/characters",
+                                json={"url": "https://example.com/a.mp4", "timestamps": "1,3"},
+                                headers={"Authorization": f"Bearer {API_KEY}"})
+            assert answer.status_code == 401 and sora_respx.token == "pinned"
+        """
+    )
+    pytester.runpytest(*STRICT).assert_outcomes(passed=3)
 
 
 def test_env_defaults(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,7 @@
-"""The README's example test files for client projects run here, so they cannot rot."""
+"""The example test files of the README and docs/*.md run here, so they cannot rot.
+
+An example is a ```python block whose first line names a test file (``# test_name.py — …``).
+"""
 
 from __future__ import annotations
 
@@ -9,25 +12,39 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-_SECTION = re.compile(r"<!-- SECTION:client -->(.*?)<!-- /SECTION:client -->", re.S)
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+PAGES = (README, *sorted((ROOT / "docs").glob("*.md")))
 _BLOCK = re.compile(r"```python\n(# (test_\w+\.py)\b.*?)```", re.S)
 STRICT = ("-W", "error", "--strict-markers", "-p", "no:cacheprovider")
 
 
-def readme_examples(readme: Path = README) -> dict[str, str]:
-    """``{file name: source}`` of every example test file in the README's client section."""
-    section = _SECTION.search(readme.read_text(encoding="utf-8"))
-    assert section is not None, "README.md has no client section"
-    return {name: source for source, name in _BLOCK.findall(section.group(1))}
+def page_examples(page: Path) -> dict[str, str]:
+    """``{file name: source}`` of every example test file on ``page``."""
+    return {name: source for source, name in _BLOCK.findall(page.read_text(encoding="utf-8"))}
 
 
-def test_the_readme_has_an_example_per_fixture_and_client() -> None:
+def readme_examples(pages: tuple[Path, ...] = PAGES) -> dict[str, str]:
+    """``{file name: source}`` of every example test file in the README and the docs pages."""
+    examples: dict[str, str] = {}
+    for page in pages:
+        for name, source in page_examples(page).items():
+            assert name not in examples, f"{name} is defined twice ({page.name})"
+            examples[name] = source
+    return examples
+
+
+def test_the_pages_have_an_example_per_fixture_and_client() -> None:
     examples = readme_examples()
     sources = "\n".join(examples.values())
-    assert len(examples) >= 3
+    assert len(examples) >= 4
     assert "sora_server" in sources and "import requests" in sources
     assert "sora_respx" in sources and "httpx.Client(" in sources and "httpx.AsyncClient(" in sources
+
+
+def test_the_readme_quick_start_has_a_minimal_test() -> None:
+    (name,) = page_examples(README)
+    assert page_examples(README)[name].count("\n") <= 12
 
 
 @pytest.mark.parametrize("name", sorted(readme_examples()))

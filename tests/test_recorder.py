@@ -102,6 +102,7 @@ def test_bad_selection_and_url(sora_server: SoraServer, runner: CliRunner) -> No
     assert sora_server.requests == []
 
 
+@pytest.mark.sora(token="recorder-token")  # pinned, so the recorder's "k" is refused
 def test_default_output_path(
     sora_server: SoraServer, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

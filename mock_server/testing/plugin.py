@@ -4,15 +4,17 @@ Registered through the ``pytest11`` entry point, so installing the kit is enough
 configuration fixtures in your ``conftest.py``:
 
 - ``sora_server_config`` (session): settings of the default mock, a mapping of
-  :class:`~mock_server.config.MockConfig` field names. Defaults: token ``SORA_MOCK_TOKEN`` or
-  ``"sora-test-token"``; seed ``SORA_MOCK_SEED`` when set.
+  :class:`~mock_server.config.MockConfig` field names. Defaults: any non-empty bearer token is
+  accepted (like ``sora-mock serve``), only ``SORA_MOCK_TOKEN`` when that is set; seed
+  ``SORA_MOCK_SEED`` when set.
 - ``sora_server_listen_address`` (session): ``(host, port)``, default ``("127.0.0.1", 0)``
   (a free port).
 - ``sora_respx_base_urls`` (function): the base URLs ``sora_respx`` answers, default the relay's
   and ``SORA_BASE_URL`` when set.
 
 ``@pytest.mark.sora(seed=..., token=..., ...)`` gives one test a freshly built mock with those
-settings (any ``MockConfig`` field) on top of ``sora_server_config``.
+settings (any ``MockConfig`` field) on top of ``sora_server_config``; ``token`` pins the only
+token accepted. A misspelled setting is a usage error at collection, naming it and the known ones.
 """
 
 from __future__ import annotations
@@ -46,6 +48,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a misspelled ``sora`` marker before anything runs: one line naming the key and the known ones."""
+    known: list[str] | None = None
+    for item in items:
+        for marker in item.iter_markers("sora"):
+            if marker.args:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.sora takes keyword arguments only, e.g. sora(seed=7)"
+                )
+            if known is None:
+                from dataclasses import fields
+
+                from ..config import MockConfig
+
+                known = sorted(f.name for f in fields(MockConfig))
+            unknown = sorted(set(marker.kwargs) - set(known))
+            if unknown:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: unknown @pytest.mark.sora setting {', '.join(map(repr, unknown))}; "
+                    f"known: {', '.join(known)}"
+                )
+
+
 def _marker_settings(request: pytest.FixtureRequest) -> dict[str, Any] | None:
     """Settings from every ``sora`` marker on the test, the closest one winning."""
     markers = list(request.node.iter_markers("sora"))
@@ -61,8 +86,11 @@ def _marker_settings(request: pytest.FixtureRequest) -> dict[str, Any] | None:
 
 @pytest.fixture(scope="session")
 def sora_server_config() -> dict[str, Any]:
-    """Settings of the default mock (override in conftest.py)."""
-    settings: dict[str, Any] = {"token": os.environ.get("SORA_MOCK_TOKEN") or "sora-test-token"}
+    """Settings of the default mock (override in conftest.py): any non-empty bearer token unless pinned."""
+    settings: dict[str, Any] = {}
+    token = os.environ.get("SORA_MOCK_TOKEN", "").strip()
+    if token:
+        settings["token"] = token
     seed = os.environ.get("SORA_MOCK_SEED", "").strip()
     if seed:
         try:

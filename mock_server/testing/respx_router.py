@@ -22,7 +22,7 @@ from ..app import create_app
 from ..config import MockConfig
 from ..contract.spec import ENDPOINT_PATH
 from ..faults import DroppedConnection
-from .server import DEFAULT_TOKEN, MockHandle, build_config
+from .server import MockHandle, build_config
 
 __all__ = ["RELAY_BASE_URL", "SoraRouter", "default_base_urls", "wsgi_answer"]
 
@@ -106,7 +106,7 @@ class SoraRouter(respx.MockRouter, MockHandle):
             using=using,
         )
         if app is None:
-            app = create_app(build_config(config if config is not None else {"token": DEFAULT_TOKEN}))
+            app = create_app(build_config(config))
         MockHandle.__init__(self, app)
         self._stopping = False
         self.base_urls = tuple(base_urls) if base_urls is not None else default_base_urls()

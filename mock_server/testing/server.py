@@ -23,7 +23,7 @@ from ..state import MockState
 __all__ = ["DEFAULT_TOKEN", "MockHandle", "SoraServer", "build_config"]
 
 DEFAULT_TOKEN = "sora-test-token"
-"""The bearer token the test fixtures accept unless configured otherwise."""
+"""What ``.token`` gives when the mock accepts any non-empty bearer token (the default)."""
 
 
 def build_config(base: MockConfig | Mapping[str, Any] | None = None, **overrides: Any) -> MockConfig:
@@ -64,7 +64,7 @@ class MockHandle:
 
     @property
     def token(self) -> str:
-        """A bearer token the mock accepts."""
+        """A bearer token the mock accepts: the configured one, else :data:`DEFAULT_TOKEN` (any would do)."""
         return self.config.token or DEFAULT_TOKEN
 
     @property
@@ -117,7 +117,8 @@ class SoraServer(MockHandle):
     """The mock served over real HTTP on a free port, in a background thread.
 
     The server answers through whichever app is current; :meth:`use` swaps in another app
-    (a different seed or token) for a while. Start with :meth:`start` or ``with``.
+    (a different seed or token) for a while. Start with :meth:`start` or ``with``. Without a
+    ``token`` setting it accepts any non-empty bearer token, like ``sora-mock serve``.
     """
 
     def __init__(
@@ -126,8 +127,6 @@ class SoraServer(MockHandle):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if config is None:
-            config = {"token": DEFAULT_TOKEN}
         super().__init__(create_app(build_config(config)))
         self.host = host
         self.port = port

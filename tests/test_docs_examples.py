@@ -1,0 +1,125 @@
+"""The shell examples of the README and docs/*.md run against a fresh mock, so they cannot rot.
+
+Every ``console`` block is a session: ``$ command`` lines (``\\`` continues a line), each followed by
+the answer it prints. ``curl …`` expands to the shorthand the pages define, ``http://127.0.0.1:8000``
+becomes the test server's address, and ``…`` in an answer matches any text. A character answer is
+compared by its fields (ids and signatures change from run to run); with ``curl -i`` the status
+line and the headers shown must be there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mock_server import SoraServer
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SHORTHAND = "curl -s -w ' %{http_code}\\n' http://127.0.0.1:8000/sora/v1/characters -H 'Authorization: Bearer sk-test'"
+_BLOCK = re.compile(r"```console\n(.*?)```", re.S)
+
+
+@dataclass(frozen=True)
+class Step:
+    command: str
+    expected: str
+
+
+def sessions(page: Path) -> list[list[Step]]:
+    """The console blocks of ``page``, each a list of commands with their expected answers."""
+    found = []
+    for block in _BLOCK.findall(page.read_text(encoding="utf-8")):
+        steps: list[Step] = []
+        lines = block.splitlines()
+        index = 0
+        while index < len(lines):
+            line = lines[index]
+            index += 1
+            if not line.startswith("$ "):
+                continue
+            command = line[2:]
+            while command.endswith("\\") and index < len(lines):
+                command = command[:-1] + " " + lines[index].strip()
+                index += 1
+            answer = []
+            while index < len(lines) and lines[index].strip() and not lines[index].startswith("$ "):
+                answer.append(lines[index])
+                index += 1
+            steps.append(Step(command, "\n".join(answer)))
+        if steps:
+            found.append(steps)
+    return found
+
+
+def _all_sessions() -> Iterator[tuple[str, list[Step]]]:
+    for page in PAGES:
+        for number, steps in enumerate(sessions(page), 1):
+            yield f"{page.relative_to(ROOT)}#{number}", steps
+
+
+SESSIONS = dict(_all_sessions())
+
+
+def _pattern(expected: str) -> re.Pattern[str]:
+    return re.compile(".*?".join(re.escape(part) for part in expected.split("…")), re.S)
+
+
+def check_answer(expected: str, actual: str, command: str) -> None:
+    actual = actual.replace("\r\n", "\n").strip()
+    if " -i " in f" {command} ":
+        head = actual.split("\n\n", 1)[0].lower().splitlines()
+        for line in expected.splitlines():
+            if line.startswith("{"):
+                assert _pattern(line).fullmatch(actual.split("\n\n", 1)[1].strip()), (line, actual)
+            else:
+                assert line.lower() in head, (line, head)
+        return
+    if '"id":"ch_' in expected:
+        body, _, status = actual.rpartition(" ") if "%{http_code}" in command else (actual, "", "")
+        character = json.loads(body)
+        assert set(character) == {"id", "username", "permalink", "profile_picture_url"}, actual
+        assert character["id"].startswith("ch_") and status in ("", "200"), actual
+        return
+    assert _pattern(expected).fullmatch(actual), f"expected:\n{expected}\ngot:\n{actual}"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SoraServer]:
+    with SoraServer({"seed": 1}) as running:
+        yield running
+
+
+def test_the_pages_have_examples() -> None:
+    commands = [step.command for steps in SESSIONS.values() for step in steps]
+    assert len(commands) >= 15
+    assert any("Authorization: Basic" in command and "Bearer" not in command for command in commands)
+
+
+@pytest.mark.parametrize("name", sorted(SESSIONS))
+def test_console_example(server: SoraServer, name: str) -> None:
+    server.reset()
+    for step in SESSIONS[name]:
+        command = step.command.replace("curl … ", SHORTHAND + " ").replace("http://127.0.0.1:8000", server.url)
+        assert "…" not in command, command
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, (command, done.stderr)
+        check_answer(step.expected, done.stdout, command)
+
+
+def test_the_readme_is_short_and_has_what_a_new_user_needs() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 200
+    for needed in ("## Prerequisites", "## Troubleshooting", "make install && make mock", "make test", "[contract]"):
+        assert needed in text, needed
+    for page in ("mock", "suites", "client-kit", "operating", "serving", "state", "performance", "guard"):
+        assert f"docs/{page}.md" in text, page
+    assert "SCHEMATHESIS_HOOKS=contract_tests.hooks schemathesis run openapi/characters.yaml --url" in text
+    for page in ("mock", "suites", "client-kit", "operating"):
+        assert (ROOT / "docs" / f"{page}.md").is_file(), page
