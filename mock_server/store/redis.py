@@ -160,7 +160,12 @@ class RedisStore(Store):
         left = limit
         while left is None or left > 0:
             count = _BATCH if left is None else min(_BATCH, left)
-            entries = self._run(lambda r, after=after, count=count: r.xrange(key, f"{after + 1}-0", "+", count=count))
+            start = f"{after + 1}-0"
+
+            def fetch(r: redis.Redis, start: str = start, count: int = count) -> Any:
+                return r.xrange(key, start, "+", count=count)
+
+            entries = self._run(fetch)
             if not entries:
                 return
             batch = [(int(entry_id.split(b"-", 1)[0]), fields[b"i"]) for entry_id, fields in entries]
@@ -182,7 +187,8 @@ class RedisStore(Store):
 
     # faults
     def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
-        pushed = self._run(lambda r: self._scripts["push"](keys=[self._key("faults")], args=[fault, times, max_pending]))
+        keys, args = [self._key("faults")], [fault, times, max_pending]
+        pushed = self._run(lambda r: self._scripts["push"](keys=keys, args=args))
         if not pushed:
             raise FaultQueueFull(f"times: at most {max_pending} fault entries may be pending; reset first")
 
@@ -191,10 +197,10 @@ class RedisStore(Store):
         return None if fault is None else bytes(fault)
 
     def pending_faults(self) -> list[tuple[bytes, int]]:
-        entries = self._run(lambda r: r.lrange(self._key("faults"), 0, -1))
+        entries: list[bytes] = self._run(lambda r: r.lrange(self._key("faults"), 0, -1))  # type: ignore[arg-type,return-value]
         pending = []
         for entry in entries:
-            times, _, fault = bytes(entry).partition(b":")
+            times, _, fault = entry.partition(b":")
             pending.append((fault, int(times)))
         return pending
 

@@ -137,12 +137,14 @@ class SQLiteStore(Store):
         left = limit
         while left is None or left > 0:
             count = _BATCH if left is None else min(_BATCH, left)
-            batch: list[tuple[int, bytes]] = self._run(
-                lambda conn, after=after, count=count: conn.execute(
-                    "SELECT seq, item FROM items WHERE prefix = ? AND name = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (self.prefix, log, after, count),
+            query = (self.prefix, log, after, count)
+
+            def fetch(conn: sqlite3.Connection, query: tuple[str, str, int, int] = query) -> list[tuple[int, bytes]]:
+                return conn.execute(
+                    "SELECT seq, item FROM items WHERE prefix = ? AND name = ? AND seq > ? ORDER BY seq LIMIT ?", query
                 ).fetchall()
-            )
+
+            batch = self._run(fetch)
             if not batch:
                 return
             yield from batch
