@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -204,7 +205,9 @@ def test_signals_shut_the_server_down_cleanly(sig: int) -> None:
     with MockProcess([]) as server:
         session = requests.Session()
         assert session.post(server.url(PATH), json=VALID, headers={"Authorization": "Bearer x"}, timeout=10).ok
-        processes = server.await_processes(4)  # master, two workers, the state keeper
+        processes = server.await_processes(3)  # master, two workers
+        state_folder = _state_folder(processes)
+        assert state_folder.exists()
         assert server.stop(sig) == 0
         with pytest.raises(requests.ConnectionError):
             requests.get(server.url("/__mock/health"), timeout=2)
@@ -212,18 +215,27 @@ def test_signals_shut_the_server_down_cleanly(sig: int) -> None:
         while any(Path(f"/proc/{pid}").exists() for pid in processes):  # no orphan left behind
             assert time.monotonic() < deadline, "a server process outlived the master"
             time.sleep(0.05)
+    assert not state_folder.exists()  # the temporary SQLite state is removed on exit
 
 
-def test_a_killed_server_leaves_no_state_keeper_or_socket_behind() -> None:
+def _state_folder(processes: list[int]) -> Path:
+    """The folder of the temporary SQLite state file a worker of the server has open."""
+    for pid in processes:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = Path(os.readlink(fd))
+                if target.name == "state.sqlite3":
+                    return target.parent
+    raise AssertionError("no worker has the temporary SQLite state open")
+
+
+def test_a_killed_server_leaves_no_worker_behind() -> None:
     with MockProcess([]) as server:
-        processes = server.await_processes(4)
-        keeper = next(pid for pid in processes if b"keeper.py" in Path(f"/proc/{pid}/cmdline").read_bytes())
-        socket_path = Path(Path(f"/proc/{keeper}/cmdline").read_bytes().split(b"\0")[3].decode())
-        assert socket_path.exists()
+        processes = server.await_processes(3)
         assert server.stop(signal.SIGKILL) == -signal.SIGKILL
         deadline = time.monotonic() + 15
-        while any(Path(f"/proc/{pid}").exists() for pid in processes) or socket_path.parent.exists():
-            assert time.monotonic() < deadline, "workers, keeper or socket folder outlived a killed master"
+        while any(Path(f"/proc/{pid}").exists() for pid in processes):
+            assert time.monotonic() < deadline, "workers outlived a killed master"
             time.sleep(0.05)
 
 

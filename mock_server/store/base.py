@@ -170,7 +170,9 @@ def prepare_state_url(url: str | None, workers: int) -> Iterator[str]:
         yield "memory"
         return
     folder = tempfile.mkdtemp(prefix="sora-mock-state-")
+    owner = os.getpid()
     try:
         yield "sqlite:///" + os.path.join(folder, "state.sqlite3")
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if os.getpid() == owner:  # a child forked inside the ``with`` unwinds through here too
+            shutil.rmtree(folder, ignore_errors=True)
