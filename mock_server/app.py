@@ -131,7 +131,8 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         try:
             body = decode_body(raw, reject_duplicates=True)
         except RuleError as exc:
-            g.body_issue = exc.violation.code
+            deep = "nested too deeply" in exc.violation.message
+            g.body_issue = "too_deep" if deep else exc.violation.code
             raise
         g.journal_body = body
         return body

@@ -101,7 +101,7 @@ def encode_body(raw: bytes | None, body: object = NoBody, issue: str | None = No
         except ValueError:
             issue = "non_finite_number"
     text, text_issue = _raw_text(raw)
-    return b'"body":null,"body_text":%s,"body_issue":%s' % (dumps(text), dumps(issue or text_issue or "invalid_json"))
+    return b'"body":null,"body_text":%s,"body_issue":%s' % (dumps(text), dumps(text_issue or issue or "invalid_json"))
 
 
 def encode_entry(
