@@ -255,12 +255,6 @@ def _invalid_specs() -> list[dict[str, Any]]:
         _post("body-not-object", "A JSON array instead of an object.", [{**url, "timestamps": "1,3"}]),
         _raw("body-not-json", "A body that is not JSON.", "text", '{"timestamps": "1,3", '),
         _raw("body-empty", "No body at all.", "text", ""),
-        _raw(
-            "body-duplicate-key",
-            "An object that repeats a key (the mock answers 400 rather than keep one value silently).",
-            "text",
-            f'{{"url": "{_VIDEO_URL}", "url": "https://example.com/other.mp4", "timestamps": "1,3"}}',
-        ),
         _raw("body-not-utf8", "Bytes that are not UTF-8.", "base64", base64.b64encode(b'{"url": "\xff"}').decode()),
         _post(
             "auth-missing",

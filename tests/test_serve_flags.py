@@ -172,6 +172,10 @@ def test_help_explains_every_serve_option() -> None:
         "--fault-rate",
         "--fault-status",
         "--journal-size",
+        "--journal-bytes",
+        "--state",
+        "--state-prefix",
+        "SORA_MOCK_STATE",
         "--no-admin",
         "--access-log",
         "--defect",
@@ -192,6 +196,9 @@ def test_help_explains_every_serve_option() -> None:
         ["--threads", "0"],
         ["--workers", "0"],
         ["--token", " "],
+        ["--journal-bytes", "10"],
+        ["--state", "postgres://db/x"],
+        ["--state", "memory", "--workers", "2"],
     ],
 )
 def test_bad_option_values_are_refused_before_serving(args: list[str]) -> None:

@@ -7,9 +7,11 @@ Each test starts its own ``sora-mock serve`` processes (and, where needed, its o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -197,3 +199,14 @@ def test_the_scaling_out_example_of_the_docs_runs(redis_alone: RedisServer, caps
         assert printed == ["[503, 503, 503, 200, 200, 200, 200, 200, 200, 200]", "10 7"]
         for replica in replicas:
             assert replica.stop() == 0
+
+
+def test_a_sqlite_state_with_a_path_outlives_the_server_and_reads_with_sqlite3(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with MockProcess(["--workers", "2", "--state", f"sqlite:///{path}", "--state-prefix", "run1:"]) as server:
+        statuses = [create(base(server)).status_code for _ in range(3)]
+        assert server.stop() == 0
+    assert statuses == [200, 200, 200] and path.exists()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute("select item from items where prefix = 'run1:' and name = 'requests' order by seq").fetchall()
+    assert [json.loads(item)["status"] for (item,) in rows] == statuses

@@ -96,9 +96,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             if key in seen:
                 break
             seen.add(key)
-        raise RuleError(
-            _invalid(key, "duplicate_key", f"The request body repeats the key {_short(key)}; send each key once.", 400)
-        )
+        # Not a corpus rule (no ``_invalid`` call): only the mock is this strict, a relay may bill such a body.
+        message = f"The request body repeats the key {_short(key)}; send each key once."
+        raise RuleError(Violation(status=400, param=key, code="duplicate_key", message=message))
     return obj
 
 
