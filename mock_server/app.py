@@ -182,8 +182,14 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         violation = defects.check_request(body, contract, cfg.defects)
         if violation is not None:
             return _violation_response(violation)
-        character = journal.dumps(seeded_character(seed, state.next_serial(), cfg.clock(), key=key))
-        g.character = character
+        now = cfg.clock()
+        entry = None
+        if not cfg.defects:  # the answer is final: journal it with the character, in one store call
+            entry = journal_entry(200)
+            g.journaled = False
+        character = state.new_character(
+            lambda serial: journal.dumps(seeded_character(seed, serial, now, key=key)), entry
+        )
         return Response(character, status=200, mimetype="application/json")
 
     @app.after_request
@@ -191,7 +197,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         if g.get("journaled"):
             g.journaled = False
             try:
-                state.record_create(journal_entry(response.status_code), g.get("character"))
+                state.record(journal_entry(response.status_code))
             except StoreUnavailable as exc:
                 return state_unavailable_response(exc)
         return response

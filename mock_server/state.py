@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -100,12 +100,13 @@ class MockState:
         """Characters created since the last reset, oldest first."""
         return [json.loads(item) for item in self.iter_characters(after, limit)]
 
-    def record_create(self, entry: bytes, character: bytes | None) -> None:
-        """Journal a request and, when it created one, its character (one store call)."""
-        if character is None:
-            self.store.append(REQUESTS, entry)
-        else:
-            self.store.append_many([(CHARACTERS, character), (REQUESTS, entry)])
+    def new_character(self, build: Callable[[int], bytes], entry: bytes | None = None) -> bytes:
+        """Take the next serial, remember ``build(serial)`` (a character's JSON) and return it.
+
+        ``entry``, when given, is journaled in the same store call (the request that created it).
+        """
+        also = ((REQUESTS, entry),) if entry is not None else ()
+        return self.store.append_new(CHARACTERS, build, also)[1]
 
     # faults
     def push_fault(self, fault: Fault, times: int = 1) -> None:

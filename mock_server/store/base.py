@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 __all__ = ["SERIAL", "FaultQueueFull", "Store", "StoreUnavailable", "open_store", "prepare_state_url", "safe_url"]
 
@@ -83,6 +83,19 @@ class Store(ABC):
     def next_serial(self) -> int:
         """A number never handed out before on this store (1, 2, 3, …, across every process)."""
         return self.incr(SERIAL)
+
+    def append_new(
+        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[int, bytes]:
+        """Take the next serial, append ``build(serial)`` to ``log`` and the ``(log, item)`` pairs of
+        ``also``; returns the serial and the built item.
+
+        One transaction where the backend can (``build`` must be quick and must not use the store).
+        """
+        serial = self.next_serial()
+        item = build(serial)
+        self.append_many([(log, item), *also])
+        return serial, item
 
     # faults
     @abstractmethod
