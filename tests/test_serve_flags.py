@@ -6,6 +6,7 @@ import contextlib
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,9 +150,13 @@ class MockProcess:
     ) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        if self.proc.poll() is None:  # SIGTERM first, so the server removes its temporary state
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
         if self.pump is not None:
             self.pump.join(timeout=10)
         if self.proc.stderr is not None:
@@ -239,11 +244,13 @@ def _state_folder(processes: list[int]) -> Path:
 def test_a_killed_server_leaves_no_worker_behind() -> None:
     with MockProcess([]) as server:
         processes = server.await_processes(3)
+        state_folder = _state_folder(processes)
         assert server.stop(signal.SIGKILL) == -signal.SIGKILL
         deadline = time.monotonic() + 15
         while any(Path(f"/proc/{pid}").exists() for pid in processes):
             assert time.monotonic() < deadline, "workers outlived a killed master"
             time.sleep(0.05)
+    shutil.rmtree(state_folder)  # nothing can clean up after a SIGKILL; the test does
 
 
 def test_flags_reach_the_server_and_the_access_log_never_shows_the_token() -> None:
