@@ -2,11 +2,16 @@
 
 It takes no bearer token: it is meant for a mock bound to 127.0.0.1 (the default). Serve the
 mock with ``--no-admin`` when it listens on an address others can reach.
+
+``GET /__mock/requests`` and ``/__mock/characters`` stream one JSON array, fetched from the store
+in small batches, so a read neither builds the whole journal in memory nor holds up creates;
+``?limit=N&after=SEQ`` pages through it (each entry carries its ``seq``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app, request
@@ -14,10 +19,12 @@ from flask import Blueprint, Response, current_app, request
 from .contract.rules import RuleError, decode_body
 from .faults import Fault, FaultError
 from .state import MockState
+from .store import StoreUnavailable
 
 __all__ = ["ADMIN_PREFIX", "admin_blueprint"]
 
 ADMIN_PREFIX = "/__mock"
+MAX_PAGE = 1_000_000
 _FAULT_FIELDS = ("status", "retry_after", "delay_ms", "drop", "times")
 _UNKNOWN = "unknown fault field(s): "
 
@@ -47,21 +54,69 @@ def _param_of(message: str) -> str | None:
     return first if first in _FAULT_FIELDS else None
 
 
+def _bad_parameter(name: str, message: str) -> Response:
+    return _json(
+        {"error": {"message": message, "type": "invalid_request_error", "param": name, "code": "invalid_parameter"}},
+        400,
+    )
+
+
+def _int_arg(name: str, low: int, high: int) -> int | None:
+    """The integer query parameter ``name`` (``None`` when absent); ``ValueError`` naming it otherwise."""
+    text = request.args.get(name)
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"{name} must be a whole number between {low} and {high}; got {json.dumps(text[:40])}.")
+    return int(text)
+
+
+def _stream(read: Callable[[int, int | None], Iterator[bytes]]) -> Response:
+    """A streamed JSON array of what ``read(after, limit)`` yields; 400 for bad paging parameters."""
+    try:
+        limit = _int_arg("limit", 0, MAX_PAGE)
+        after = _int_arg("after", 0, 2**62) or 0
+    except ValueError as exc:
+        return _bad_parameter(str(exc).split(" ", 1)[0], str(exc))
+    items = read(after, limit)
+    first = next(items, None)  # a store that cannot be read fails here, before the 200 is sent
+
+    def body() -> Iterator[bytes]:
+        if first is None:
+            yield b"[]"
+            return
+        yield b"[" + first
+        try:
+            for item in items:
+                yield b"," + item
+        except StoreUnavailable:  # too late for a 503: end the body short (invalid JSON says so)
+            return
+        yield b"]"
+
+    return Response(body(), status=200, mimetype="application/json")
+
+
 def admin_blueprint() -> Blueprint:
     """A fresh blueprint (one per app) serving the admin API under :data:`ADMIN_PREFIX`."""
     bp = Blueprint("sora_mock_admin", __name__, url_prefix=ADMIN_PREFIX)
 
     @bp.get("/health")
     def health() -> Response:
-        return _json({"status": "ok"})
+        state = _state()
+        try:
+            state.ping()
+        except StoreUnavailable as exc:
+            return _json({"status": "unavailable", "state": state.store.backend, "reason": str(exc)}, 503)
+        return _json({"status": "ok", "state": state.store.backend})
 
     @bp.get("/requests")
     def requests() -> Response:
-        return _json(_state().requests())
+        return _stream(_state().iter_requests)
 
     @bp.get("/characters")
     def characters() -> Response:
-        return _json(_state().characters())
+        state = _state()
+        return _stream(lambda after, limit: state.iter_characters(after, limit, seq=True))
 
     @bp.post("/reset")
     def reset() -> Response:

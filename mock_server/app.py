@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import json
 import random
-import threading
 import time
 from collections.abc import Mapping
 from typing import IO, Any
@@ -13,19 +12,29 @@ from typing import IO, Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import defects
+from . import defects, journal
 from .admin import admin_blueprint
 from .config import MockConfig
 from .contract.rules import RuleError, Violation, decode_body, error_body
 from .contract.spec import ENDPOINT_PATH, load_contract
 from .faults import Fault
 from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
-from .provider import make_faker
+from .provider import id_key, seeded_character
 from .state import MockState
+from .store import StoreUnavailable
 
-__all__ = ["authorize", "create_app", "error_response", "http_error_response", "read_capped", "violation_response"]
+__all__ = [
+    "authorize",
+    "create_app",
+    "error_response",
+    "http_error_response",
+    "read_capped",
+    "state_unavailable_response",
+    "violation_response",
+]
 
-_REDACTED = "[redacted]"
+_DRAWS = "fault-draws"
+_MIN_PRESENTED_SECRET = 8  # a presented bearer token this long or longer is redacted wherever it appears
 
 
 def error_response(
@@ -104,6 +113,17 @@ def _dumps(body: object) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
+def state_unavailable_response(exc: StoreUnavailable) -> Response:
+    """503 in the error envelope: the state store cannot be reached (the reason, never a traceback)."""
+    return error_response(
+        503,
+        f"The mock's state store is unavailable: {exc}. Retry shortly.",
+        code="state_unavailable",
+        error_type="server_error",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _fault_response(fault: Fault) -> Response:
     assert fault.status is not None
     headers = {}
@@ -132,18 +152,28 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     contract = load_contract()
-    state = MockState(journal_size=cfg.journal_size, worker=cfg.worker)
-    fake = make_faker(cfg.seed)
-    chaos = random.Random(cfg.seed)
-    fake_lock = threading.Lock()
-    app.extensions["sora_mock"] = {"config": cfg, "state": state, "contract": contract, "faker": fake, "chaos": chaos}
+    state = MockState.open(
+        cfg.state, prefix=cfg.state_prefix, journal_size=cfg.journal_size, journal_bytes=cfg.journal_bytes
+    )
+    # Characters and random faults depend on (seed, serial) only, so every process sharing the
+    # state gives the Nth character of a run the same body. Unseeded: a fresh seed per app.
+    seed = cfg.seed if cfg.seed is not None else random.SystemRandom().getrandbits(64)
+    key = id_key(seed)
+    secrets = (cfg.token,) if cfg.token else ()
+    app.extensions["sora_mock"] = {"config": cfg, "state": state, "contract": contract, "seed": seed}
 
     def read_body() -> object:
         if request.content_length is None and request.environ.get("wsgi.input_terminated"):
             raw = read_capped(request.environ["wsgi.input"], cfg.max_body_bytes)  # chunked upload
         else:
             raw = request.get_data(cache=False)  # 413 from Content-Length, before reading anything
-        body = decode_body(raw)
+        g.raw_body = raw
+        try:
+            body = decode_body(raw, reject_duplicates=True)
+        except RuleError as exc:
+            deep = "nested too deeply" in exc.violation.message
+            g.body_issue = "too_deep" if deep else exc.violation.code
+            raise
         g.journal_body = body
         return body
 
@@ -154,20 +184,37 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         del response.headers["Content-Type"]  # no body, so no (text/html) type either
         return response
 
+    def fault_drawn() -> bool:
+        draw = state.store.incr(_DRAWS)
+        return random.Random(((seed & 0xFFFFFFFFFFFFFFFF) << 64) | draw).random() < cfg.fault_rate
+
+    def journal_entry(status: int | None) -> bytes:
+        presented = request.headers.get("Authorization", "").strip().partition(" ")[2].strip()
+        hidden = (*secrets, presented) if len(presented) >= _MIN_PRESENTED_SECRET else secrets
+        body = journal.encode_body(g.get("raw_body"), g.get("journal_body", journal.NoBody), g.get("body_issue"))
+        return journal.encode_entry(
+            time=time.time(),
+            method=request.method,
+            path=request.path,
+            status=status,
+            headers=journal.redact_headers(request.headers.items(), hidden),
+            body=body,
+        )
+
     @app.post(ENDPOINT_PATH, provide_automatic_options=False)
     def create_character() -> Response:
         g.journaled = True
         if cfg.latency_ms:
             time.sleep(cfg.latency_ms / 1000)
         fault = state.take_fault()
-        if fault is None and cfg.fault_rate and chaos.random() < cfg.fault_rate:
+        if fault is None and cfg.fault_rate and fault_drawn():
             fault = Fault(status=cfg.fault_status)
         if fault is not None:
             if fault.delay_ms:
                 time.sleep(fault.delay_ms / 1000)
             if fault.drop:
                 g.journaled = False
-                state.record(_journal_entry(None, None))
+                state.record(journal_entry(None))
                 request.environ[DROP_FLAG] = True
                 return Response(b"", status=500)
             if fault.status is not None:
@@ -182,18 +229,32 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         violation = defects.check_request(body, contract, cfg.defects)
         if violation is not None:
             return violation_response(violation)
-        with fake_lock:
-            character = fake.character(cfg.clock(), state.next_serial())
-        state.add_character(character)
-        return Response(_dumps(character), status=200, mimetype="application/json")
+        now = cfg.clock()
+        entry = None
+        if not cfg.defects:  # the answer is final: journal it with the character, in one store call
+            entry = journal_entry(200)
+            g.journaled = False
+        character = state.new_character(
+            lambda serial: journal.dumps(seeded_character(seed, serial, now, key=key)), entry
+        )
+        return Response(character, status=200, mimetype="application/json")
 
     @app.after_request
-    def journal(response: Response) -> Response:
+    def journal_request(response: Response) -> Response:
         if g.get("journaled"):
-            state.record(_journal_entry(response.status_code, g.get("journal_body")))
+            g.journaled = False
+            try:
+                state.record(journal_entry(response.status_code))
+            except StoreUnavailable as exc:
+                return state_unavailable_response(exc)
         return response
 
     app.after_request(defects.response_hook(defects.validate(cfg.defects)))  # runs before the journal
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> Response:
+        g.journaled = False  # nowhere to journal it
+        return state_unavailable_response(exc)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -227,17 +288,3 @@ def read_capped(stream: IO[bytes], limit: int) -> bytes:
 def violation_response(violation: Violation) -> Response:
     """The error answer for a broken request rule (400, 413 or 422), ``param`` naming the field."""
     return error_response(violation.status, violation.message, code=violation.code, param=violation.param)
-
-
-def _journal_entry(status: int | None, body: object) -> dict[str, Any]:
-    headers = {
-        name: (_REDACTED if name.lower() == "authorization" else value) for name, value in request.headers.items()
-    }
-    return {
-        "time": time.time(),
-        "method": request.method,
-        "path": request.path,
-        "status": status,
-        "body": body,
-        "headers": headers,
-    }

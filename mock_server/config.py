@@ -7,9 +7,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["MAX_BODY_BYTES", "MockConfig"]
+__all__ = ["DEFAULT_JOURNAL_BYTES", "MAX_BODY_BYTES", "MockConfig"]
 
 MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_JOURNAL_BYTES = 16 * 1024 * 1024
+"""Bytes the journal keeps by default (the characters log has the same bound)."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,13 @@ class MockConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     journal_size: int = 1000
     """How many endpoint requests (and characters) the journal keeps; oldest dropped."""
+    journal_bytes: int = DEFAULT_JOURNAL_BYTES
+    """How many bytes of entries the journal (and the characters log) keeps; oldest dropped."""
+    state: str = "memory"
+    """Where the state lives: ``memory``, ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` or ``unix://PATH``.
+    Every app opened with the same URL and prefix shares one journal, fault queue and serial counter."""
+    state_prefix: str = "sora-mock:"
+    """Key prefix inside the store, so several mocks can share one database."""
     latency_ms: int = 0
     """Extra delay before every endpoint answer."""
     fault_rate: float = 0.0
@@ -35,7 +44,7 @@ class MockConfig:
     defects: tuple[str, ...] = ()
     """Named ways of breaking the contract on purpose (see :mod:`mock_server.defects`)."""
     worker: int = 0
-    """Index of the serving worker; keeps ids distinct across worker processes."""
+    """Index of the serving worker (informative: ids and characters come from the state's serials)."""
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +54,10 @@ class MockConfig:
             raise ValueError("max_body_bytes must be at least 1")
         if self.journal_size < 1:
             raise ValueError("journal_size must be at least 1")
+        if self.journal_bytes < 1024:
+            raise ValueError("journal_bytes must be at least 1024")
+        if not self.state.strip():
+            raise ValueError("state must be a state URL such as memory, sqlite:///PATH or redis://HOST:PORT/DB")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be zero or more")
         if not 0.0 <= self.fault_rate <= 1.0:
@@ -70,4 +83,8 @@ class MockConfig:
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
         if shown.get("token") is not None:
             shown["token"] = "***"
+        if "state" in shown:
+            from .store import safe_url
+
+            shown["state"] = safe_url(shown["state"])
         return "MockConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"

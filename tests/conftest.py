@@ -9,7 +9,7 @@ with ``monkeypatch``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mock_server import Contract, MockConfig, create_app, load_contract
+
+from .redis_server import RedisServer
 
 HERMETIC_DROPPED = tuple(name for name in os.environ if name.startswith("SORA_") or name == "SCHEMATHESIS_HOOKS")
 for _name in HERMETIC_DROPPED:
@@ -53,3 +55,20 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real ``redis-server`` on a Unix socket for the session (skipped with a hint when missing)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of an empty Redis database."""
+    redis_server.flush()
+    return redis_server.url

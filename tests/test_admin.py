@@ -27,7 +27,7 @@ def create(client: FlaskClient, payload: Any = None, headers: dict[str, str] | N
 def test_health_is_ok_without_a_token(client: FlaskClient) -> None:
     response = client.get("/__mock/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    assert response.get_json() == {"status": "ok", "state": "memory"}
 
 
 def test_journal_lists_endpoint_requests_oldest_first_with_authorization_redacted(client: FlaskClient) -> None:
@@ -62,6 +62,7 @@ def test_characters_lists_exactly_the_created_ones(client: FlaskClient) -> None:
     created = [create(client).get_json() for _ in range(3)]
     create(client, {"url": VIDEO, "timestamps": "0,9"})  # 422 creates nothing
     listed = client.get("/__mock/characters").get_json()
+    assert [c.pop("seq") for c in listed] == [1, 2, 3]
     assert listed == created
     assert len({c["id"] for c in listed}) == 3
 

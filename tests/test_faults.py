@@ -8,6 +8,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mock_server import Fault, MockState, check_error_body
+from mock_server import Fault, FaultError, MockState, check_error_body
+from mock_server.state import MAX_PENDING_FAULTS
 
 from .conftest import AUTH, VIDEO
 from .test_serve_flags import MockProcess
@@ -177,8 +179,9 @@ def test_faults_over_http_hit_the_next_requests(served: MockProcess) -> None:
     assert answers[0].headers["Retry-After"] == "3"
 
 
-def _drain_faults(state: Any, results: Any) -> None:
+def _drain_faults(url: str, results: Any) -> None:
     """In a forked process: take faults until none is left, journal each, report the statuses."""
+    state = MockState.open(url, journal_size=500)
     taken = []
     while (fault := state.take_fault()) is not None:
         taken.append(fault.status)
@@ -187,25 +190,30 @@ def _drain_faults(state: Any, results: Any) -> None:
     results.put(taken)
 
 
-def test_shared_state_counts_faults_exactly_across_forked_processes() -> None:
-    state = MockState(journal_size=500)
-    state.share_across_processes()
+def test_a_shared_state_counts_faults_exactly_across_processes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    state = MockState.open(url, journal_size=500)
     try:
         state.push_fault(Fault(status=503), times=120)
         state.push_fault(Fault(status=429, retry_after=1), times=30)
-        ctx = multiprocessing.get_context("fork")
+        assert state.pending_faults() == [
+            {"fault": {"status": 503, "retry_after": None, "delay_ms": 0, "drop": False}, "times": 120},
+            {"fault": {"status": 429, "retry_after": 1, "delay_ms": 0, "drop": False}, "times": 30},
+        ]
+        ctx = multiprocessing.get_context("spawn")  # fresh processes: nothing shared but the URL
         results = ctx.SimpleQueue()
-        workers = [ctx.Process(target=_drain_faults, args=(state, results)) for _ in range(3)]
+        workers = [ctx.Process(target=_drain_faults, args=(url, results)) for _ in range(3)]
         for worker in workers:
             worker.start()
         taken = [results.get() for _ in workers]
         for worker in workers:
-            worker.join(timeout=30)
+            worker.join(timeout=60)
             assert worker.exitcode == 0
         assert Counter(status for batch in taken for status in batch) == {503: 120, 429: 30}
         assert state.pending_faults() == []
         journal = state.requests()
         assert Counter(e["status"] for e in journal) == {503: 120, 429: 30}
+        assert [e["seq"] for e in journal] == list(range(1, 151))
         characters = state.characters()
         assert len({c["id"] for c in characters}) == 3  # serials never repeat across processes
         state.reset()
@@ -214,14 +222,14 @@ def test_shared_state_counts_faults_exactly_across_forked_processes() -> None:
         state.close()
 
 
-def test_shared_state_is_bounded_like_the_local_one() -> None:
+def test_the_state_is_bounded_by_entries_and_refuses_too_many_pending_faults() -> None:
     state = MockState(journal_size=3)
-    state.share_across_processes()
-    try:
-        for i in range(7):
-            state.record({"n": i})
-            state.add_character({"id": str(i)})
-        assert [e["n"] for e in state.requests()] == [4, 5, 6]
-        assert [c["id"] for c in state.characters()] == ["4", "5", "6"]
-    finally:
-        state.close()
+    for i in range(7):
+        state.record({"n": i})
+        state.add_character({"id": str(i)})
+    assert [e["n"] for e in state.requests()] == [4, 5, 6]
+    assert [c["id"] for c in state.characters()] == ["4", "5", "6"]
+    for _ in range(MAX_PENDING_FAULTS):
+        state.push_fault(Fault(status=500))
+    with pytest.raises(FaultError, match="times: at most 1000 fault entries"):
+        state.push_fault(Fault(status=500))

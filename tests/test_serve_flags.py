@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,9 +150,13 @@ class MockProcess:
     ) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        if self.proc.poll() is None:  # SIGTERM first, so the server removes its temporary state
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
         if self.pump is not None:
             self.pump.join(timeout=10)
         if self.proc.stderr is not None:
@@ -171,6 +177,10 @@ def test_help_explains_every_serve_option() -> None:
         "--fault-rate",
         "--fault-status",
         "--journal-size",
+        "--journal-bytes",
+        "--state",
+        "--state-prefix",
+        "SORA_MOCK_STATE",
         "--no-admin",
         "--access-log",
         "--defect",
@@ -191,6 +201,9 @@ def test_help_explains_every_serve_option() -> None:
         ["--threads", "0"],
         ["--workers", "0"],
         ["--token", " "],
+        ["--journal-bytes", "10"],
+        ["--state", "postgres://db/x"],
+        ["--state", "memory", "--workers", "2"],
     ],
 )
 def test_bad_option_values_are_refused_before_serving(args: list[str]) -> None:
@@ -204,7 +217,9 @@ def test_signals_shut_the_server_down_cleanly(sig: int) -> None:
     with MockProcess([]) as server:
         session = requests.Session()
         assert session.post(server.url(PATH), json=VALID, headers={"Authorization": "Bearer x"}, timeout=10).ok
-        processes = server.await_processes(4)  # master, two workers, the state keeper
+        processes = server.await_processes(3)  # master, two workers
+        state_folder = _state_folder(processes)
+        assert state_folder.exists()
         assert server.stop(sig) == 0
         with pytest.raises(requests.ConnectionError):
             requests.get(server.url("/__mock/health"), timeout=2)
@@ -212,19 +227,30 @@ def test_signals_shut_the_server_down_cleanly(sig: int) -> None:
         while any(Path(f"/proc/{pid}").exists() for pid in processes):  # no orphan left behind
             assert time.monotonic() < deadline, "a server process outlived the master"
             time.sleep(0.05)
+    assert not state_folder.exists()  # the temporary SQLite state is removed on exit
 
 
-def test_a_killed_server_leaves_no_state_keeper_or_socket_behind() -> None:
+def _state_folder(processes: list[int]) -> Path:
+    """The folder of the temporary SQLite state file a worker of the server has open."""
+    for pid in processes:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = Path(os.readlink(fd))
+                if target.name == "state.sqlite3":
+                    return target.parent
+    raise AssertionError("no worker has the temporary SQLite state open")
+
+
+def test_a_killed_server_leaves_no_worker_behind() -> None:
     with MockProcess([]) as server:
-        processes = server.await_processes(4)
-        keeper = next(pid for pid in processes if b"keeper.py" in Path(f"/proc/{pid}/cmdline").read_bytes())
-        socket_path = Path(Path(f"/proc/{keeper}/cmdline").read_bytes().split(b"\0")[3].decode())
-        assert socket_path.exists()
+        processes = server.await_processes(3)
+        state_folder = _state_folder(processes)
         assert server.stop(signal.SIGKILL) == -signal.SIGKILL
         deadline = time.monotonic() + 15
-        while any(Path(f"/proc/{pid}").exists() for pid in processes) or socket_path.parent.exists():
-            assert time.monotonic() < deadline, "workers, keeper or socket folder outlived a killed master"
+        while any(Path(f"/proc/{pid}").exists() for pid in processes):
+            assert time.monotonic() < deadline, "workers outlived a killed master"
             time.sleep(0.05)
+    shutil.rmtree(state_folder)  # nothing can clean up after a SIGKILL; the test does
 
 
 def test_flags_reach_the_server_and_the_access_log_never_shows_the_token() -> None:

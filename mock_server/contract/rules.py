@@ -88,8 +88,30 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def decode_body(raw: bytes) -> object:
-    """Decode a request body as strict UTF-8 JSON; a :class:`RuleError` (400) otherwise."""
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                break
+            seen.add(key)
+        # Not a corpus rule (no ``_invalid`` call): only the mock is this strict, a relay may bill such a body.
+        message = f"The request body repeats the key {_short(key)}; send each key once."
+        raise RuleError(Violation(status=400, param=key, code="duplicate_key", message=message))
+    return obj
+
+
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+
+
+def decode_body(raw: bytes, *, reject_duplicates: bool = False) -> object:
+    """Decode a request body as strict UTF-8 JSON; a :class:`RuleError` (400) otherwise.
+
+    With ``reject_duplicates`` an object that repeats a key is a 400 ``duplicate_key`` naming it
+    (what the mock answers); without it the last value wins, as most JSON parsers do (what the
+    suites assume of a relay, so a relay that accepts duplicates is not failed for it).
+    """
     if not raw.strip():
         raise RuleError(_invalid(None, "invalid_json", "The request body is empty; send a JSON object.", 400))
     try:
@@ -99,7 +121,11 @@ def decode_body(raw: bytes) -> object:
             _invalid(None, "invalid_json", f"The request body is not valid UTF-8 (byte {exc.start}).", 400)
         ) from None
     try:
+        if reject_duplicates:
+            return _STRICT_DECODER.decode(text)
         return json.loads(text, parse_constant=_reject_constant)
+    except RuleError:
+        raise
     except RecursionError:
         raise RuleError(_invalid(None, "invalid_json", "The request body is nested too deeply.", 400)) from None
     except ValueError as exc:

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import click
 
-from ..config import MockConfig
+from ..config import DEFAULT_JOURNAL_BYTES, MockConfig
 from ..defects import DEFECTS
+from ..journal import BODY_CAP
 from ..relay.guard_cli import guard
 from ..relay.recorder import record
+from ..store import open_store
 from .server import DEFAULT_THREADS, DEFAULT_WORKERS
 from .server import serve as serve_forever
 
 __all__ = ["main"]
+
+
+def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        open_store(value.strip()).close()  # parses the URL; connects to nothing
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value.strip()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,7 +45,8 @@ def main() -> None:
     "--seed",
     type=int,
     default=None,
-    help="Seed for reproducible usernames, ids, signatures and random faults (per worker; exact with --workers 1).",
+    help="Seed for reproducible usernames, ids, signatures and random faults: the Nth character of a run is "
+    "the same with any number of workers or replicas sharing one state.",
 )
 @click.option(
     "--token",
@@ -84,6 +97,30 @@ def main() -> None:
     help="Endpoint requests (and created characters) kept for /__mock/; the oldest are dropped.",
 )
 @click.option(
+    "--journal-bytes",
+    default=DEFAULT_JOURNAL_BYTES,
+    show_default=True,
+    type=click.IntRange(1024, 1 << 40),
+    help="Bytes of entries the journal (and the characters list) keeps; the oldest are dropped. "
+    f"A body over {BODY_CAP} bytes is journaled truncated, flagged.",
+)
+@click.option(
+    "--state",
+    "state",
+    default=None,
+    envvar="SORA_MOCK_STATE",
+    callback=_check_state,
+    help="Where the journal, characters, faults and serials live: memory (one worker), sqlite:///PATH "
+    "(default with several workers: a temporary file), redis://HOST:PORT/DB or unix://PATH (share one "
+    "state between several servers). Env SORA_MOCK_STATE.",
+)
+@click.option(
+    "--state-prefix",
+    default="sora-mock:",
+    show_default=True,
+    help="Key prefix in the state store, so several mocks can share one Redis or SQLite file.",
+)
+@click.option(
     "--no-admin",
     is_flag=True,
     help="Do not serve the /__mock/ admin API (it takes no token; use this when binding beyond 127.0.0.1).",
@@ -111,6 +148,9 @@ def serve(
     fault_rate: float,
     fault_status: int,
     journal_size: int,
+    journal_bytes: int,
+    state: str | None,
+    state_prefix: str,
     no_admin: bool,
     access_log: bool,
     defects: tuple[str, ...],
@@ -126,6 +166,8 @@ def serve(
         token=token,
         seed=seed,
         journal_size=journal_size,
+        journal_bytes=journal_bytes,
+        state_prefix=state_prefix,
         latency_ms=latency_ms,
         fault_rate=fault_rate,
         fault_status=fault_status,
@@ -133,8 +175,14 @@ def serve(
         access_log=access_log,
         defects=defects,
     )
+    if state is not None and state in ("memory", "memory://") and workers > 1:
+        raise click.BadParameter(
+            f"memory keeps the state inside one process; with {workers} workers use sqlite:///PATH, "
+            "redis://HOST:PORT/DB or leave --state out",
+            param_hint="--state",
+        )
     click.echo(f"sora-mock: serving POST http://{host}:{port}/sora/v1/characters", err=True)
-    serve_forever(config, host=host, port=port, threads=threads, workers=workers)
+    serve_forever(config, host=host, port=port, threads=threads, workers=workers, state=state)
 
 
 main.add_command(record)

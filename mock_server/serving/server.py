@@ -1,17 +1,19 @@
 """Serve the mock through gunicorn, never Flask's development server.
 
 The app is built once in the gunicorn master, then ``workers`` processes are forked, each with
-``threads`` threads (gthread worker). With more than one worker the app's state is switched to
-the shared backend before forking, so the admin API sees one journal, one list of characters and
-one fault queue whatever process answers. gunicorn reads each request body lazily, so an
-oversized body is refused with 413 before it is read, and ``drop`` faults can shut the socket.
+``threads`` threads (gthread worker). The master picks the state URL (:func:`prepare_state_url`:
+with several workers and no ``--state``, a temporary SQLite file removed on exit); every worker's
+app opens that store, connecting on first use in its own process, so the admin API sees one
+journal, one list of characters and one fault queue whatever process answers. gunicorn reads
+each request body lazily, so an oversized body is refused with 413 before it is read, and
+``drop`` faults can shut the socket.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
-import random
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,7 @@ from gunicorn.app.base import BaseApplication
 from ..app import create_app
 from ..config import MockConfig
 from ..middleware import CorkMiddleware
+from ..store import prepare_state_url
 
 __all__ = ["DEFAULT_THREADS", "DEFAULT_WORKERS", "serve", "serve_factory"]
 
@@ -53,25 +56,10 @@ def _announce(arbiter: Any) -> None:
         print(f"sora-mock: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
 
 
-def _reseed(app: Flask, config: MockConfig, worker: int) -> None:
-    """Give a forked worker its own random streams (same seed + worker number: reproducible)."""
-    ext = app.extensions["sora_mock"]
-    seed = None if config.seed is None else config.seed * 1000 + worker
-    ext["faker"].seed_instance(seed)
-    chaos = ext.get("chaos")
-    if isinstance(chaos, random.Random):
-        chaos.seed(seed)
-
-
-def build_app(config: MockConfig, workers: int) -> Flask:
-    """The app to serve with ``workers`` processes (shared state when more than one)."""
+def build_app(config: MockConfig) -> Flask:
+    """The app to serve (``config.state`` must be a URL every worker can open)."""
     app = create_app(config)
     app.wsgi_app = CorkMiddleware(app.wsgi_app)  # type: ignore[method-assign]
-    if workers > 1:
-        app.extensions["sora_mock"]["state"].share_across_processes()
-        # Fix the id key before forking: every worker then maps serials to ids the same way,
-        # and serials come from one shared counter, so ids never collide across workers.
-        app.extensions["sora_mock"]["faker"].character_id(0, 0)
     return app
 
 
@@ -81,15 +69,21 @@ def serve(
     port: int = 8000,
     threads: int = DEFAULT_THREADS,
     workers: int = DEFAULT_WORKERS,
+    state: str | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down cleanly (exit status 0)."""
-    app = build_app(config, workers)
+    """Serve until SIGINT/SIGTERM, then shut down cleanly (exit status 0).
+
+    ``state`` is the state URL the user gave (``None``: in-process with one worker, a temporary
+    SQLite file with several).
+    """
+    with prepare_state_url(state, workers) as url:
+        _serve(dataclasses.replace(config, state=url), host, port, threads, workers)
+
+
+def _serve(config: MockConfig, host: str, port: int, threads: int, workers: int) -> None:
+    app = build_app(config)
     master = os.getpid()
     gc.freeze()  # what the master built is shared, unscanned, by the forked workers (less copy-on-write)
-
-    def post_fork(arbiter: Any, worker: Any) -> None:
-        if workers > 1:
-            _reseed(app, config, int(worker.age))
 
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -104,7 +98,6 @@ def serve(
         "keepalive": 5,
         "proc_name": "sora-mock",
         "when_ready": _announce,
-        "post_fork": post_fork,
     }
     try:
         _Gunicorn(app, options).run()

@@ -16,10 +16,13 @@ Items are bytes the caller encoded; a store never parses them.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-__all__ = ["FaultQueueFull", "Store", "StoreUnavailable", "open_store", "prepare_state_url"]
+__all__ = ["SERIAL", "FaultQueueFull", "Store", "StoreUnavailable", "open_store", "prepare_state_url", "safe_url"]
 
 SERIAL = "serial"
 """The counter behind ids and seeded characters (never cleared by :meth:`Store.reset`)."""
@@ -40,6 +43,8 @@ class Store(ABC):
     hold (an item larger than ``max_bytes`` on its own is the caller's to truncate first).
     """
 
+    backend: str
+    """``memory``, ``sqlite`` or ``redis``."""
     url: str
     prefix: str
     max_items: int
@@ -49,6 +54,10 @@ class Store(ABC):
     @abstractmethod
     def append(self, log: str, item: bytes) -> int:
         """Add ``item`` to the end of ``log``; returns its sequence number (>= 1, increasing)."""
+
+    def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
+        """Append several ``(log, item)`` pairs at once (one transaction or round trip where the backend can)."""
+        return [self.append(log, item) for log, item in items]
 
     @abstractmethod
     def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -74,6 +83,19 @@ class Store(ABC):
     def next_serial(self) -> int:
         """A number never handed out before on this store (1, 2, 3, …, across every process)."""
         return self.incr(SERIAL)
+
+    def append_new(
+        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[int, bytes]:
+        """Take the next serial, append ``build(serial)`` to ``log`` and the ``(log, item)`` pairs of
+        ``also``; returns the serial and the built item.
+
+        One transaction where the backend can (``build`` must be quick and must not use the store).
+        """
+        serial = self.next_serial()
+        item = build(serial)
+        self.append_many([(log, item), *also])
+        return serial, item
 
     # faults
     @abstractmethod
@@ -104,13 +126,40 @@ class Store(ABC):
 def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: int = 1000, max_bytes: int = 0) -> Store:
     """Open the store a URL names: ``memory``, ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` or ``unix://PATH``.
 
-    ``max_bytes`` 0 means no byte bound. An unknown scheme is a ``ValueError`` naming the forms.
+    ``sqlite:///state.db`` is relative to the working folder, ``sqlite:////tmp/state.db`` absolute.
+    ``max_bytes`` 0 means no byte bound. Opening connects to nothing: each process connects on
+    first use, so a store opened before ``fork()`` works in every child. An unknown scheme is a
+    ``ValueError`` naming the forms.
     """
+    if max_items < 1:
+        raise ValueError("max_items must be at least 1")
+    if max_bytes < 0:
+        raise ValueError("max_bytes must be zero (no bound) or more")
     if url in ("memory", "memory://"):
         from .memory import MemoryStore
 
         return MemoryStore(prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    raise ValueError(f"unknown state URL {url!r}; use memory, sqlite:///PATH, redis://HOST:PORT/DB or unix://PATH")
+    if url.startswith("sqlite:///"):
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore
+
+        return RedisStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
+    raise ValueError(
+        f"unknown state URL {safe_url(url)!r}; use memory, sqlite:///PATH, redis://HOST:PORT/DB or unix://PATH"
+    )
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (what logs and health answers may show)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    credentials, _, host = rest.partition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://***@{host}"
 
 
 @contextlib.contextmanager
@@ -119,5 +168,24 @@ def prepare_state_url(url: str | None, workers: int) -> Iterator[str]:
 
     ``url`` is what the user gave (``None``: the default). With ``workers`` > 1 and no URL, a
     temporary SQLite file is created and removed on exit; otherwise ``url`` (or ``memory``).
+    ``memory`` cannot be shared by several processes: asking for it with ``workers`` > 1 is a
+    ``ValueError``.
     """
-    yield url or "memory"
+    if url is not None and url.strip() in ("memory", "memory://") and workers > 1:
+        raise ValueError(
+            f"--state memory keeps the state inside one process; with {workers} workers use sqlite:///PATH, "
+            "redis://HOST:PORT/DB, or leave --state out (a temporary SQLite file)"
+        )
+    if url is not None:
+        yield url.strip()
+        return
+    if workers <= 1:
+        yield "memory"
+        return
+    folder = tempfile.mkdtemp(prefix="sora-mock-state-")
+    owner = os.getpid()
+    try:
+        yield "sqlite:///" + os.path.join(folder, "state.sqlite3")
+    finally:
+        if os.getpid() == owner:  # a child forked inside the ``with`` unwinds through here too
+            shutil.rmtree(folder, ignore_errors=True)

@@ -11,18 +11,40 @@ from .base import FaultQueueFull, Store
 
 __all__ = ["MemoryStore"]
 
+_BATCH = 256
+
 
 class _Log:
+    """Items ``items[head:]`` are kept (a list, so any position is reached in O(1))."""
+
     def __init__(self) -> None:
-        self.items: deque[tuple[int, bytes]] = deque()
+        self.items: list[tuple[int, bytes]] = []
+        self.head = 0
         self.bytes = 0
         self.seq = itertools.count(1)
+
+    def __len__(self) -> int:
+        return len(self.items) - self.head
+
+    def drop_oldest(self) -> None:
+        self.bytes -= len(self.items[self.head][1])
+        self.items[self.head] = (0, b"")
+        self.head += 1
+        if self.head >= 1024 and self.head * 2 >= len(self.items):
+            del self.items[: self.head]
+            self.head = 0
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.head = 0
+        self.bytes = 0
 
 
 class MemoryStore(Store):
     """State of one process, bounded like every store."""
 
     def __init__(self, *, prefix: str = "sora-mock:", max_items: int = 1000, max_bytes: int = 0) -> None:
+        self.backend = "memory"
         self.url = "memory"
         self.prefix = prefix
         self.max_items = max_items
@@ -38,17 +60,29 @@ class MemoryStore(Store):
             seq = next(entries.seq)
             entries.items.append((seq, item))
             entries.bytes += len(item)
-            while len(entries.items) > self.max_items or (
-                self.max_bytes and entries.bytes > self.max_bytes and len(entries.items) > 1
+            while len(entries) > self.max_items or (
+                self.max_bytes and entries.bytes > self.max_bytes and len(entries) > 1
             ):
-                entries.bytes -= len(entries.items.popleft()[1])
+                entries.drop_oldest()
             return seq
 
     def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
-        with self._lock:
-            entries = self._logs.get(log)
-            chosen = [pair for pair in entries.items if pair[0] > after] if entries else []
-        return iter(chosen if limit is None else chosen[:limit])
+        left = limit
+        while left is None or left > 0:
+            with self._lock:  # a short batch at a time: appends go on while the caller consumes
+                entries = self._logs.get(log)
+                if not entries or not len(entries):
+                    return
+                first = entries.items[entries.head][0]  # sequence numbers in one log are consecutive
+                start = entries.head + max(after - first + 1, 0)
+                count = _BATCH if left is None else min(_BATCH, left)
+                batch = entries.items[start : start + count]
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1][0]
+            if left is not None:
+                left -= len(batch)
 
     def incr(self, name: str, delta: int = 1) -> int:
         with self._lock:
@@ -96,8 +130,7 @@ class MemoryStore(Store):
     def reset(self, counters: tuple[str, ...] = ()) -> None:
         with self._lock:
             for entries in self._logs.values():  # sequence numbers keep growing across resets
-                entries.items.clear()
-                entries.bytes = 0
+                entries.clear()
             self._faults.clear()
             for name in counters:
                 self._counters.pop(name, None)

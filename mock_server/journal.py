@@ -1,0 +1,128 @@
+"""How one endpoint request is written into the journal: always RFC 8259 JSON, never a secret.
+
+An entry is one JSON object::
+
+    {"time": 1763202593.1, "method": "POST", "path": "/sora/v1/characters", "status": 200,
+     "headers": {"Authorization": "[redacted]", ...}, "body": {...}}
+
+- ``body`` is the decoded request body, or ``null`` when there was none or it cannot be kept as
+  JSON. Then ``body_text`` holds the raw text and ``body_issue`` says why: ``invalid_json``,
+  ``not_utf8`` (``body_text`` then shows bad bytes as ``\\xNN``), ``duplicate_key`` (the mock
+  refuses such bodies with 400), ``non_finite_number`` (``1e400``), ``lone_surrogate``
+  (``"\\ud800"``) or ``too_deep`` (nesting the encoder cannot take).
+- A body larger than :data:`BODY_CAP` bytes is kept as the first :data:`BODY_CAP` bytes of its
+  text, with ``"body_truncated": true`` and its full size in ``body_bytes``.
+- ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``X-Api-Key`` and any header whose value
+  contains a secret (the configured token, the bearer token presented) read ``[redacted]``.
+- Read back through the store, each entry also carries its ``seq`` (first key).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "BODY_CAP",
+    "CREDENTIAL_HEADERS",
+    "REDACTED",
+    "NoBody",
+    "dumps",
+    "encode_body",
+    "encode_entry",
+    "loads",
+    "redact_headers",
+    "with_seq",
+]
+
+BODY_CAP = 64 * 1024
+"""Bytes of one request body the journal keeps; past this it keeps a truncated text and says so."""
+REDACTED = "[redacted]"
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+"""Headers (lowercase) whose value is always redacted, whatever it is."""
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+class NoBody:
+    """Marks a body that was not decoded (none sent, or not JSON): the entry keeps its raw text."""
+
+
+def dumps(value: object) -> bytes:
+    """``value`` as compact RFC 8259 JSON bytes; ``ValueError`` (non-finite number), ``UnicodeEncodeError``
+    (lone surrogate) or ``RecursionError`` (too deep) when it cannot be.
+    """
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def redact_headers(headers: Iterable[tuple[str, str]], secrets: Iterable[str] = ()) -> dict[str, str]:
+    """Headers as a dict, credential headers and any value containing one of ``secrets`` redacted."""
+    hidden = [secret for secret in secrets if secret]
+    kept: dict[str, str] = {}
+    for name, value in headers:
+        if name.lower() in CREDENTIAL_HEADERS or any(secret in value for secret in hidden):
+            kept[name] = REDACTED
+        else:
+            kept[name] = value
+    return kept
+
+
+def _raw_text(raw: bytes) -> tuple[str, str | None]:
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace"), "not_utf8"
+
+
+def encode_body(raw: bytes | None, body: object = NoBody, issue: str | None = None) -> bytes:
+    """The body members of an entry (``"body":…`` and the flags), as JSON text without braces.
+
+    ``raw`` is what was received (``None``: nothing read); ``body`` what it decoded to, or
+    :class:`NoBody` when it did not decode; ``issue`` why not (e.g. ``invalid_json``).
+    """
+    if raw is None or (not raw and body is NoBody):
+        return b'"body":null'
+    if len(raw) > BODY_CAP:
+        text = raw[:BODY_CAP].decode("utf-8", "ignore")  # a cut may split one character
+        extra = f',"body_issue":{_ENCODER.encode(issue)}' if issue else ""
+        return b'"body":null,"body_text":%s,"body_truncated":true,"body_bytes":%d%s' % (
+            dumps(text),
+            len(raw),
+            extra.encode(),
+        )
+    if body is not NoBody:
+        try:
+            return b'"body":' + dumps(body)
+        except UnicodeEncodeError:
+            issue = "lone_surrogate"
+        except RecursionError:
+            issue = "too_deep"
+        except ValueError:
+            issue = "non_finite_number"
+    text, text_issue = _raw_text(raw)
+    return b'"body":null,"body_text":%s,"body_issue":%s' % (dumps(text), dumps(text_issue or issue or "invalid_json"))
+
+
+def encode_entry(
+    *,
+    time: float,
+    method: str,
+    path: str,
+    status: int | None,
+    headers: dict[str, str],
+    body: bytes = b'"body":null',
+) -> bytes:
+    """One journal entry; ``body`` is what :func:`encode_body` returned."""
+    head = {"time": time, "method": method, "path": path, "status": status, "headers": headers}
+    return dumps(head)[:-1] + b"," + body + b"}"
+
+
+def with_seq(seq: int, item: bytes) -> bytes:
+    """A stored entry (a JSON object) with ``"seq": seq`` as its first member."""
+    return b'{"seq":%d,%s' % (seq, item[1:]) if item != b"{}" else b'{"seq":%d}' % seq
+
+
+def loads(item: bytes) -> Any:
+    """Decode a stored entry."""
+    return json.loads(item)

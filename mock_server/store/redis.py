@@ -1,0 +1,220 @@
+"""The shared store: one Redis database, for servers on one machine or many.
+
+Every key starts with the store's prefix, so two mocks (or a mock and the guard) can share one
+Redis. A log is a Redis stream whose entry ids are ``SEQ-0``, with its sequence counter and byte
+total in a hash; appends, fault takes and reservations are small Lua scripts, so each is atomic
+whatever server runs it.
+
+The client (the ``redis`` package) keeps a connection pool per process and reconnects after a
+fork or when the server comes back; every command has short timeouts, so a stopped Redis makes
+calls fail fast with :class:`StoreUnavailable` instead of hanging.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .base import FaultQueueFull, Store, StoreUnavailable, safe_url
+
+__all__ = ["RedisStore"]
+
+_T = TypeVar("_T")
+_BATCH = 256
+
+# KEYS: stream, meta hash, log-name set; ARGV: item, max_items, max_bytes, log name
+_APPEND = """
+local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local total = redis.call('HINCRBY', KEYS[2], 'bytes', string.len(ARGV[1]))
+redis.call('XADD', KEYS[1], seq .. '-0', 'i', ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[4])
+local max_items = tonumber(ARGV[2])
+local max_bytes = tonumber(ARGV[3])
+local count = redis.call('XLEN', KEYS[1])
+while count > 1 and (count > max_items or (max_bytes > 0 and total > max_bytes)) do
+    local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+    redis.call('XDEL', KEYS[1], oldest[1])
+    total = redis.call('HINCRBY', KEYS[2], 'bytes', -string.len(oldest[2][2]))
+    count = count - 1
+end
+return seq
+"""
+
+# KEYS: fault list; ARGV: fault, times, max_pending
+_PUSH = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2] .. ':' .. ARGV[1])
+return 1
+"""
+
+# KEYS: fault list. Entries are "TIMES:FAULT"; the head is served, then counted down or removed.
+_TAKE = """
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then return false end
+local colon = string.find(head, ':', 1, true)
+local left = tonumber(string.sub(head, 1, colon - 1)) - 1
+local fault = string.sub(head, colon + 1)
+if left <= 0 then
+    redis.call('LPOP', KEYS[1])
+else
+    redis.call('LSET', KEYS[1], 0, left .. ':' .. fault)
+end
+return fault
+"""
+
+# KEYS: counter; ARGV: limit
+_RESERVE = """
+local value = tonumber(redis.call('GET', KEYS[1]) or '0')
+if value >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+return 1
+"""
+
+# KEYS: log-name set, fault list, counters…; ARGV: the key prefix
+_RESET = """
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    redis.call('DEL', ARGV[1] .. 'log:' .. name)
+    redis.call('HSET', ARGV[1] .. 'meta:' .. name, 'bytes', 0)
+end
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1
+"""
+
+
+class RedisStore(Store):
+    """State in one Redis database: ``redis://[:PASSWORD@]HOST:PORT/DB`` or ``unix://PATH[?db=N]``."""
+
+    def __init__(self, url: str, *, prefix: str = "sora-mock:", max_items: int = 1000, max_bytes: int = 0) -> None:
+        self.backend = "redis"
+        self.url = url
+        self.prefix = prefix
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._client: redis.Redis | None = None
+        self._pid = 0
+        self._scripts: dict[str, Any] = {}
+
+    def _redis(self) -> redis.Redis:
+        with self._lock:
+            if self._client is None or self._pid != os.getpid():  # first use, or a forked child
+                client = redis.Redis.from_url(
+                    self.url,
+                    socket_timeout=2,
+                    socket_connect_timeout=1,
+                    retry=Retry(NoBackoff(), 1),  # one retry replaces a connection the server closed
+                    health_check_interval=0,
+                )
+                self._scripts = {
+                    name: client.register_script(source)
+                    for name, source in (
+                        ("append", _APPEND),
+                        ("push", _PUSH),
+                        ("take", _TAKE),
+                        ("reserve", _RESERVE),
+                        ("reset", _RESET),
+                    )
+                }
+                self._client = client
+                self._pid = os.getpid()
+            return self._client
+
+    def _run(self, work: Callable[[redis.Redis], _T]) -> _T:
+        client = self._redis()
+        try:
+            return work(client)
+        except redis.RedisError as exc:
+            reason = str(exc).replace(self.url, safe_url(self.url))
+            raise StoreUnavailable(f"the Redis state store {safe_url(self.url)} cannot be used: {reason}") from None
+
+    def _key(self, kind: str, name: str = "") -> str:
+        return f"{self.prefix}{kind}{name}"
+
+    # logs
+    def _append_args(self, log: str, item: bytes) -> tuple[list[str], list[Any]]:
+        keys = [self._key("log:", log), self._key("meta:", log), self._key("logs")]
+        return keys, [item, self.max_items, self.max_bytes, log]
+
+    def append(self, log: str, item: bytes) -> int:
+        keys, args = self._append_args(log, item)
+        return int(self._run(lambda r: self._scripts["append"](keys=keys, args=args)))
+
+    def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
+        def work(r: redis.Redis) -> list[int]:
+            pipe = r.pipeline(transaction=False)
+            for log, item in items:
+                keys, args = self._append_args(log, item)
+                self._scripts["append"](keys=keys, args=args, client=pipe)
+            return [int(seq) for seq in pipe.execute()]
+
+        return self._run(work)
+
+    def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+        key = self._key("log:", log)
+        left = limit
+        while left is None or left > 0:
+            count = _BATCH if left is None else min(_BATCH, left)
+            start = f"{after + 1}-0"
+
+            def fetch(r: redis.Redis, start: str = start, count: int = count) -> Any:
+                return r.xrange(key, start, "+", count=count)
+
+            entries = self._run(fetch)
+            if not entries:
+                return
+            batch = [(int(entry_id.split(b"-", 1)[0]), fields[b"i"]) for entry_id, fields in entries]
+            yield from batch
+            after = batch[-1][0]
+            if left is not None:
+                left -= len(batch)
+
+    # counters
+    def incr(self, name: str, delta: int = 1) -> int:
+        return int(self._run(lambda r: r.incrby(self._key("counter:", name), delta)))
+
+    def get(self, name: str) -> int:
+        value = self._run(lambda r: r.get(self._key("counter:", name)))
+        return int(value or 0)
+
+    def reserve(self, name: str, limit: int) -> bool:
+        return bool(self._run(lambda r: self._scripts["reserve"](keys=[self._key("counter:", name)], args=[limit])))
+
+    # faults
+    def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
+        keys, args = [self._key("faults")], [fault, times, max_pending]
+        pushed = self._run(lambda r: self._scripts["push"](keys=keys, args=args))
+        if not pushed:
+            raise FaultQueueFull(f"times: at most {max_pending} fault entries may be pending; reset first")
+
+    def take_fault(self) -> bytes | None:
+        fault = self._run(lambda r: self._scripts["take"](keys=[self._key("faults")]))
+        return None if fault is None else bytes(fault)
+
+    def pending_faults(self) -> list[tuple[bytes, int]]:
+        entries: list[bytes] = self._run(lambda r: r.lrange(self._key("faults"), 0, -1))  # type: ignore[arg-type,return-value]
+        pending = []
+        for entry in entries:
+            times, _, fault = entry.partition(b":")
+            pending.append((fault, int(times)))
+        return pending
+
+    # whole store
+    def reset(self, counters: tuple[str, ...] = ()) -> None:
+        keys = [self._key("logs"), self._key("faults"), *(self._key("counter:", name) for name in counters)]
+        self._run(lambda r: self._scripts["reset"](keys=keys, args=[self.prefix]))
+
+    def ping(self) -> None:
+        self._run(lambda r: r.ping())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and self._pid == os.getpid():
+                self._client.close()
+            self._client = None
+            self._pid = 0

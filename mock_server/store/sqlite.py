@@ -1,0 +1,352 @@
+"""The embedded store: one SQLite file shared by every process of one machine.
+
+WAL mode, so readers never stop writers and one read never blocks a create; ``synchronous=OFF``,
+because the file holds a test server's state, not data to survive a power cut. Every change is one
+short transaction; SQLite's locks are the operating system's file locks, so a process killed in
+the middle of one leaves no lock held (the next writer rolls its work back).
+
+Writers queue before SQLite sees them: a thread lock inside the process, then ``flock`` on a
+``PATH.lock`` file across processes. A waiting writer is woken the moment the lock is free (SQLite's
+own busy handler would sleep a millisecond or more), and the kernel drops the ``flock`` of a process
+that dies, so no lock outlives its holder either.
+
+Connections are opened on first use, one per thread and process (a store built before ``fork()``
+works in every child).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from .base import SERIAL, FaultQueueFull, Store, StoreUnavailable
+
+__all__ = ["SQLiteStore"]
+
+_T = TypeVar("_T")
+_BATCH = 256
+_BUSY_MS = 5000
+_SLACK = 32  # appends between two trims of a log (reads apply the bounds exactly meanwhile)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+    prefix TEXT NOT NULL, name TEXT NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0, low INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (prefix, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    prefix TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL,
+    start INTEGER NOT NULL, item BLOB NOT NULL,
+    PRIMARY KEY (prefix, name, seq)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    prefix TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+    PRIMARY KEY (prefix, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS faults (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, prefix TEXT NOT NULL, fault BLOB NOT NULL, times INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faults_by_prefix ON faults (prefix, id);
+"""
+
+
+class _Pending:
+    """One write waiting for a group commit."""
+
+    __slots__ = ("done", "error", "value", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+        self.work = work
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _path_of(url: str) -> str:
+    path = url[len("sqlite:///") :]
+    if not path:
+        raise ValueError("sqlite:///PATH needs a file path (sqlite:////tmp/state.db for an absolute one)")
+    return path
+
+
+class SQLiteStore(Store):
+    """State in one SQLite file (``sqlite:///relative/path`` or ``sqlite:////absolute/path``)."""
+
+    def __init__(self, url: str, *, prefix: str = "sora-mock:", max_items: int = 1000, max_bytes: int = 0) -> None:
+        self.backend = "sqlite"
+        self.url = url
+        self.path = _path_of(url)
+        self.prefix = prefix
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._local = threading.local()
+        self._schema_ready = 0  # pid that created the schema
+        self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._lock_fd = -1
+        self._lock_pid = 0
+
+    # connections
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")
+        if self._schema_ready != os.getpid():
+            conn.executescript(_SCHEMA)
+            self._schema_ready = os.getpid()
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        if getattr(local, "pid", 0) != os.getpid():  # first use in this thread, or a forked child
+            local.conn = self._connect()
+            local.pid = os.getpid()
+        conn: sqlite3.Connection = local.conn
+        return conn
+
+    def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        try:
+            return work(self._conn())
+        except sqlite3.Error as exc:
+            self._local.pid = 0  # reconnect next time
+            raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: {exc}") from None
+
+    def _process_lock(self) -> int:
+        if self._lock_pid != os.getpid():  # first write in this (possibly forked) process
+            try:
+                self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: {exc}") from None
+            self._lock_pid = os.getpid()
+        return self._lock_fd
+
+    def _write(self, work: Callable[[sqlite3.Connection], _T], *, single: bool = False) -> _T:
+        """Run ``work`` in a write transaction, shared with the writes other threads queued meanwhile.
+
+        Group commit: the thread holding the write lock commits every queued write at once, so
+        concurrent creates in one process pay for one commit. ``work`` raising an ordinary
+        exception (say :class:`FaultQueueFull`, before it writes anything) fails that write alone.
+        """
+        mine = _Pending(work)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._write_lock:
+            if not mine.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        return mine.result()  # type: ignore[no-any-return]
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        def transaction(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for pending in batch:
+                    try:
+                        pending.value = pending.work(conn)
+                    except sqlite3.Error:
+                        raise
+                    except Exception as exc:  # this write's own failure; the others go on
+                        pending.error = exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        try:
+            fd = self._process_lock()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                self._run(transaction)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        except StoreUnavailable as exc:
+            for pending in batch:
+                pending.error = exc
+        finally:
+            for pending in batch:
+                pending.done = True
+
+    # logs
+    def _append(self, conn: sqlite3.Connection, log: str, item: bytes) -> int:
+        p = self.prefix
+        seq, total, low = conn.execute(
+            "INSERT INTO logs (prefix, name, seq, total) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT (prefix, name) DO UPDATE SET seq = seq + 1, total = total + excluded.total "
+            "RETURNING seq, total, low",
+            (p, log, len(item)),
+        ).fetchone()
+        conn.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?)", (p, log, seq, total - len(item), item))
+        if seq - low >= self.max_items + _SLACK or (self.max_bytes and seq % _SLACK == 0):
+            self._trim(conn, log, seq, total, low)
+        return int(seq)
+
+    def _trim(self, conn: sqlite3.Connection, log: str, seq: int, total: int, low: int) -> None:
+        """Delete what the bounds drop (reads already skip it: trimming runs every few appends)."""
+        p = self.prefix
+        keep_from = max(low, seq - self.max_items + 1)
+        if self.max_bytes:
+            row = conn.execute(
+                "SELECT min(seq) FROM items WHERE prefix = ? AND name = ? AND seq >= ? AND start >= ?",
+                (p, log, keep_from, total - self.max_bytes),
+            ).fetchone()
+            keep_from = min(seq, row[0] if row[0] is not None else seq)
+        if keep_from > low:
+            conn.execute("DELETE FROM items WHERE prefix = ? AND name = ? AND seq < ?", (p, log, keep_from))
+            conn.execute("UPDATE logs SET low = ? WHERE prefix = ? AND name = ?", (keep_from, p, log))
+
+    def append_new(
+        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[int, bytes]:
+        def work(conn: sqlite3.Connection) -> tuple[int, bytes]:
+            (serial,) = conn.execute(
+                "INSERT INTO counters VALUES (?, ?, 1) "
+                "ON CONFLICT (prefix, name) DO UPDATE SET value = value + 1 RETURNING value",
+                (self.prefix, SERIAL),
+            ).fetchone()
+            item = build(int(serial))
+            self._append(conn, log, item)
+            for other, extra in also:
+                self._append(conn, other, extra)
+            return int(serial), item
+
+        return self._write(work)
+
+    def append(self, log: str, item: bytes) -> int:
+        return self._write(lambda conn: self._append(conn, log, item))
+
+    def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
+        return self._write(lambda conn: [self._append(conn, log, item) for log, item in items])
+
+    def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+        left = limit
+        while left is None or left > 0:
+            count = _BATCH if left is None else min(_BATCH, left)
+            query = (self.prefix, log, self.max_items, after, self.max_bytes, self.max_bytes, count)
+
+            def fetch(conn: sqlite3.Connection, query: tuple[Any, ...] = query) -> list[tuple[int, bytes]]:
+                # Only what the bounds keep: the newest max_items, and the newest max_bytes (at least one).
+                return conn.execute(
+                    "SELECT i.seq, i.item FROM items i JOIN logs l ON l.prefix = i.prefix AND l.name = i.name "
+                    "WHERE i.prefix = ? AND i.name = ? AND i.seq > l.seq - ? AND i.seq > ? "
+                    "AND (? = 0 OR i.start >= l.total - ? OR i.seq = l.seq) ORDER BY i.seq LIMIT ?",
+                    query,
+                ).fetchall()
+
+            batch = self._run(fetch)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1][0]
+            if left is not None:
+                left -= len(batch)
+
+    # counters
+    def incr(self, name: str, delta: int = 1) -> int:
+        row = self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO counters VALUES (?, ?, ?) "
+                "ON CONFLICT (prefix, name) DO UPDATE SET value = value + excluded.value RETURNING value",
+                (self.prefix, name, delta),
+            ).fetchone(),
+        )
+        return int(row[0])
+
+    def get(self, name: str) -> int:
+        row = self._run(
+            lambda conn: conn.execute(
+                "SELECT value FROM counters WHERE prefix = ? AND name = ?", (self.prefix, name)
+            ).fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
+    def reserve(self, name: str, limit: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT value FROM counters WHERE prefix = ? AND name = ?", (self.prefix, name)
+            ).fetchone()
+            value = 0 if row is None else int(row[0])
+            if value >= limit:
+                return False
+            conn.execute(
+                "INSERT INTO counters VALUES (?, ?, 1) ON CONFLICT (prefix, name) DO UPDATE SET value = value + 1",
+                (self.prefix, name),
+            )
+            return True
+
+        return self._write(work)
+
+    # faults
+    def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            (pending,) = conn.execute("SELECT count(*) FROM faults WHERE prefix = ?", (self.prefix,)).fetchone()
+            if pending >= max_pending:
+                raise FaultQueueFull(f"times: at most {max_pending} fault entries may be pending; reset first")
+            conn.execute("INSERT INTO faults (prefix, fault, times) VALUES (?, ?, ?)", (self.prefix, fault, times))
+
+        self._write(work)
+
+    def take_fault(self) -> bytes | None:
+        def peek(conn: sqlite3.Connection) -> bool:
+            return conn.execute("SELECT 1 FROM faults WHERE prefix = ? LIMIT 1", (self.prefix,)).fetchone() is not None
+
+        if not self._run(peek):  # the common case: a read, no write lock
+            return None
+
+        def take(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "SELECT id, fault, times FROM faults WHERE prefix = ? ORDER BY id LIMIT 1", (self.prefix,)
+            ).fetchone()
+            if row is None:
+                return None
+            if row[2] <= 1:
+                conn.execute("DELETE FROM faults WHERE id = ?", (row[0],))
+            else:
+                conn.execute("UPDATE faults SET times = times - 1 WHERE id = ?", (row[0],))
+            return bytes(row[1])
+
+        return self._write(take)
+
+    def pending_faults(self) -> list[tuple[bytes, int]]:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT fault, times FROM faults WHERE prefix = ? ORDER BY id", (self.prefix,)
+            ).fetchall()
+        )
+        return [(bytes(fault), int(times)) for fault, times in rows]
+
+    # whole store
+    def reset(self, counters: tuple[str, ...] = ()) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            p = self.prefix
+            conn.execute("DELETE FROM items WHERE prefix = ?", (p,))
+            conn.execute("UPDATE logs SET low = seq + 1 WHERE prefix = ?", (p,))
+            conn.execute("DELETE FROM faults WHERE prefix = ?", (p,))
+            for name in counters:
+                conn.execute("DELETE FROM counters WHERE prefix = ? AND name = ?", (p, name))
+
+        self._write(work)
+
+    def ping(self) -> None:
+        self._run(lambda conn: conn.execute("SELECT 1 FROM logs LIMIT 1").fetchall())
+
+    def close(self) -> None:
+        local = self._local
+        if getattr(local, "pid", 0) == os.getpid():
+            local.conn.close()
+        local.pid = 0
+        with self._write_lock:
+            if self._lock_pid == os.getpid():
+                os.close(self._lock_fd)
+            self._lock_pid = 0
