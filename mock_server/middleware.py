@@ -13,9 +13,12 @@ from urllib.parse import quote
 
 from .faults import DroppedConnection
 
-__all__ = ["DROP_FLAG", "AccessLogMiddleware", "CorkMiddleware", "DropMiddleware", "SocketDropped"]
+__all__ = ["DEFER_DELAY", "DROP_FLAG", "AccessLogMiddleware", "CorkMiddleware", "DropMiddleware", "SocketDropped"]
 
 DROP_FLAG = "sora_mock.drop"
+DEFER_DELAY = "sora_mock.defer_delay"
+"""Environ key of a callable taking seconds: a serving layer that awaits deliberate delays itself
+puts it there, and the app calls it instead of sleeping in its own thread."""
 _DROPPED = "connection dropped by an injected fault"
 _SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket", "sora_mock.socket")
 

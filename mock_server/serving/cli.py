@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..config import MockConfig
 from ..defects import DEFECTS
 from ..relay.recorder import record
-from .server import DEFAULT_THREADS, DEFAULT_WORKERS
+from .server import DEFAULT_READ_TIMEOUT, DEFAULT_THREADS, DEFAULT_WORKERS, PortBusyError, is_loopback
 from .server import serve as serve_forever
 
 __all__ = ["main"]
@@ -51,8 +53,16 @@ def main() -> None:
     "--threads",
     default=DEFAULT_THREADS,
     show_default=True,
-    type=click.IntRange(1, 256),
-    help="Threads per worker process, so slow answers (latency, delay faults) do not block it.",
+    type=click.IntRange(0, 256),
+    help="Threads per worker running the app; 0 runs it on the worker's event loop, where latency and "
+    "delay faults are awaited without holding anything (the fastest).",
+)
+@click.option(
+    "--read-timeout",
+    default=DEFAULT_READ_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a client gets to send its headers, then its whole body; a stalled request is cut off (408).",
 )
 @click.option(
     "--latency-ms",
@@ -85,7 +95,13 @@ def main() -> None:
 @click.option(
     "--no-admin",
     is_flag=True,
-    help="Do not serve the /__mock/ admin API (it takes no token; use this when binding beyond 127.0.0.1).",
+    help="Do not serve the /__mock/ admin API (use this, or --admin-token, when binding beyond 127.0.0.1).",
+)
+@click.option(
+    "--admin-token",
+    envvar="SORA_MOCK_ADMIN_TOKEN",
+    default=None,
+    help="Require this bearer token on every /__mock/ admin route (env SORA_MOCK_ADMIN_TOKEN).",
 )
 @click.option(
     "--access-log",
@@ -106,11 +122,13 @@ def serve(
     token: str | None,
     workers: int,
     threads: int,
+    read_timeout: float,
     latency_ms: int,
     fault_rate: float,
     fault_status: int,
     journal_size: int,
     no_admin: bool,
+    admin_token: str | None,
     access_log: bool,
     defects: tuple[str, ...],
 ) -> None:
@@ -121,6 +139,8 @@ def serve(
     """
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
+    if admin_token is not None and not admin_token.strip():
+        raise click.BadParameter("must not be empty", param_hint="--admin-token")
     config = MockConfig(
         token=token,
         seed=seed,
@@ -129,11 +149,18 @@ def serve(
         fault_rate=fault_rate,
         fault_status=fault_status,
         admin=not no_admin,
+        admin_token=admin_token,
         access_log=access_log,
         defects=defects,
     )
-    click.echo(f"sora-mock: serving POST http://{host}:{port}/sora/v1/characters", err=True)
-    serve_forever(config, host=host, port=port, threads=threads, workers=workers)
+    if not no_admin and not is_loopback(host):
+        guarded = "protected by --admin-token" if admin_token else "open to anyone who can reach it (no --admin-token)"
+        click.echo(f"sora-mock: warning: the /__mock/ admin API is served on {host}, {guarded}", err=True)
+    try:
+        serve_forever(config, host=host, port=port, threads=threads, workers=workers, read_timeout=read_timeout)
+    except PortBusyError as exc:
+        click.echo(f"sora-mock: error: {exc.strerror}", err=True)
+        sys.exit(1)
 
 
 main.add_command(record)
