@@ -3,19 +3,49 @@
 from __future__ import annotations
 
 import sys
+from typing import Any, ClassVar
 
 import click
 
 from ..config import MockConfig
-from ..defects import DEFECTS
-from ..relay.recorder import record
 from .server import DEFAULT_READ_TIMEOUT, DEFAULT_THREADS, DEFAULT_WORKERS, PortBusyError, is_loopback
 from .server import serve as serve_forever
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Imports the heavy commands (the recorder pulls in httpx) only when they are asked for."""
+
+    _lazy: ClassVar[dict[str, tuple[str, str]]] = {"record": ("mock_server.relay.recorder", "record")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy:
+            import importlib
+
+            module, name = self._lazy[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), name)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+class _DefectName(click.ParamType):  # type: ignore[type-arg]
+    """A defect name, checked against the catalogue only when one is given (keeps start-up light)."""
+
+    name = "defect"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..defects import DEFECTS
+
+        if value not in DEFECTS:
+            self.fail(f"{value!r} is not one of {', '.join(sorted(DEFECTS))}", param, ctx)
+        return str(value)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sora-characters-kit", prog_name="sora-mock")
 def main() -> None:
     """Mock server and tools for POST /sora/v1/characters."""
@@ -112,7 +142,7 @@ def main() -> None:
     "--defect",
     "defects",
     multiple=True,
-    type=click.Choice(sorted(DEFECTS)),
+    type=_DefectName(),
     help="Break the contract on purpose in this named way (repeatable); see `sora-mock defects`.",
 )
 def serve(
@@ -163,12 +193,11 @@ def serve(
         sys.exit(1)
 
 
-main.add_command(record)
-
-
 @main.command("defects")
 def list_defects() -> None:
     """List the named defects that `serve --defect NAME` can switch on."""
+    from ..defects import DEFECTS
+
     width = max(len(name) for name in DEFECTS)
     for name, description in sorted(DEFECTS.items()):
         click.echo(f"{name:<{width}}  {description}")

@@ -183,11 +183,12 @@ class BufferedWSGI:
             "wsgi.multithread": self.pool is not None,
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
             DEFER_DELAY: delays.append,
         }
         for name, value in scope.headers.items():
             key = name.upper().replace("-", "_")
-            if key == "CONTENT_LENGTH":
+            if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):  # the body is buffered and de-chunked
                 continue
             if key != "CONTENT_TYPE":
                 key = "HTTP_" + key

@@ -110,6 +110,7 @@ def worker_app() -> Any:
     """granian's factory in each worker: the glue around the app named by :data:`ENV_SPEC`."""
     from .glue import BufferedWSGI
 
+    _die_with_parent()
     spec = json.loads(os.environ[ENV_SPEC])
     factory: str = spec["factory"]
     app = _PRELOADED.get(factory)
@@ -121,6 +122,17 @@ def worker_app() -> Any:
     return BufferedWSGI(
         app, max_body_bytes=spec["max_body_bytes"], read_timeout=spec["read_timeout"], threads=spec["threads"]
     )
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this worker SIGTERM when the master dies, even if it is killed outright."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
 def _reseed(app: Any, seed: int | None) -> None:
