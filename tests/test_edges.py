@@ -85,7 +85,7 @@ def test_the_http_layer_rejects_unparseable_requests_with_the_right_status(
 
 def test_oversized_bodies_get_413_in_the_envelope_before_being_read(server: MockProcess) -> None:
     head = f"POST {PATH} HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Length: 99999999\r\n\r\n".encode()
-    status, headers, body = exchange(server, head)
+    status, _headers, body = exchange(server, head)
     assert status == 413 and json.loads(body)["error"]["code"] == "request_too_large"
     status, _, body = exchange(server, chunked(b"10000\r\n" + b" " * 0x10000 + b"\r\n"))
     # 64 KiB announced chunk, then the client stops: under the cap, so it waits for more and times out.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -77,10 +78,8 @@ def test_creates_answer_quickly_while_50_clients_send_headers_at_one_byte_a_seco
         position = 0
         while not stop.wait(1.0) and position < len(header):
             for sock in socks:
-                try:
+                with contextlib.suppress(OSError):
                     sock.send(header[position : position + 1])
-                except OSError:
-                    pass
             position += 1
 
     sender = threading.Thread(target=trickle, daemon=True)
