@@ -195,6 +195,31 @@ def bench_server(
             proc.wait()
 
 
+def app_alone_us(count: int = 3000) -> float:
+    """Microseconds per create through ``create_app()`` called as a WSGI app, with no server (median of 3)."""
+    from werkzeug.test import EnvironBuilder
+
+    from mock_server.app import create_app
+
+    app = create_app()
+
+    def environ() -> dict[str, Any]:
+        return EnvironBuilder(path=PATH, method="POST", data=BODY, headers=HEADERS).get_environ()
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        return None
+
+    def run(n: int) -> float:
+        environs = [environ() for _ in range(n)]
+        started = time.perf_counter()
+        for env in environs:
+            b"".join(app(env, start_response))
+        return (time.perf_counter() - started) / n * 1e6
+
+    run(300)  # warm caches
+    return sorted(run(count) for _ in range(3))[1]
+
+
 def table(rows: list[Row]) -> str:
     head = "| server | c | req/s | p50 ms | p99 ms | non-2xx | RSS after MiB (PSS) | CPU ms/req | cold start s |"
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -221,11 +246,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per concurrency")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unreported wrk before measuring")
-    parser.add_argument("--only", choices=["mock", "prism"], default=None)
+    parser.add_argument("--only", choices=["mock", "prism", "app"], default=None)
     parser.add_argument("--out", default=str(ROOT / "reports/bench.json"))
     args = parser.parse_args()
 
     rows: list[Row] = []
+    app_us = None
+    if args.only in (None, "app"):
+        app_us = round(app_alone_us(), 1)
+        print(f"== app alone: {app_us} us per create through create_app (no server)", file=sys.stderr, flush=True)
     if args.only in (None, "mock"):
         port = free_port()
         command = [args.mock, "serve", "--host", "127.0.0.1", "--port", str(port), *shlex.split(args.mock_args)]
@@ -246,6 +275,8 @@ def main() -> None:
             ratios[str(c)] = round(mock.requests_per_s / prism.requests_per_s, 2)
 
     print(table(rows))
+    if app_us is not None:
+        print(f"| app alone (create_app, no server) | 1 | {1e6 / app_us:,.0f} | {app_us / 1000:.2f} | | | | | |")
     for c, ratio in ratios.items():
         print(f"mock / Prism req/s at c={c}: {ratio:.2f}x")
     report = {
@@ -254,6 +285,7 @@ def main() -> None:
         "wrk": {"threads": 2, "duration_s": args.duration, "warmup_s": args.warmup, "script": "bench/create.lua"},
         "mock": args.mock_command or f"sora-mock serve {args.mock_args}".strip(),
         "rows": [asdict(r) for r in rows],
+        "app_alone_us_per_create": app_us,
         "ratio_mock_over_prism": ratios,
     }
     out = Path(args.out)

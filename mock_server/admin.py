@@ -1,7 +1,8 @@
 """The ``/__mock/`` admin API: readiness, request journal, created characters, reset, faults.
 
-It takes no bearer token: it is meant for a mock bound to 127.0.0.1 (the default). Serve the
-mock with ``--no-admin`` when it listens on an address others can reach.
+Without ``admin_token`` in the config it takes no bearer token: it is meant for a mock bound to
+127.0.0.1 (the default). With ``admin_token`` set, every admin route requires
+``Authorization: Bearer <admin_token>`` (the endpoint's own token does not open it).
 
 ``GET /__mock/requests`` and ``/__mock/characters`` stream one JSON array, fetched from the store
 in small batches, so a read neither builds the whole journal in memory nor holds up creates;
@@ -10,6 +11,7 @@ in small batches, so a read neither builds the whole journal in memory nor holds
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -99,6 +101,26 @@ def _stream(read: Callable[[int, int | None], Iterator[bytes]]) -> Response:
 def admin_blueprint() -> Blueprint:
     """A fresh blueprint (one per app) serving the admin API under :data:`ADMIN_PREFIX`."""
     bp = Blueprint("sora_mock_admin", __name__, url_prefix=ADMIN_PREFIX)
+
+    @bp.before_request
+    def require_admin_token() -> Response | None:
+        expected = current_app.extensions["sora_mock"]["config"].admin_token
+        if expected is None:
+            return None
+        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode()):
+            return None
+        return _json(
+            {
+                "error": {
+                    "message": 'The admin API requires its own token: send "Authorization: Bearer <admin token>".',
+                    "type": "authentication_error",
+                    "param": None,
+                    "code": "invalid_admin_token",
+                }
+            },
+            401,
+        )
 
     @bp.get("/health")
     def health() -> Response:

@@ -18,7 +18,7 @@ from .config import MockConfig
 from .contract.rules import RuleError, Violation, decode_body, error_body
 from .contract.spec import ENDPOINT_PATH, load_contract
 from .faults import Fault
-from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
+from .middleware import DEFER_DELAY, DROP_FLAG, AccessLogMiddleware, DropMiddleware
 from .provider import id_key, seeded_character
 from .state import MockState
 from .store import StoreUnavailable
@@ -205,13 +205,13 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     def create_character() -> Response:
         g.journaled = True
         if cfg.latency_ms:
-            time.sleep(cfg.latency_ms / 1000)
+            _pause(cfg.latency_ms / 1000)
         fault = state.take_fault()
         if fault is None and cfg.fault_rate and fault_drawn():
             fault = Fault(status=cfg.fault_status)
         if fault is not None:
             if fault.delay_ms:
-                time.sleep(fault.delay_ms / 1000)
+                _pause(fault.delay_ms / 1000)
             if fault.drop:
                 g.journaled = False
                 state.record(journal_entry(None))
@@ -283,6 +283,15 @@ def read_capped(stream: IO[bytes], limit: int) -> bytes:
             raise RequestEntityTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _pause(seconds: float) -> None:
+    """Wait ``seconds``: through the serving layer's deferral hook when it has one, else here."""
+    defer = request.environ.get(DEFER_DELAY)
+    if defer is None:
+        time.sleep(seconds)
+    else:
+        defer(seconds)
 
 
 def violation_response(violation: Violation) -> Response:

@@ -39,6 +39,8 @@ class MockConfig:
     fault_status: int = 500
     admin: bool = True
     """Serve the ``/__mock/`` admin API."""
+    admin_token: str | None = None
+    """When set, every ``/__mock/`` route requires ``Authorization: Bearer <admin_token>``."""
     access_log: bool = False
     """Print one line per request (method, path, status, ms); never headers or bodies."""
     defects: tuple[str, ...] = ()
@@ -50,6 +52,8 @@ class MockConfig:
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():
             raise ValueError("token must be a non-empty string or None")
+        if self.admin_token is not None and not self.admin_token.strip():
+            raise ValueError("admin_token must be a non-empty string or None")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be at least 1")
         if self.journal_size < 1:
@@ -81,8 +85,9 @@ class MockConfig:
 
     def __repr__(self) -> str:  # the token never shows up in logs or tracebacks
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
-        if shown.get("token") is not None:
-            shown["token"] = "***"
+        for secret in ("token", "admin_token"):
+            if shown.get(secret) is not None:
+                shown[secret] = "***"
         if "state" in shown:
             from .store import safe_url
 

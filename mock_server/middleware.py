@@ -13,11 +13,14 @@ from urllib.parse import quote
 
 from .faults import DroppedConnection
 
-__all__ = ["DROP_FLAG", "AccessLogMiddleware", "CorkMiddleware", "DropMiddleware", "SocketDropped"]
+__all__ = ["DEFER_DELAY", "DROP_FLAG", "AccessLogMiddleware", "DropMiddleware", "SocketDropped"]
 
 DROP_FLAG = "sora_mock.drop"
+DEFER_DELAY = "sora_mock.defer_delay"
+"""Environ key of a callable taking seconds: a serving layer that awaits deliberate delays itself
+puts it there, and the app calls it instead of sleeping in its own thread."""
 _DROPPED = "connection dropped by an injected fault"
-_SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket", "sora_mock.socket")
+_SOCKET_KEYS = ("werkzeug.socket", "sora_mock.socket")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -27,7 +30,7 @@ class DropMiddleware:
 
     Servers that expose the socket in the environ get it shut down at once, then a
     :class:`SocketDropped` (a :class:`DroppedConnection` that is also a ``BrokenPipeError``, so
-    gunicorn and werkzeug close the connection without logging an error); in-process callers,
+    werkzeug closes the connection without logging an error); in-process callers,
     such as a respx route, see a plain :class:`DroppedConnection`.
     """
 
@@ -105,53 +108,3 @@ class AccessLogMiddleware:
         with contextlib.suppress(OSError, ValueError):
             stream.write(f"{method} {path} {status} {elapsed:.1f}ms\n")
             stream.flush()
-
-
-class CorkMiddleware:
-    """Send each answer's headers and body as one TCP segment (``TCP_CORK`` around the response).
-
-    Servers such as gunicorn write the status line and headers, then the body, in two system
-    calls; corking the client socket while the answer is written halves the packets and wake-ups
-    per request. The cork is always removed when the server closes the response iterable.
-    """
-
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        sock = environ.get("gunicorn.socket")
-        if not isinstance(sock, socket.socket) or not hasattr(socket, "TCP_CORK"):
-            return self.app(environ, start_response)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-        except OSError:
-            return self.app(environ, start_response)
-        try:
-            result = self.app(environ, start_response)
-        except BaseException:
-            _uncork(sock)
-            raise
-        return _Uncorking(result, sock)
-
-
-def _uncork(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-
-
-class _Uncorking:
-    """The app's response iterable, removing the cork once the server has written it all."""
-
-    def __init__(self, result: Iterable[bytes], sock: socket.socket) -> None:
-        self._result = result
-        self._sock = sock
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._result)
-
-    def close(self) -> None:
-        try:
-            if hasattr(self._result, "close"):
-                self._result.close()
-        finally:
-            _uncork(self._sock)

@@ -24,7 +24,6 @@ import requests
 from click.testing import CliRunner
 
 from mock_server.serving.cli import main
-from mock_server.store import open_store
 
 from .conftest import VIDEO
 from .test_serve_flags import MockProcess
@@ -130,20 +129,11 @@ def test_bad_option_values_are_refused_before_serving(args: list[str], named: st
     assert named in result.output
 
 
-def _has_shared_store(tmp_path: Path) -> bool:
-    try:
-        open_store(f"sqlite:///{tmp_path / 'probe.db'}").close()
-    except ValueError:
-        return False
-    return True
-
-
-def test_several_workers_without_a_shared_store_are_refused(tmp_path: Path) -> None:
-    if _has_shared_store(tmp_path):
-        pytest.skip("a shared default store exists: several workers are served (see the concurrency test)")
-    result = CliRunner().invoke(main, ["guard", "--workers", "2"])
+def test_an_in_process_state_is_refused() -> None:
+    """Every worker, and the stopping server writing the report, must reach one budget."""
+    result = CliRunner().invoke(main, ["guard", "--state", "memory"])
     assert result.exit_code == 2
-    assert "--workers" in result.output and "--state" in result.output
+    assert "--state" in result.output and "sqlite:///PATH" in result.output
 
 
 def _docs_blocks() -> dict[str, list[str]]:
@@ -218,8 +208,6 @@ def test_concurrent_clients_cannot_overspend_the_budget(
 ) -> None:
     args = ["--upstream", fresh_upstream.url(""), "--max-creates", "7", "--workers", str(workers)]
     if workers > 1:
-        if not _has_shared_store(tmp_path):
-            pytest.skip("several guard workers need a shared store backend (sqlite/redis), not in this build")
         args += ["--state", f"sqlite:///{tmp_path / 'guard.db'}"]
     with GuardProcess(args) as guard:
         results = _hammer(guard.url(""), clients=16, each=5)

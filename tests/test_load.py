@@ -130,8 +130,10 @@ def test_a_10_mb_body_is_refused_unread_and_the_server_keeps_serving(server: Moc
     assert status_line.split()[1] == b"413"
 
     assert _creates(server, 3)[0][0] == 200
+    # Refused by the serving layer before the app saw a byte of them: the journal holds only the creates.
     journal = requests.get(server.url("/__mock/requests"), timeout=30).json()
-    assert [e["status"] for e in journal[-5:]] == [413, 413, 200, 200, 200]
+    assert [e["status"] for e in journal[-3:]] == [200, 200, 200]
+    assert 413 not in {e["status"] for e in journal}
 
 
 def test_memory_stays_flat_beyond_the_bounded_journal() -> None:

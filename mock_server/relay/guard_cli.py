@@ -1,19 +1,22 @@
-"""The ``sora-mock guard`` command: serve :func:`mock_server.relay.guard.create_guard_app` with gunicorn."""
+"""The ``sora-mock guard`` command: serve :func:`mock_server.relay.guard.create_guard_app` like the mock."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
 from flask import Flask
 
-from ..serving.server import serve_factory
+from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, serve_app
 from ..store import StoreUnavailable, open_store, prepare_state_url
 from .guard import (
     DEFAULT_UPSTREAM,
     GuardConfig,
-    GuardState,
     create_guard_app,
     guard_report,
     public_url,
@@ -21,57 +24,53 @@ from .guard import (
     write_report,
 )
 
-__all__ = ["guard", "serve_guard"]
+__all__ = ["guard", "guard_app", "serve_guard"]
 
 DEFAULT_THREADS = 8
 """Threads per worker: each forwarded create waits on the upstream."""
 
 
+def guard_app(config: Mapping[str, Any]) -> Flask:
+    """Factory run in each serving worker: the guard app for the config the master passed down."""
+    return create_guard_app(GuardConfig(**config))
+
+
 def serve_guard(config: GuardConfig, *, host: str, port: int, workers: int = 1, threads: int = DEFAULT_THREADS) -> None:
     """Serve the guard until SIGINT/SIGTERM; then print the one-line summary and write the report.
 
-    Each worker builds its own app (and HTTP client) from ``config``. With the in-process
-    ``memory`` store there must be one worker, which reports as it stops; with a shared store
-    the master reports once every worker has stopped.
+    Each worker process builds its own app (and HTTP client) from ``config``, on the same serving
+    stack as ``sora-mock serve``, with ``threads`` threads each because a forwarded create waits on
+    the upstream. ``config.state_url`` must name a store every process can open (not ``memory``):
+    the budget and findings are shared by the workers, and read back here once they have stopped.
     """
-    if config.state_url == "memory" and workers > 1:
-        raise ValueError("the memory state cannot be shared by several workers")
-    built: list[Flask] = []
+    if config.state_url in ("memory", "memory://"):
+        raise ValueError("the guard's state must be a store every worker can open (sqlite:///PATH or redis://…)")
+    serve_app(
+        "mock_server.relay.guard_cli:guard_app",
+        dataclasses.asdict(config),
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        read_timeout=DEFAULT_READ_TIMEOUT,
+        max_body_bytes=config.max_body_bytes,
+        name="sora-mock guard",
+    )
+    _report_on_stop(config)  # only once serving ended (a busy port raised before anything was served)
 
-    def factory() -> Flask:
-        built.append(create_guard_app(config))
-        return built[-1]
 
-    def finish(report: dict[str, object]) -> None:
+def _report_on_stop(config: GuardConfig) -> None:
+    store = open_store(config.state_url, prefix=config.state_prefix, max_items=config.max_findings)
+    try:
+        report = guard_report(store, config)
+    except StoreUnavailable as exc:
+        click.echo(f"sora-mock guard: the report cannot be read: {exc}", err=True)
+    else:
         if config.report_path:
             write_report(report, config.report_path)
         click.echo(summary_line(report), err=True)
-
-    def worker_exit() -> None:
-        for app in built:
-            state: GuardState = app.extensions["sora_guard"]
-            if config.state_url == "memory":
-                finish(state.report())
-            state.close()
-
-    def on_exit() -> None:
-        if config.state_url != "memory":
-            store = open_store(config.state_url, prefix=config.state_prefix, max_items=config.max_findings)
-            try:
-                finish(guard_report(store, config))
-            finally:
-                store.close()
-
-    serve_factory(
-        factory,
-        host=host,
-        port=port,
-        threads=threads,
-        workers=workers,
-        proc_name="sora-mock-guard",
-        worker_exit=worker_exit,
-        on_exit=on_exit,
-    )
+    finally:
+        store.close()
 
 
 def _check_upstream(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -135,15 +134,15 @@ def _check_upstream(ctx: click.Context, param: click.Parameter, value: str) -> s
     "--state",
     "state_url",
     default=None,
-    help="Store for the budget and findings: memory (one worker), or a URL every worker opens "
-    "(sqlite:///PATH, redis://HOST:PORT/DB).",
+    help="Store for the budget and findings, shared by every worker: sqlite:///PATH or redis://HOST:PORT/DB "
+    "(default: a temporary SQLite file removed on exit).",
 )
 @click.option(
     "--workers",
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes; more than one needs a shared --state so they spend one budget.",
+    help="Worker processes; they all spend one budget through the --state store.",
 )
 @click.option(
     "--threads",
@@ -178,12 +177,14 @@ def guard(
     on 127.0.0.1. On Ctrl-C or SIGTERM the guard prints a one-line summary (and writes --report).
     The token is never stored, logged or reported.
     """
-    with prepare_state_url(state_url, workers) as url:
-        if url == "memory" and workers > 1:
-            raise click.UsageError(
-                "--workers above 1 needs a shared --state (sqlite:///PATH or redis://HOST:PORT/DB): "
-                "with the in-process store each worker would spend its own budget"
-            )
+    if state_url is not None and state_url.strip() in ("memory", "memory://"):
+        raise click.BadParameter(
+            "the guard keeps its budget where every worker and the stopping server can read it: "
+            "use sqlite:///PATH or redis://HOST:PORT/DB, or leave --state out",
+            param_hint="--state",
+        )
+    # Even one worker is a process of its own, so the default is a temporary SQLite file.
+    with prepare_state_url(state_url, max(workers, 2)) as url:
         config = GuardConfig(
             upstream=upstream,
             max_creates=max_creates,
@@ -207,4 +208,8 @@ def guard(
             f"sora-mock guard: guarding {public_url(upstream)} with a budget of {max_creates} create(s) on http://{host}:{port}",
             err=True,
         )
-        serve_guard(config, host=host, port=port, workers=workers, threads=threads)
+        try:
+            serve_guard(config, host=host, port=port, workers=workers, threads=threads)
+        except PortBusyError as exc:
+            click.echo(f"sora-mock guard: error: {exc.strerror}", err=True)
+            sys.exit(1)

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any, ClassVar
+
 import click
 
 from ..config import DEFAULT_JOURNAL_BYTES, MockConfig
-from ..defects import DEFECTS
 from ..journal import BODY_CAP
-from ..relay.guard_cli import guard
-from ..relay.recorder import record
 from ..store import open_store
-from .server import DEFAULT_THREADS, DEFAULT_WORKERS
+from .server import DEFAULT_READ_TIMEOUT, DEFAULT_THREADS, DEFAULT_WORKERS, PortBusyError, is_loopback
 from .server import serve as serve_forever
 
 __all__ = ["main"]
+
+
+class _LazyGroup(click.Group):
+    """Imports the heavy commands (the recorder pulls in httpx) only when they are asked for."""
+
+    _lazy: ClassVar[dict[str, tuple[str, str]]] = {
+        "guard": ("mock_server.relay.guard_cli", "guard"),
+        "record": ("mock_server.relay.recorder", "record"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy:
+            import importlib
+
+            module, name = self._lazy[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), name)
+            return command
+        return super().get_command(ctx, cmd_name)
 
 
 def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -26,7 +47,20 @@ def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value.strip()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _DefectName(click.ParamType):  # type: ignore[type-arg]
+    """A defect name, checked against the catalogue only when one is given (keeps start-up light)."""
+
+    name = "defect"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..defects import DEFECTS
+
+        if value not in DEFECTS:
+            self.fail(f"{value!r} is not one of {', '.join(sorted(DEFECTS))}", param, ctx)
+        return str(value)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sora-characters-kit", prog_name="sora-mock")
 def main() -> None:
     """Mock server and tools for POST /sora/v1/characters."""
@@ -45,8 +79,7 @@ def main() -> None:
     "--seed",
     type=int,
     default=None,
-    help="Seed for reproducible usernames, ids, signatures and random faults: the Nth character of a run is "
-    "the same with any number of workers or replicas sharing one state.",
+    help="Seed for reproducible usernames, ids, signatures and random faults (per worker; exact with --workers 1).",
 )
 @click.option(
     "--token",
@@ -65,8 +98,16 @@ def main() -> None:
     "--threads",
     default=DEFAULT_THREADS,
     show_default=True,
-    type=click.IntRange(1, 256),
-    help="Threads per worker process, so slow answers (latency, delay faults) do not block it.",
+    type=click.IntRange(0, 256),
+    help="Threads per worker running the app; 0 runs it on the worker's event loop, where latency and "
+    "delay faults are awaited without holding anything (the fastest).",
+)
+@click.option(
+    "--read-timeout",
+    default=DEFAULT_READ_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a client gets to send its headers, then its whole body; a stalled request is cut off (408).",
 )
 @click.option(
     "--latency-ms",
@@ -123,7 +164,13 @@ def main() -> None:
 @click.option(
     "--no-admin",
     is_flag=True,
-    help="Do not serve the /__mock/ admin API (it takes no token; use this when binding beyond 127.0.0.1).",
+    help="Do not serve the /__mock/ admin API (use this, or --admin-token, when binding beyond 127.0.0.1).",
+)
+@click.option(
+    "--admin-token",
+    envvar="SORA_MOCK_ADMIN_TOKEN",
+    default=None,
+    help="Require this bearer token on every /__mock/ admin route (env SORA_MOCK_ADMIN_TOKEN).",
 )
 @click.option(
     "--access-log",
@@ -134,7 +181,7 @@ def main() -> None:
     "--defect",
     "defects",
     multiple=True,
-    type=click.Choice(sorted(DEFECTS)),
+    type=_DefectName(),
     help="Break the contract on purpose in this named way (repeatable); see `sora-mock defects`.",
 )
 def serve(
@@ -144,6 +191,7 @@ def serve(
     token: str | None,
     workers: int,
     threads: int,
+    read_timeout: float,
     latency_ms: int,
     fault_rate: float,
     fault_status: int,
@@ -152,6 +200,7 @@ def serve(
     state: str | None,
     state_prefix: str,
     no_admin: bool,
+    admin_token: str | None,
     access_log: bool,
     defects: tuple[str, ...],
 ) -> None:
@@ -162,6 +211,8 @@ def serve(
     """
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
+    if admin_token is not None and not admin_token.strip():
+        raise click.BadParameter("must not be empty", param_hint="--admin-token")
     config = MockConfig(
         token=token,
         seed=seed,
@@ -172,6 +223,7 @@ def serve(
         fault_rate=fault_rate,
         fault_status=fault_status,
         admin=not no_admin,
+        admin_token=admin_token,
         access_log=access_log,
         defects=defects,
     )
@@ -181,17 +233,23 @@ def serve(
             "redis://HOST:PORT/DB or leave --state out",
             param_hint="--state",
         )
-    click.echo(f"sora-mock: serving POST http://{host}:{port}/sora/v1/characters", err=True)
-    serve_forever(config, host=host, port=port, threads=threads, workers=workers, state=state)
-
-
-main.add_command(record)
-main.add_command(guard)
+    if not no_admin and not is_loopback(host):
+        guarded = "protected by --admin-token" if admin_token else "open to anyone who can reach it (no --admin-token)"
+        click.echo(f"sora-mock: warning: the /__mock/ admin API is served on {host}, {guarded}", err=True)
+    try:
+        serve_forever(
+            config, host=host, port=port, threads=threads, workers=workers, read_timeout=read_timeout, state=state
+        )
+    except PortBusyError as exc:
+        click.echo(f"sora-mock: error: {exc.strerror}", err=True)
+        sys.exit(1)
 
 
 @main.command("defects")
 def list_defects() -> None:
     """List the named defects that `serve --defect NAME` can switch on."""
+    from ..defects import DEFECTS
+
     width = max(len(name) for name in DEFECTS)
     for name, description in sorted(DEFECTS.items()):
         click.echo(f"{name:<{width}}  {description}")

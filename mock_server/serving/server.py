@@ -1,66 +1,177 @@
-"""Serve the mock through gunicorn, never Flask's development server.
+"""Serve a WSGI app with granian's worker processes and the body-buffering RSGI glue.
 
-The app is built once in the gunicorn master, then ``workers`` processes are forked, each with
-``threads`` threads (gthread worker). The master picks the state URL (:func:`prepare_state_url`:
-with several workers and no ``--state``, a temporary SQLite file removed on exit); every worker's
-app opens that store, connecting on first use in its own process, so the admin API sees one
-journal, one list of characters and one fault queue whatever process answers. gunicorn reads
-each request body lazily, so an oversized body is refused with 413 before it is read, and
-``drop`` faults can shut the socket.
+granian (a maintained Rust HTTP server) parses HTTP/1.1 on a Tokio event loop in each worker
+process; :class:`~mock_server.serving.glue.BufferedWSGI` reads each body asynchronously under the
+read timeout and the body cap, then calls the Flask app. The app is built in every worker by an
+importable ``"module:function"`` factory from a JSON-able config that the master passes down in
+the environment (never on a command line). :func:`serve` serves the mock; :func:`serve_app` is the
+generic entry other servers of the kit (the guard proxy) reuse.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gc
+import contextlib
+import errno
+import importlib
+import ipaddress
+import json
 import os
+import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
 from typing import Any
 
-from flask import Flask
-from gunicorn.app.base import BaseApplication
-
-from ..app import create_app
 from ..config import MockConfig
-from ..middleware import CorkMiddleware
 from ..store import prepare_state_url
 
-__all__ = ["DEFAULT_THREADS", "DEFAULT_WORKERS", "serve", "serve_factory"]
+__all__ = [
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_THREADS",
+    "DEFAULT_WORKERS",
+    "ENV_SPEC",
+    "PortBusyError",
+    "is_loopback",
+    "mock_app",
+    "serve",
+    "serve_app",
+    "worker_app",
+]
 
 DEFAULT_WORKERS = 2
 """Worker processes: one per core of a 2-core CI machine."""
-DEFAULT_THREADS = 4
-"""Threads per worker, so slow answers (latency, delay faults) do not block a whole process."""
+DEFAULT_THREADS = 0
+"""Threads per worker running the app; 0 runs it on the worker's event loop (no blocking I/O in it)."""
+DEFAULT_READ_TIMEOUT = 10.0
+"""Seconds a client gets to send its request headers, and then its whole body."""
+ENV_SPEC = "SORA_MOCK_SERVING"
+"""Environment variable carrying the worker spec (factory, config, limits) from master to workers."""
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, app: Flask | Callable[[], Flask], options: dict[str, Any]) -> None:
-        self._app = app
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return self._app if isinstance(self._app, Flask) else self._app()
+class PortBusyError(OSError):
+    """The address is already in use (or cannot be bound); the message says which."""
 
 
-def _announce(arbiter: Any) -> None:
-    """Print the address actually bound (useful with ``--port 0``) once the server is ready."""
-    for listener in arbiter.LISTENERS:
-        host, port = listener.sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"sora-mock: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
-def build_app(config: MockConfig) -> Flask:
-    """The app to serve (``config.state`` must be a URL every worker can open)."""
-    app = create_app(config)
-    app.wsgi_app = CorkMiddleware(app.wsgi_app)  # type: ignore[method-assign]
-    return app
+def _reserve(host: str, port: int) -> int:
+    """Check that ``host:port`` can be bound now (resolving port 0 to a free port); return the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host.strip("[]"), port))
+            sock.listen(1)  # fails if another server listens here, whatever its socket options
+            bound: int = sock.getsockname()[1]
+            return bound
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise PortBusyError(exc.errno or 0, f"cannot listen on {host}:{port}: {reason}") from None
+
+
+def _config_mapping(config: MockConfig) -> dict[str, Any]:
+    """The config as JSON-able field values (the clock is process-local and stays default)."""
+    return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "clock"}
+
+
+def mock_app(config: Mapping[str, Any]) -> WSGIApp:
+    """Factory of the mock: ``create_app`` from the config mapping the master passed down."""
+    from ..app import create_app
+
+    app = create_app(MockConfig.from_mapping(config))
+    wsgi: WSGIApp = app
+    return wsgi
+
+
+def worker_app() -> Any:
+    """granian's factory in each worker: the glue around the app named by :data:`ENV_SPEC`."""
+    from .glue import BufferedWSGI
+
+    _die_with_parent()
+    spec = json.loads(os.environ[ENV_SPEC])
+    factory: str = spec["factory"]
+    module, _, name = factory.partition(":")
+    app = getattr(importlib.import_module(module), name)(spec["config"])
+    return BufferedWSGI(
+        app, max_body_bytes=spec["max_body_bytes"], read_timeout=spec["read_timeout"], threads=spec["threads"]
+    )
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this worker SIGTERM when the master dies, even if it is killed outright."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+def serve_app(
+    factory: str,
+    config: Mapping[str, Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = DEFAULT_WORKERS,
+    threads: int = DEFAULT_THREADS,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    max_body_bytes: int,
+    name: str = "sora-mock",
+) -> None:
+    """Serve the WSGI app built by ``factory(config)`` in each of ``workers`` processes until SIGINT/SIGTERM.
+
+    ``factory`` is an importable ``"module:function"``; ``config`` must be JSON-able (it reaches
+    the workers through the environment). ``threads`` > 0 runs the app in that many threads per
+    worker (for views that block on the network); 0 runs it on the event loop. Prints one
+    ``listening on`` line with the real port; raises :class:`PortBusyError` before starting when
+    the address cannot be bound.
+    """
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    port = _reserve(host, port)
+    spec = {
+        "factory": factory,
+        "config": dict(config),
+        "max_body_bytes": max_body_bytes,
+        "read_timeout": read_timeout,
+        "threads": threads,
+    }
+    os.environ[ENV_SPEC] = json.dumps(spec)
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    print(f"{name}: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
+    server = Server(
+        "mock_server.serving.server:worker_app",
+        address=host.strip("[]"),
+        port=port,
+        interface=Interfaces.RSGI,
+        workers=workers,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(header_read_timeout=int(read_timeout * 1000), keep_alive=True),
+        log_level=LogLevels.warning,
+        log_access=False,
+        factory=True,
+        workers_kill_timeout=3,
+    )
+    try:
+        server.serve()
+    finally:
+        os.environ.pop(ENV_SPEC, None)
 
 
 def serve(
@@ -69,73 +180,18 @@ def serve(
     port: int = 8000,
     threads: int = DEFAULT_THREADS,
     workers: int = DEFAULT_WORKERS,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
     state: str | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down cleanly (exit status 0).
-
-    ``state`` is the state URL the user gave (``None``: in-process with one worker, a temporary
-    SQLite file with several).
-    """
+    """Serve the mock until SIGINT/SIGTERM, then shut down cleanly (exit status 0)."""
     with prepare_state_url(state, workers) as url:
-        _serve(dataclasses.replace(config, state=url), host, port, threads, workers)
-
-
-def _serve(config: MockConfig, host: str, port: int, threads: int, workers: int) -> None:
-    app = build_app(config)
-    master = os.getpid()
-    gc.freeze()  # what the master built is shared, unscanned, by the forked workers (less copy-on-write)
-
-    options = {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": threads,
-        "preload_app": True,
-        "accesslog": None,  # the app writes its own access log when config.access_log is set
-        "errorlog": "-",
-        "loglevel": "warning",
-        "graceful_timeout": 5,
-        "keepalive": 5,
-        "proc_name": "sora-mock",
-        "when_ready": _announce,
-    }
-    try:
-        _Gunicorn(app, options).run()
-    finally:
-        if os.getpid() == master:  # forked workers unwind through here too; only the master cleans up
-            app.extensions["sora_mock"]["state"].close()
-
-
-def serve_factory(
-    factory: Callable[[], Flask],
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    threads: int = DEFAULT_THREADS,
-    workers: int = 1,
-    proc_name: str = "sora-mock",
-    worker_exit: Callable[[], None] | None = None,
-    on_exit: Callable[[], None] | None = None,
-) -> None:
-    """Serve the app ``factory`` builds in each worker process, with the same gunicorn settings as :func:`serve`.
-
-    Nothing is built before forking, so each worker has its own connections. ``worker_exit`` runs
-    in each worker as it stops, ``on_exit`` in the master once every worker has stopped.
-    """
-    options = {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": threads,
-        "preload_app": False,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "warning",
-        "graceful_timeout": 5,
-        "keepalive": 5,
-        "proc_name": proc_name,
-        "when_ready": _announce,
-        "worker_exit": lambda arbiter, worker: worker_exit() if worker_exit else None,
-        "on_exit": lambda arbiter: on_exit() if on_exit else None,
-    }
-    _Gunicorn(factory, options).run()
+        serve_app(
+            "mock_server.serving.server:mock_app",
+            {**_config_mapping(config), "state": url},
+            host=host,
+            port=port,
+            workers=workers,
+            threads=threads,
+            read_timeout=read_timeout,
+            max_body_bytes=config.max_body_bytes,
+        )
