@@ -123,3 +123,34 @@ def test_the_readme_is_short_and_has_what_a_new_user_needs() -> None:
     assert "SCHEMATHESIS_HOOKS=contract_tests.hooks schemathesis run openapi/characters.yaml --url" in text
     for page in ("mock", "suites", "client-kit", "operating"):
         assert (ROOT / "docs" / f"{page}.md").is_file(), page
+
+
+_DATED = re.compile(r"\b(se|skt|ske)=[^&]*")
+
+
+def _seeded_parts(answer: dict[str, str]) -> tuple[str, str, str]:
+    """What a seed decides in a character: the username, the id after its creation time, the avatar URL's
+    random parts (its dates follow the clock)."""
+    return answer["username"], answer["id"][11:], _DATED.sub(r"\1=", answer["profile_picture_url"])
+
+
+def test_make_mock_seed_1_reproduces_the_mock_page_samples() -> None:
+    """docs/mock.md's characters are what ``make mock SEED=1`` answers (the default two workers, one store)."""
+    from .test_serve_flags import MockProcess
+
+    (first, *_) = sessions(ROOT / "docs" / "mock.md")
+    samples = [step for step in first if '"id":"ch_' in step.expected]
+    assert len(samples) >= 2
+    with MockProcess(["--seed", "1"]) as mock:
+        for step in samples:
+            command = step.command.replace("http://127.0.0.1:8000", mock.url(""))
+            done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True)
+            got = _seeded_parts(json.loads(done.stdout))
+            if step.expected.rstrip().endswith("}") and "…" not in step.expected:
+                assert got == _seeded_parts(json.loads(step.expected)), step.expected
+            else:  # an answer shortened with … : its username and id are still exact
+                shown = re.search(r'"id":"ch_\w{8}(\w{24})","username":"([a-z.]+)"', step.expected)
+                assert shown is not None, step.expected
+                tail, username = shown.groups()
+                assert got[:2] == (username, tail), step.expected
+        assert mock.stop() == 0
