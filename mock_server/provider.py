@@ -11,6 +11,7 @@ and building one costs a few microseconds rather than tens of Faker calls.
 from __future__ import annotations
 
 import base64
+import functools
 import random
 import time
 from typing import Any
@@ -20,7 +21,7 @@ from faker import Faker
 from faker.providers import BaseProvider
 from faker.providers.lorem.en_US import Provider as _Lorem
 
-__all__ = ["PERMALINK_PREFIX", "CharacterProvider", "id_key", "make_faker", "seeded_character"]
+__all__ = ["PERMALINK_PREFIX", "CharacterProvider", "id_key", "make_faker", "seeded_character", "seeded_character_json"]
 
 PERMALINK_PREFIX = "https://sora.chatgpt.com/profile/"
 _MASK96 = (1 << 96) - 1
@@ -84,7 +85,8 @@ def _username(rnd: random.Random) -> str:
     return f"{first}.{second}"
 
 
-def _stamp(moment: float) -> str:
+@functools.lru_cache(maxsize=8)  # two stamps per character, each the same for a whole second
+def _stamp(moment: int) -> str:
     return time.strftime("%Y-%m-%dT%H%%3A%M%%3A%SZ", time.gmtime(moment))
 
 
@@ -121,6 +123,21 @@ def seeded_character(seed: int, serial: int, now: float, *, key: int | None = No
         "permalink": PERMALINK_PREFIX + username,
         "profile_picture_url": _picture_url(rnd, now),
     }
+
+
+def seeded_character_json(seed: int, serial: int, now: float, *, key: int | None = None) -> bytes:
+    """:func:`seeded_character` as the compact JSON the mock answers (the bytes of ``journal.dumps`` of it).
+
+    Every member is ASCII with nothing JSON escapes (hex, lowercase letters, a dot, URL-quoted
+    text), so the object is written directly.
+    """
+    rnd = random.Random(((seed & _MASK64) << 64) | (serial & _MASK64))
+    username = _username(rnd)
+    tail = _mix96(serial, id_key(seed) if key is None else key)
+    return (
+        f'{{"id":"ch_{int(now) & 0xFFFFFFFF:08x}{tail:024x}","username":"{username}",'
+        f'"permalink":"{PERMALINK_PREFIX}{username}","profile_picture_url":"{_picture_url(rnd, now)}"}}'
+    ).encode()
 
 
 def make_faker(seed: int | None = None) -> Faker:
