@@ -167,6 +167,7 @@ def serve_app(
         log_access=False,
         factory=True,
         workers_kill_timeout=3,
+        respawn_failed_workers=True,  # a worker that dies (kill -9, OOM) is replaced; the others keep serving
     )
     try:
         server.serve()
