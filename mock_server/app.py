@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _DRAWS = "fault-draws"
+_HEADER_KEYS = ("HTTP_", "CONTENT_")  # the environ keys that hold request headers
 _HEADER_CACHE = 256  # distinct header sets whose journal encoding is kept
 _MIN_PRESENTED_SECRET = 8  # a presented bearer token this long or longer is redacted wherever it appears
 
@@ -166,18 +167,20 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["sora_mock"] = {"config": cfg, "state": state, "contract": contract, "seed": seed}
 
     final = not cfg.defects  # no defect may bend the answer after the view: journal it in the view
-    header_cache: dict[tuple[tuple[str, str], ...], bytes] = {}
+    header_cache: dict[tuple[tuple[str, Any], ...], bytes] = {}
 
     def journal_entry(environ: dict[str, Any], status: int | None, seen: _Seen) -> bytes:
-        items = tuple(EnvironHeaders(environ).items())
-        headers = header_cache.get(items)  # clients resend the same headers: redact and encode them once
+        # Clients resend the same headers: redact and encode each set once (keyed by the environ's headers).
+        seen_headers = tuple([item for item in environ.items() if item[0].startswith(_HEADER_KEYS)])
+        headers = header_cache.get(seen_headers)
         if headers is None:
+            items = list(EnvironHeaders(environ).items())
             presented = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")[2].strip()
             hidden = (*secrets, presented) if len(presented) >= _MIN_PRESENTED_SECRET else secrets
             headers = journal.dumps(journal.redact_headers(items, hidden))
             if len(header_cache) >= _HEADER_CACHE:
                 header_cache.clear()
-            header_cache[items] = headers
+            header_cache[seen_headers] = headers
         return journal.encode_entry_bytes(
             time=time.time(),
             method=environ["REQUEST_METHOD"],

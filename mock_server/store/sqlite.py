@@ -30,6 +30,7 @@ __all__ = ["SQLiteStore"]
 _T = TypeVar("_T")
 _BATCH = 256
 _BUSY_MS = 5000
+_MMAP_BYTES = 64 * 1024 * 1024
 _SLACK = 32  # appends between two trims of a log (reads apply the bounds exactly meanwhile)
 
 _SCHEMA = """
@@ -102,6 +103,7 @@ class SQLiteStore(Store):
         conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=OFF")
+        conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")  # pages read straight from the mapping: fewer system calls
         if self._schema_ready != os.getpid():
             conn.executescript(_SCHEMA)
             self._schema_ready = os.getpid()
