@@ -221,9 +221,42 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         seen.journal = True
         if cfg.latency_ms:
             _pause(environ, cfg.latency_ms / 1000)
-        fault = state.take_fault()
-        if fault is None and cfg.fault_rate and fault_drawn():
-            fault = Fault(status=cfg.fault_status)
+        # The request's own checks come first (no I/O), so that a valid create takes the pending
+        # fault, if any, and its serial in one store call; a pending fault still overrides whatever
+        # the checks found, as if it had been taken first.
+        refusal: Response | None = None
+        too_large: HTTPException | None = None
+        denied = authorize(environ.get("HTTP_AUTHORIZATION"), cfg.token)
+        if denied is not None and not final:
+            denied = defects.overrule_denial(denied, cfg.defects)
+        if denied is not None:
+            refusal = denied
+        else:
+            try:
+                body = read_body(environ, seen)
+            except RuleError as exc:
+                refusal = violation_response(exc.violation)
+            except HTTPException as exc:  # 413 from Content-Length or a chunked body
+                too_large = exc
+            else:
+                violation = (
+                    check_request(body, contract) if final else defects.check_request(body, contract, cfg.defects)
+                )
+                if violation is not None:
+                    refusal = violation_response(violation)
+        valid = refusal is None and too_large is None
+        entry = None
+        if valid and final:  # the answer is final: journal it with the character, in the same store call
+            entry = journal_entry(environ, 200, seen)
+        if valid and not cfg.fault_rate:
+            fault, character = state.fault_or_new_character(build, entry)
+            if character is not None:
+                seen.journal = not final
+                return character
+        else:
+            fault = state.take_fault()
+            if fault is None and cfg.fault_rate and fault_drawn():
+                fault = Fault(status=cfg.fault_status)
         if fault is not None:
             if fault.delay_ms:
                 _pause(environ, fault.delay_ms / 1000)
@@ -234,22 +267,11 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
                 return Response(b"", status=500)
             if fault.status is not None:
                 return _fault_response(fault)
-        denied = authorize(environ.get("HTTP_AUTHORIZATION"), cfg.token)
-        if denied is not None and not final:
-            denied = defects.overrule_denial(denied, cfg.defects)
-        if denied is not None:
-            return denied
-        try:
-            body = read_body(environ, seen)
-        except RuleError as exc:
-            return violation_response(exc.violation)
-        violation = check_request(body, contract) if final else defects.check_request(body, contract, cfg.defects)
-        if violation is not None:
-            return violation_response(violation)
-        entry = None
-        if final:  # the answer is final: journal it with the character, in one store call
-            entry = journal_entry(environ, 200, seen)
-            seen.journal = False
+        if too_large is not None:
+            raise too_large
+        if refusal is not None:
+            return refusal
+        seen.journal = not final
         return state.new_character(build, entry)
 
     @app.route(ENDPOINT_PATH, methods=["OPTIONS"])

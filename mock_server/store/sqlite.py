@@ -208,20 +208,33 @@ class SQLiteStore(Store):
             conn.execute("DELETE FROM items WHERE prefix = ? AND name = ? AND seq < ?", (p, log, keep_from))
             conn.execute("UPDATE logs SET low = ? WHERE prefix = ? AND name = ?", (keep_from, p, log))
 
+    def _append_new(
+        self, conn: sqlite3.Connection, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...]
+    ) -> tuple[int, bytes]:
+        (serial,) = conn.execute(
+            "INSERT INTO counters VALUES (?, ?, 1) "
+            "ON CONFLICT (prefix, name) DO UPDATE SET value = value + 1 RETURNING value",
+            (self.prefix, SERIAL),
+        ).fetchone()
+        item = build(int(serial))
+        self._append(conn, log, item)
+        for other, extra in also:
+            self._append(conn, other, extra)
+        return int(serial), item
+
     def append_new(
         self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
     ) -> tuple[int, bytes]:
-        def work(conn: sqlite3.Connection) -> tuple[int, bytes]:
-            (serial,) = conn.execute(
-                "INSERT INTO counters VALUES (?, ?, 1) "
-                "ON CONFLICT (prefix, name) DO UPDATE SET value = value + 1 RETURNING value",
-                (self.prefix, SERIAL),
-            ).fetchone()
-            item = build(int(serial))
-            self._append(conn, log, item)
-            for other, extra in also:
-                self._append(conn, other, extra)
-            return int(serial), item
+        return self._write(lambda conn: self._append_new(conn, log, build, also))
+
+    def take_fault_or_append_new(
+        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[bytes | None, bytes | None]:
+        def work(conn: sqlite3.Connection) -> tuple[bytes | None, bytes | None]:
+            fault = self._take(conn)
+            if fault is not None:
+                return fault, None
+            return None, self._append_new(conn, log, build, also)[1]
 
         return self._write(work)
 
@@ -306,19 +319,19 @@ class SQLiteStore(Store):
         if not self._run(peek):  # the common case: a read, no write lock
             return None
 
-        def take(conn: sqlite3.Connection) -> bytes | None:
-            row = conn.execute(
-                "SELECT id, fault, times FROM faults WHERE prefix = ? ORDER BY id LIMIT 1", (self.prefix,)
-            ).fetchone()
-            if row is None:
-                return None
-            if row[2] <= 1:
-                conn.execute("DELETE FROM faults WHERE id = ?", (row[0],))
-            else:
-                conn.execute("UPDATE faults SET times = times - 1 WHERE id = ?", (row[0],))
-            return bytes(row[1])
+        return self._write(self._take)
 
-        return self._write(take)
+    def _take(self, conn: sqlite3.Connection) -> bytes | None:
+        row = conn.execute(
+            "SELECT id, fault, times FROM faults WHERE prefix = ? ORDER BY id LIMIT 1", (self.prefix,)
+        ).fetchone()
+        if row is None:
+            return None
+        if row[2] <= 1:
+            conn.execute("DELETE FROM faults WHERE id = ?", (row[0],))
+        else:
+            conn.execute("UPDATE faults SET times = times - 1 WHERE id = ?", (row[0],))
+        return bytes(row[1])
 
     def pending_faults(self) -> list[tuple[bytes, int]]:
         rows = self._run(
