@@ -328,7 +328,11 @@ def test_other_paths_are_404_unless_pass_through(make_guard: Callable[..., Flask
 
     open_guard = make_guard(pass_through=True)
     health = open_guard.get("/__mock/health")
-    assert (health.status_code, health.get_json(), health.headers[GUARD_HEADER]) == (200, {"status": "ok"}, "passed")
+    assert (health.status_code, health.get_json(), health.headers[GUARD_HEADER]) == (
+        200,
+        {"status": "ok", "state": "memory"},
+        "passed",
+    )
     assert open_guard.get("/__guard/nothing").status_code == 404  # the guard's own prefix is never forwarded
     assert report(open_guard)["passed"] == 1
 
