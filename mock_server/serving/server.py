@@ -108,8 +108,9 @@ def worker_app() -> Any:
 
 
 def _die_with_parent(master: int | None) -> None:
-    """Ask Linux to send this worker SIGTERM when the master dies, even if it is killed outright.
+    """Ask Linux to kill this worker when the master dies, even if the master is killed outright.
 
+    SIGKILL, not SIGTERM: a granian worker whose master is gone can hang in its SIGTERM handler.
     A master that died before this worker asked exits it at once.
     """
     if not sys.platform.startswith("linux"):
@@ -117,11 +118,8 @@ def _die_with_parent(master: int | None) -> None:
     import ctypes
     import signal
 
-    # Until granian installs the worker's own handlers, SIGTERM must end the worker: the handler
-    # inherited from the master (fork) would only flag a shutdown in a copy of the master.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     if master is not None and os.getppid() != master:
         os._exit(0)
 
