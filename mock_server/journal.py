@@ -31,6 +31,7 @@ __all__ = [
     "dumps",
     "encode_body",
     "encode_entry",
+    "encode_entry_bytes",
     "loads",
     "redact_headers",
     "with_seq",
@@ -116,6 +117,20 @@ def encode_entry(
     """One journal entry; ``body`` is what :func:`encode_body` returned."""
     head = {"time": time, "method": method, "path": path, "status": status, "headers": headers}
     return dumps(head)[:-1] + b"," + body + b"}"
+
+
+def encode_entry_bytes(
+    *, time: float, method: str, path: str, status: int | None, headers: bytes, body: bytes = b'"body":null'
+) -> bytes:
+    """:func:`encode_entry` with the headers object already encoded (``dumps`` of :func:`redact_headers`)."""
+    return b'{"time":%s,"method":%s,"path":%s,"status":%s,"headers":%s,%s}' % (
+        _ENCODER.encode(time).encode(),
+        dumps(method),
+        dumps(path),
+        b"null" if status is None else b"%d" % status,
+        headers,
+        body,
+    )
 
 
 def with_seq(seq: int, item: bytes) -> bytes:

@@ -2,15 +2,17 @@
 
 Ids are ``ch_`` + 8 hex digits of the creation unix time + 24 hex digits that look random but
 are a keyed bijection of a serial number, so two serials never give the same id (the key comes
-from the seed). Everything else of the character for serial N comes from a ``random.Random``
-seeded by (seed, N) alone (:func:`seeded_character`), so with one shared serial counter every
+from the seed). Everything else of the character for serial N is read from a SHAKE-128 digest of
+(seed, N) alone (:func:`seeded_character`), so with one shared serial counter every
 worker and every replica gives the Nth character of a run the same username, key and signature,
-and building one costs a few microseconds rather than tens of Faker calls.
+and building one costs a few microseconds (one SHAKE-128 digest) rather than tens of Faker calls.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import random
 import time
 from typing import Any
@@ -20,7 +22,7 @@ from faker import Faker
 from faker.providers import BaseProvider
 from faker.providers.lorem.en_US import Provider as _Lorem
 
-__all__ = ["PERMALINK_PREFIX", "CharacterProvider", "id_key", "make_faker", "seeded_character"]
+__all__ = ["PERMALINK_PREFIX", "CharacterProvider", "id_key", "make_faker", "seeded_character", "seeded_character_json"]
 
 PERMALINK_PREFIX = "https://sora.chatgpt.com/profile/"
 _MASK96 = (1 << 96) - 1
@@ -29,6 +31,8 @@ _SIGNED_URL_VALIDITY = 7 * 24 * 3600
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _WORDS = tuple(w for w in (w.lower() for w in _Lorem.word_list) if w.isascii() and w.isalpha())
 _MASK64 = (1 << 64) - 1
+_LETTER_BYTES = bytes(_LETTERS.encode()[i % 26] for i in range(256))
+"""Maps any byte to a lowercase letter (``bytes.translate``)."""
 
 
 def _mix96(value: int, key: int) -> int:
@@ -84,7 +88,8 @@ def _username(rnd: random.Random) -> str:
     return f"{first}.{second}"
 
 
-def _stamp(moment: float) -> str:
+@functools.lru_cache(maxsize=8)  # two stamps per character, each the same for a whole second
+def _stamp(moment: int) -> str:
     return time.strftime("%Y-%m-%dT%H%%3A%M%%3A%SZ", time.gmtime(moment))
 
 
@@ -106,21 +111,60 @@ def _picture_url(rnd: random.Random, now: float) -> str:
     )
 
 
+def _draws(seed: int, serial: int) -> bytes:
+    """128 bytes that look random and depend on (``seed``, ``serial``) alone (SHAKE-128 of the pair)."""
+    return hashlib.shake_128((((seed & _MASK64) << 64) | (serial & _MASK64)).to_bytes(16, "big")).digest(128)
+
+
+def _seeded_parts(seed: int, serial: int, now: float, key: int | None) -> tuple[str, str, str]:
+    """(id, username, profile picture URL) of character ``serial``: every choice read from :func:`_draws`."""
+    draw = _draws(seed, serial)
+    first = draw[8 : 14 + draw[0] % 5].translate(_LETTER_BYTES).decode()  # 6-10 letters
+    second = draw[20 : 22 + draw[1] % 4].translate(_LETTER_BYTES).decode()  # 2-5 letters
+    username = f"{first}.{_WORDS[int.from_bytes(draw[2:4], 'big') % len(_WORDS)]}{second}"
+    tail = _mix96(serial, id_key(seed) if key is None else key)
+    issued = int(now)
+    se = _stamp(issued + _SIGNED_URL_VALIDITY)
+    file_id, skoid, sktid = (draw[i : i + 16].hex() for i in (32, 48, 64))
+    signature = base64.b64encode(draw[80:112]).decode().replace("+", "%2B").replace("=", "%3D")
+    picture = (
+        f"https://videos.openai.com/az/files/00000000-{_dashed(file_id)[9:]}%2Fraw"
+        f"?se={se}&sp=r&sv=2024-08-04&sr=b&skoid={_dashed(skoid)}&sktid={_dashed(sktid)}&skt={_stamp(issued)}"
+        f"&ske={se}&sks=b&skv=2024-08-04&sig={signature}&ac=oaisdmntprsouthcentralus"
+    )
+    return f"ch_{issued & 0xFFFFFFFF:08x}{tail:024x}", username, picture
+
+
+def _dashed(h: str) -> str:
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def seeded_character(seed: int, serial: int, now: float, *, key: int | None = None) -> dict[str, Any]:
     """Character number ``serial`` of a run seeded with ``seed``, created at ``now`` (unix seconds).
 
     Depends on (``seed``, ``serial``, ``now``) only. ``key`` is the id key (:func:`id_key` of the
     seed when not given; pass it to skip recomputing it).
     """
-    rnd = random.Random(((seed & _MASK64) << 64) | (serial & _MASK64))
-    username = _username(rnd)
-    tail = _mix96(serial, id_key(seed) if key is None else key)
+    character_id, username, picture = _seeded_parts(seed, serial, now, key)
     return {
-        "id": f"ch_{int(now) & 0xFFFFFFFF:08x}{tail:024x}",
+        "id": character_id,
         "username": username,
         "permalink": PERMALINK_PREFIX + username,
-        "profile_picture_url": _picture_url(rnd, now),
+        "profile_picture_url": picture,
     }
+
+
+def seeded_character_json(seed: int, serial: int, now: float, *, key: int | None = None) -> bytes:
+    """:func:`seeded_character` as the compact JSON the mock answers (the bytes of ``journal.dumps`` of it).
+
+    Every member is ASCII with nothing JSON escapes (hex, lowercase letters, a dot, URL-quoted
+    text), so the object is written directly.
+    """
+    character_id, username, picture = _seeded_parts(seed, serial, now, key)
+    return (
+        f'{{"id":"{character_id}","username":"{username}","permalink":"{PERMALINK_PREFIX}{username}",'
+        f'"profile_picture_url":"{picture}"}}'
+    ).encode()
 
 
 def make_faker(seed: int | None = None) -> Faker:

@@ -108,6 +108,17 @@ class MockState:
         also = ((REQUESTS, entry),) if entry is not None else ()
         return self.store.append_new(CHARACTERS, build, also)[1]
 
+    def fault_or_new_character(
+        self, build: Callable[[int], bytes], entry: bytes | None = None
+    ) -> tuple[Fault | None, bytes | None]:
+        """:meth:`take_fault`, and only when no fault is pending, :meth:`new_character` (one store call).
+
+        Returns ``(fault, None)`` or ``(None, the character's JSON)``.
+        """
+        also = ((REQUESTS, entry),) if entry is not None else ()
+        raw, character = self.store.take_fault_or_append_new(CHARACTERS, build, also)
+        return (self._fault(raw) if raw is not None else None), character
+
     # faults
     def push_fault(self, fault: Fault, times: int = 1) -> None:
         """Apply ``fault`` to the next ``times`` endpoint requests (after those already queued)."""
@@ -119,8 +130,9 @@ class MockState:
     def take_fault(self) -> Fault | None:
         """The fault for the request being answered now, if any is pending."""
         raw = self.store.take_fault()
-        if raw is None:
-            return None
+        return None if raw is None else self._fault(raw)
+
+    def _fault(self, raw: bytes) -> Fault:
         fault = self._faults.get(raw)
         if fault is None:
             fault = Fault(**json.loads(raw))

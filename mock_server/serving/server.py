@@ -97,8 +97,8 @@ def worker_app() -> Any:
     """granian's factory in each worker: the glue around the app named by :data:`ENV_SPEC`."""
     from .glue import BufferedWSGI
 
-    _die_with_parent()
     spec = json.loads(os.environ[ENV_SPEC])
+    _die_with_parent(spec.get("master"))
     factory: str = spec["factory"]
     module, _, name = factory.partition(":")
     app = getattr(importlib.import_module(module), name)(spec["config"])
@@ -107,15 +107,21 @@ def worker_app() -> Any:
     )
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to send this worker SIGTERM when the master dies, even if it is killed outright."""
+def _die_with_parent(master: int | None) -> None:
+    """Ask Linux to kill this worker when the master dies, even if the master is killed outright.
+
+    SIGKILL, not SIGTERM: a granian worker whose master is gone can hang in its SIGTERM handler.
+    A master that died before this worker asked exits it at once.
+    """
     if not sys.platform.startswith("linux"):
         return
     import ctypes
     import signal
 
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if master is not None and os.getppid() != master:
+        os._exit(0)
 
 
 def serve_app(
@@ -150,6 +156,7 @@ def serve_app(
         "max_body_bytes": max_body_bytes,
         "read_timeout": read_timeout,
         "threads": threads,
+        "master": os.getpid(),
     }
     os.environ[ENV_SPEC] = json.dumps(spec)
     shown = f"[{host.strip('[]')}]" if ":" in host else host

@@ -97,6 +97,19 @@ class Store(ABC):
         self.append_many([(log, item), *also])
         return serial, item
 
+    def take_fault_or_append_new(
+        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[bytes | None, bytes | None]:
+        """:meth:`take_fault`, and only when no fault is pending, :meth:`append_new`.
+
+        Returns ``(fault, None)`` or ``(None, built item)``; one transaction where the backend can
+        (a create then costs one store call, not a fault check and then a write).
+        """
+        fault = self.take_fault()
+        if fault is not None:
+            return fault, None
+        return None, self.append_new(log, build, also)[1]
+
     # faults
     @abstractmethod
     def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:

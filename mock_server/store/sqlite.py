@@ -30,6 +30,9 @@ __all__ = ["SQLiteStore"]
 _T = TypeVar("_T")
 _BATCH = 256
 _BUSY_MS = 5000
+_MMAP_BYTES = 64 * 1024 * 1024
+_pid = [os.getpid()]  # this process's id, kept without a system call per use
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 _SLACK = 32  # appends between two trims of a log (reads apply the bounds exactly meanwhile)
 
 _SCHEMA = """
@@ -102,16 +105,17 @@ class SQLiteStore(Store):
         conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=OFF")
-        if self._schema_ready != os.getpid():
+        conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")  # pages read straight from the mapping: fewer system calls
+        if self._schema_ready != _pid[0]:
             conn.executescript(_SCHEMA)
-            self._schema_ready = os.getpid()
+            self._schema_ready = _pid[0]
         return conn
 
     def _conn(self) -> sqlite3.Connection:
         local = self._local
-        if getattr(local, "pid", 0) != os.getpid():  # first use in this thread, or a forked child
+        if getattr(local, "pid", 0) != _pid[0]:  # first use in this thread, or a forked child
             local.conn = self._connect()
-            local.pid = os.getpid()
+            local.pid = _pid[0]
         conn: sqlite3.Connection = local.conn
         return conn
 
@@ -123,12 +127,12 @@ class SQLiteStore(Store):
             raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: {exc}") from None
 
     def _process_lock(self) -> int:
-        if self._lock_pid != os.getpid():  # first write in this (possibly forked) process
+        if self._lock_pid != _pid[0]:  # first write in this (possibly forked) process
             try:
                 self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as exc:
                 raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: {exc}") from None
-            self._lock_pid = os.getpid()
+            self._lock_pid = _pid[0]
         return self._lock_fd
 
     def _write(self, work: Callable[[sqlite3.Connection], _T], *, single: bool = False) -> _T:
@@ -192,6 +196,33 @@ class SQLiteStore(Store):
             self._trim(conn, log, seq, total, low)
         return int(seq)
 
+    def _append_distinct(self, conn: sqlite3.Connection, items: list[tuple[str, bytes]]) -> list[int]:
+        """Append one item to each of several distinct logs with two statements in all (each statement
+        is a round trip into SQLite, and the Python lock is released and taken again around it)."""
+        p = self.prefix
+        sizes = {log: len(item) for log, item in items}
+        rows = conn.execute(
+            "INSERT INTO logs (prefix, name, seq, total) VALUES "
+            + ", ".join(["(?, ?, 1, ?)"] * len(items))
+            + " ON CONFLICT (prefix, name) DO UPDATE SET seq = seq + 1, total = total + excluded.total "
+            "RETURNING name, seq, total, low",
+            [value for log, item in items for value in (p, log, len(item))],
+        ).fetchall()
+        after = {name: (seq, total, low) for name, seq, total, low in rows}
+        conn.execute(
+            "INSERT INTO items VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(items)),
+            [value for log, item in items for value in (p, log, after[log][0], after[log][1] - sizes[log], item)],
+        )
+        for log, (seq, total, low) in after.items():
+            if seq - low >= self.max_items + _SLACK or (self.max_bytes and seq % _SLACK == 0):
+                self._trim(conn, log, seq, total, low)
+        return [int(after[log][0]) for log, _ in items]
+
+    def _append_all(self, conn: sqlite3.Connection, items: list[tuple[str, bytes]]) -> list[int]:
+        if 1 < len(items) == len({log for log, _ in items}):
+            return self._append_distinct(conn, items)
+        return [self._append(conn, log, item) for log, item in items]
+
     def _trim(self, conn: sqlite3.Connection, log: str, seq: int, total: int, low: int) -> None:
         """Delete what the bounds drop (reads already skip it: trimming runs every few appends)."""
         p = self.prefix
@@ -206,20 +237,31 @@ class SQLiteStore(Store):
             conn.execute("DELETE FROM items WHERE prefix = ? AND name = ? AND seq < ?", (p, log, keep_from))
             conn.execute("UPDATE logs SET low = ? WHERE prefix = ? AND name = ?", (keep_from, p, log))
 
+    def _append_new(
+        self, conn: sqlite3.Connection, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...]
+    ) -> tuple[int, bytes]:
+        (serial,) = conn.execute(
+            "INSERT INTO counters VALUES (?, ?, 1) "
+            "ON CONFLICT (prefix, name) DO UPDATE SET value = value + 1 RETURNING value",
+            (self.prefix, SERIAL),
+        ).fetchone()
+        item = build(int(serial))
+        self._append_all(conn, [(log, item), *also])
+        return int(serial), item
+
     def append_new(
         self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
     ) -> tuple[int, bytes]:
-        def work(conn: sqlite3.Connection) -> tuple[int, bytes]:
-            (serial,) = conn.execute(
-                "INSERT INTO counters VALUES (?, ?, 1) "
-                "ON CONFLICT (prefix, name) DO UPDATE SET value = value + 1 RETURNING value",
-                (self.prefix, SERIAL),
-            ).fetchone()
-            item = build(int(serial))
-            self._append(conn, log, item)
-            for other, extra in also:
-                self._append(conn, other, extra)
-            return int(serial), item
+        return self._write(lambda conn: self._append_new(conn, log, build, also))
+
+    def take_fault_or_append_new(
+        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[bytes | None, bytes | None]:
+        def work(conn: sqlite3.Connection) -> tuple[bytes | None, bytes | None]:
+            fault = self._take(conn)
+            if fault is not None:
+                return fault, None
+            return None, self._append_new(conn, log, build, also)[1]
 
         return self._write(work)
 
@@ -227,7 +269,7 @@ class SQLiteStore(Store):
         return self._write(lambda conn: self._append(conn, log, item))
 
     def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
-        return self._write(lambda conn: [self._append(conn, log, item) for log, item in items])
+        return self._write(lambda conn: self._append_all(conn, items))
 
     def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
         left = limit
@@ -304,19 +346,19 @@ class SQLiteStore(Store):
         if not self._run(peek):  # the common case: a read, no write lock
             return None
 
-        def take(conn: sqlite3.Connection) -> bytes | None:
-            row = conn.execute(
-                "SELECT id, fault, times FROM faults WHERE prefix = ? ORDER BY id LIMIT 1", (self.prefix,)
-            ).fetchone()
-            if row is None:
-                return None
-            if row[2] <= 1:
-                conn.execute("DELETE FROM faults WHERE id = ?", (row[0],))
-            else:
-                conn.execute("UPDATE faults SET times = times - 1 WHERE id = ?", (row[0],))
-            return bytes(row[1])
+        return self._write(self._take)
 
-        return self._write(take)
+    def _take(self, conn: sqlite3.Connection) -> bytes | None:
+        row = conn.execute(
+            "SELECT id, fault, times FROM faults WHERE prefix = ? ORDER BY id LIMIT 1", (self.prefix,)
+        ).fetchone()
+        if row is None:
+            return None
+        if row[2] <= 1:
+            conn.execute("DELETE FROM faults WHERE id = ?", (row[0],))
+        else:
+            conn.execute("UPDATE faults SET times = times - 1 WHERE id = ?", (row[0],))
+        return bytes(row[1])
 
     def pending_faults(self) -> list[tuple[bytes, int]]:
         rows = self._run(
@@ -343,10 +385,10 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         local = self._local
-        if getattr(local, "pid", 0) == os.getpid():
+        if getattr(local, "pid", 0) == _pid[0]:
             local.conn.close()
         local.pid = 0
         with self._write_lock:
-            if self._lock_pid == os.getpid():
+            if self._lock_pid == _pid[0]:
                 os.close(self._lock_fd)
             self._lock_pid = 0
