@@ -134,14 +134,15 @@ def _seeded_parts(answer: dict[str, str]) -> tuple[str, str, str]:
     return answer["username"], answer["id"][11:], _DATED.sub(r"\1=", answer["profile_picture_url"])
 
 
-def test_make_mock_seed_1_reproduces_the_mock_page_samples() -> None:
-    """docs/mock.md's characters are what ``make mock SEED=1`` answers (the default two workers, one store)."""
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["default", "two-workers"])
+def test_make_mock_seed_1_reproduces_the_mock_page_samples(workers: list[str]) -> None:
+    """docs/mock.md's characters are what ``make mock SEED=1`` answers, whatever the number of workers."""
     from .test_serve_flags import MockProcess
 
     (first, *_) = sessions(ROOT / "docs" / "mock.md")
     samples = [step for step in first if '"id":"ch_' in step.expected]
     assert len(samples) >= 2
-    with MockProcess(["--seed", "1"]) as mock:
+    with MockProcess(["--seed", "1", *workers]) as mock:
         for step in samples:
             command = step.command.replace("http://127.0.0.1:8000", mock.url(""))
             done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True)

@@ -137,7 +137,7 @@ def test_a_10_mb_body_is_refused_unread_and_the_server_keeps_serving(server: Moc
 
 
 def test_memory_stays_flat_beyond_the_bounded_journal() -> None:
-    with MockProcess(["--journal-size", "500"]) as server:
+    with MockProcess(["--journal-size", "500", "--workers", "2"]) as server:
         server.await_processes(3)
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda _: _creates(server, 750), range(4)))  # fills journal and caches

@@ -215,7 +215,7 @@ def test_bad_option_values_are_refused_before_serving(args: list[str]) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_shut_the_server_down_cleanly(sig: int) -> None:
-    with MockProcess([]) as server:
+    with MockProcess(["--workers", "2"]) as server:
         session = requests.Session()
         assert session.post(server.url(PATH), json=VALID, headers={"Authorization": "Bearer x"}, timeout=10).ok
         processes = server.await_processes(3)  # master, two workers
@@ -243,7 +243,7 @@ def _state_folder(processes: list[int]) -> Path:
 
 
 def test_a_killed_server_leaves_no_worker_behind() -> None:
-    with MockProcess([]) as server:
+    with MockProcess(["--workers", "2"]) as server:
         processes = server.await_processes(3)
         state_folder = _state_folder(processes)
         assert server.stop(signal.SIGKILL) == -signal.SIGKILL

@@ -92,7 +92,8 @@ def main() -> None:
     default=DEFAULT_WORKERS,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes (one per core is a good start); the admin API shows one state across all of them.",
+    help="Worker processes. One keeps the state in memory (fastest on a 2-core machine); more share one "
+    "state (a temporary SQLite file unless --state says otherwise), so the admin API sees all of them.",
 )
 @click.option(
     "--threads",

@@ -38,8 +38,11 @@ __all__ = [
     "worker_app",
 ]
 
-DEFAULT_WORKERS = 2
-"""Worker processes: one per core of a 2-core CI machine."""
+DEFAULT_WORKERS = 1
+"""Worker processes. One by default, measured on 2 cores with the client on the same machine: one
+process with the in-process state answers 1.7-1.8x Prism's rate, while two processes sharing a
+SQLite state spend ~0.25 ms more CPU per request waiting on each other (docs/performance.md).
+``--workers N`` shares one state through SQLite (default) or Redis."""
 DEFAULT_THREADS = 0
 """Threads per worker running the app; 0 runs it on the worker's event loop (no blocking I/O in it)."""
 DEFAULT_READ_TIMEOUT = 10.0
