@@ -388,7 +388,8 @@ def _broken_window(draw: st.DrawFn) -> str:
     start = draw(_starts)
     span = draw(
         st.one_of(
-            st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("0.999"), Decimal("3.001"), Decimal(4), Decimal(5)]),
+            st.sampled_from([Decimal("3.001"), Decimal("3.5"), Decimal(4), Decimal(5)]),  # just over the maximum
+            st.sampled_from([Decimal(0), Decimal("0.5"), Decimal("0.999")]),  # under the minimum
             st.decimals(Decimal("0.01"), Decimal("0.99"), places=2),
             st.decimals(Decimal("3.01"), Decimal(6), places=2),
             st.decimals(Decimal(6), Decimal(1000), places=1),

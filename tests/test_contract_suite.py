@@ -67,7 +67,7 @@ def test_fuzzing_alone_catches_rule_and_answer_defects(defect: str) -> None:
 
     target = Target.in_process((defect,))
     result = SuiteResult(target=target.label)
-    run_fuzz(build_schema(target), target, result, max_examples=60)
+    run_fuzz(build_schema(target), target, result, max_examples=120)
     assert EXPECTED[defect] in result.caught_by() or "ignored_auth" in result.caught_by()
 
 
