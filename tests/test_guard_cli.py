@@ -13,14 +13,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import requests
 from click.testing import CliRunner
 
 from mock_server.serving.cli import main
@@ -39,40 +37,8 @@ pytestmark = pytest.mark.slow
 class GuardProcess(MockProcess):
     """``sora-mock guard ARGS --port 0`` in a subprocess, ready once ``/__guard/report`` answers."""
 
-    def __init__(self, args: Sequence[str], cwd: Path | None = None, timeout: float = 30.0) -> None:
-        super().__init__(args, timeout=timeout)
-        self.cwd = cwd
-
-    def __enter__(self) -> GuardProcess:
-        command = [sys.executable, "-c", "from mock_server.serving.cli import main; main()", "guard", *self.args]
-        self.proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env,
-            cwd=self.cwd,
-        )
-        self.pump = threading.Thread(target=self._pump, daemon=True)
-        self.pump.start()
-        deadline = time.monotonic() + self.timeout
-        while not self.port:
-            line = self.next_line(deadline - time.monotonic())
-            if match := re.search(r"listening on http://(\S+):(\d+)", line):
-                self.host, self.port = match.group(1), int(match.group(2))
-        self._await_first_answer(deadline)
-        return self
-
-    def _await_first_answer(self, deadline: float) -> None:
-        while True:
-            try:
-                requests.get(self.url("/__guard/report"), timeout=2)
-                return
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    command = "guard"
+    ready_path = "/__guard/report"
 
 
 @pytest.fixture(scope="module")

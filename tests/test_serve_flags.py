@@ -38,7 +38,15 @@ class MockProcess:
     Readiness is the "listening on" line plus a first answer, each awaited with a timeout.
     """
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 30.0) -> None:
+    command = "serve"
+    """The ``sora-mock`` command to run."""
+    ready_path = "/__mock/health"
+    """A path that answers once the server is ready."""
+
+    def __init__(
+        self, args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 30.0, cwd: Path | None = None
+    ) -> None:
+        self.cwd = cwd
         self.args = [*args, "--host", "127.0.0.1", "--port", "0"]
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self.timeout = timeout
@@ -50,7 +58,7 @@ class MockProcess:
         self.pump: threading.Thread | None = None
 
     def __enter__(self) -> MockProcess:
-        command = [sys.executable, "-c", "from mock_server.serving.cli import main; main()", "serve", *self.args]
+        command = [sys.executable, "-c", "from mock_server.serving.cli import main; main()", self.command, *self.args]
         self.proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -58,6 +66,7 @@ class MockProcess:
             stderr=subprocess.PIPE,
             text=True,
             env=self.env,
+            cwd=self.cwd,
         )
         self.pump = threading.Thread(target=self._pump, daemon=True)
         self.pump.start()
@@ -85,7 +94,7 @@ class MockProcess:
     def _await_first_answer(self, deadline: float) -> None:
         while True:
             try:
-                requests.get(self.url("/__mock/health"), timeout=2)
+                requests.get(self.url(self.ready_path), timeout=2)
                 return
             except requests.ConnectionError:
                 if time.monotonic() > deadline:
