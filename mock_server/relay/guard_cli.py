@@ -13,7 +13,7 @@ import click
 from flask import Flask
 
 from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, serve_app
-from ..store import StoreUnavailable, open_store, prepare_state_url
+from ..store import StoreUnavailable, is_memory_url, open_store, prepare_state_url
 from .guard import (
     DEFAULT_UPSTREAM,
     GuardConfig,
@@ -43,7 +43,7 @@ def serve_guard(config: GuardConfig, *, host: str, port: int, workers: int = 1, 
     the upstream. ``config.state_url`` must name a store every process can open (not ``memory``):
     the budget and findings are shared by the workers, and read back here once they have stopped.
     """
-    if config.state_url in ("memory", "memory://"):
+    if is_memory_url(config.state_url):
         raise ValueError("the guard's state must be a store every worker can open (sqlite:///PATH or redis://…)")
     serve_app(
         "mock_server.relay.guard_cli:guard_app",
@@ -177,7 +177,7 @@ def guard(
     on 127.0.0.1. On Ctrl-C or SIGTERM the guard prints a one-line summary (and writes --report).
     The token is never stored, logged or reported.
     """
-    if state_url is not None and state_url.strip() in ("memory", "memory://"):
+    if state_url is not None and is_memory_url(state_url):
         raise click.BadParameter(
             "the guard keeps its budget where every worker and the stopping server can read it: "
             "use sqlite:///PATH or redis://HOST:PORT/DB, or leave --state out",

@@ -9,7 +9,7 @@ import click
 
 from ..config import DEFAULT_JOURNAL_BYTES, MockConfig
 from ..journal import BODY_CAP
-from ..store import open_store
+from ..store import check_shareable, open_store
 from .server import DEFAULT_READ_TIMEOUT, DEFAULT_THREADS, DEFAULT_WORKERS, PortBusyError, is_loopback
 from .server import serve as serve_forever
 
@@ -228,12 +228,10 @@ def serve(
         access_log=access_log,
         defects=defects,
     )
-    if state is not None and state in ("memory", "memory://") and workers > 1:
-        raise click.BadParameter(
-            f"memory keeps the state inside one process; with {workers} workers use sqlite:///PATH, "
-            "redis://HOST:PORT/DB or leave --state out",
-            param_hint="--state",
-        )
+    try:
+        check_shareable(state, workers)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--state") from None
     if not no_admin and not is_loopback(host):
         guarded = "protected by --admin-token" if admin_token else "open to anyone who can reach it (no --admin-token)"
         click.echo(f"sora-mock: warning: the /__mock/ admin API is served on {host}, {guarded}", err=True)

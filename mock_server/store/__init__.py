@@ -9,6 +9,24 @@ prefix) sees the same logs, counters and fault queue.
 
 from __future__ import annotations
 
-from .base import FaultQueueFull, Store, StoreUnavailable, open_store, prepare_state_url, safe_url
+from .base import (
+    FaultQueueFull,
+    Store,
+    StoreUnavailable,
+    check_shareable,
+    is_memory_url,
+    open_store,
+    prepare_state_url,
+    safe_url,
+)
 
-__all__ = ["FaultQueueFull", "Store", "StoreUnavailable", "open_store", "prepare_state_url", "safe_url"]
+__all__ = [
+    "FaultQueueFull",
+    "Store",
+    "StoreUnavailable",
+    "check_shareable",
+    "is_memory_url",
+    "open_store",
+    "prepare_state_url",
+    "safe_url",
+]

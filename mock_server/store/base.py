@@ -22,7 +22,17 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 
-__all__ = ["SERIAL", "FaultQueueFull", "Store", "StoreUnavailable", "open_store", "prepare_state_url", "safe_url"]
+__all__ = [
+    "SERIAL",
+    "FaultQueueFull",
+    "Store",
+    "StoreUnavailable",
+    "check_shareable",
+    "is_memory_url",
+    "open_store",
+    "prepare_state_url",
+    "safe_url",
+]
 
 SERIAL = "serial"
 """The counter behind ids and seeded characters (never cleared by :meth:`Store.reset`)."""
@@ -148,7 +158,7 @@ def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: in
         raise ValueError("max_items must be at least 1")
     if max_bytes < 0:
         raise ValueError("max_bytes must be zero (no bound) or more")
-    if url in ("memory", "memory://"):
+    if is_memory_url(url):
         from .memory import MemoryStore
 
         return MemoryStore(prefix=prefix, max_items=max_items, max_bytes=max_bytes)
@@ -175,6 +185,20 @@ def safe_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://***@{host}"
 
 
+def is_memory_url(url: str) -> bool:
+    """Whether ``url`` names the in-process store."""
+    return url.strip() in ("memory", "memory://")
+
+
+def check_shareable(url: str | None, workers: int) -> None:
+    """A ``ValueError`` when ``url`` is the in-process store but ``workers`` processes must share it."""
+    if url is not None and is_memory_url(url) and workers > 1:
+        raise ValueError(
+            f"--state memory keeps the state inside one process; with {workers} workers use sqlite:///PATH, "
+            "redis://HOST:PORT/DB, or leave --state out (a temporary SQLite file)"
+        )
+
+
 @contextlib.contextmanager
 def prepare_state_url(url: str | None, workers: int) -> Iterator[str]:
     """The state URL every worker of one server must open, for the duration of the ``with``.
@@ -184,11 +208,7 @@ def prepare_state_url(url: str | None, workers: int) -> Iterator[str]:
     ``memory`` cannot be shared by several processes: asking for it with ``workers`` > 1 is a
     ``ValueError``.
     """
-    if url is not None and url.strip() in ("memory", "memory://") and workers > 1:
-        raise ValueError(
-            f"--state memory keeps the state inside one process; with {workers} workers use sqlite:///PATH, "
-            "redis://HOST:PORT/DB, or leave --state out (a temporary SQLite file)"
-        )
+    check_shareable(url, workers)
     if url is not None:
         yield url.strip()
         return
