@@ -79,7 +79,8 @@ def main() -> None:
     "--seed",
     type=int,
     default=None,
-    help="Seed for reproducible usernames, ids, signatures and random faults (per worker; exact with --workers 1).",
+    help="Seed for reproducible usernames, ids, signatures and random faults: the Nth character of a run is "
+    "the same with any number of workers or replicas sharing one state.",
 )
 @click.option(
     "--token",
