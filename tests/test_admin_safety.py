@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from mock_server.serving import cli
 from mock_server.serving.server import is_loopback
 
-from .test_serve_flags import MockProcess
+from .helpers import MockProcess
 
 ADMIN_SECRET = "admin-secret-9c1d77"
 ENDPOINT_SECRET = "endpoint-secret-31aa"

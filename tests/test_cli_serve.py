@@ -21,15 +21,10 @@ import pytest
 from mock_server import Contract, check_character
 
 from .conftest import VIDEO
+from .helpers import free_port
 
 SORA_MOCK = str(Path(sys.executable).with_name("sora-mock"))
 SECRET = "cli-secret-token-5f1e9a"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(port: int, payload: object, token: str | None = SECRET) -> tuple[int, dict[str, object]]:

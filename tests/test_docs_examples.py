@@ -137,7 +137,7 @@ def _seeded_parts(answer: dict[str, str]) -> tuple[str, str, str]:
 @pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["default", "two-workers"])
 def test_make_mock_seed_1_reproduces_the_mock_page_samples(workers: list[str]) -> None:
     """docs/mock.md's characters are what ``make mock SEED=1`` answers, whatever the number of workers."""
-    from .test_serve_flags import MockProcess
+    from .helpers import MockProcess
 
     (first, *_) = sessions(ROOT / "docs" / "mock.md")
     samples = [step for step in first if '"id":"ch_' in step.expected]

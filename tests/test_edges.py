@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from .test_serve_flags import MockProcess
+from .helpers import MockProcess
 
 PATH = "/sora/v1/characters"
 AUTH = "Authorization: Bearer edge-test\r\n"

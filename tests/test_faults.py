@@ -20,7 +20,7 @@ from mock_server import Fault, FaultError, MockState, check_error_body
 from mock_server.state import MAX_PENDING_FAULTS
 
 from .conftest import AUTH, VIDEO
-from .test_serve_flags import MockProcess
+from .helpers import MockProcess
 
 PATH = "/sora/v1/characters"
 VALID = {"url": VIDEO, "timestamps": "1,3"}

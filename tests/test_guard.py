@@ -28,7 +28,7 @@ from mock_server.fixtures import case, cases_from, iter_cases
 from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app, judge_answer
 
 from .conftest import TASK, VIDEO
-from .test_serve_flags import MockProcess
+from .helpers import MockProcess
 
 PATH = "/sora/v1/characters"
 TOKEN = "guard-test-secret-7c1d"

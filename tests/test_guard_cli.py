@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from mock_server.serving.cli import main
 
 from .conftest import VIDEO
-from .test_serve_flags import MockProcess
+from .helpers import MockProcess
 
 PATH = "/sora/v1/characters"
 TOKEN = "guard-cli-secret-93ab"

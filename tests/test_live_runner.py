@@ -17,6 +17,8 @@ from contract_tests.live import LiveSettings, main, plan, run
 from mock_server import MockConfig, create_app
 from mock_server.faults import Fault
 
+from .helpers import free_port
+
 KEY = "sk-live-secret-7f3a9c1e5b"
 
 
@@ -237,17 +239,9 @@ def test_cli_against_a_served_mock_over_sockets(tmp_path: Path) -> None:
     assert "sk-expired-0000" not in output and "sk-expired-0000" not in xml
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_an_unreachable_server_stops_the_run_with_status_3(tmp_path: Path) -> None:
     """Connection refused on 127.0.0.1 (nothing listens): one line says unreachable, not a broken contract."""
-    base_url = f"http://127.0.0.1:{_free_port()}"
+    base_url = f"http://127.0.0.1:{free_port()}"
     code, output, junit = _run_main(None, _env(SORA_BASE_URL=base_url), tmp_path)
     assert code == 3, output
     assert output.count("ConnectError") == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from .helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.prefix)
@@ -127,12 +128,6 @@ def test_distclean_removes_venv_and_tools(tmp_path: Path) -> None:
     assert tools.exists() == had_tools  # -n: nothing removed here
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _cmdlines() -> str:
     found = []
     for entry in Path("/proc").iterdir():
@@ -146,7 +141,7 @@ def _cmdlines() -> str:
 
 @contextmanager
 def make_mock(env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SORA_") and k != "TOKEN"}
     process = subprocess.Popen(
         ["make", "--no-print-directory", "mock", f"PORT={port}", f"VENV={VENV}"],

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import re
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 import requests
@@ -23,153 +17,13 @@ from click.testing import CliRunner
 from mock_server.serving.cli import main
 
 from .conftest import VIDEO
+from .helpers import MockProcess
 
 PATH = "/sora/v1/characters"
 VALID = {"url": VIDEO, "timestamps": "1,3"}
 SECRET = "flag-test-secret-4242"
-_LISTENING = re.compile(r"listening on http://(\S+):(\d+)")
 
 pytestmark = pytest.mark.slow
-
-
-class MockProcess:
-    """``sora-mock serve ARGS --port 0`` in a subprocess; knows its port once it is ready.
-
-    Readiness is the "listening on" line plus a first answer, each awaited with a timeout.
-    """
-
-    command = "serve"
-    """The ``sora-mock`` command to run."""
-    ready_path = "/__mock/health"
-    """A path that answers once the server is ready."""
-
-    def __init__(
-        self, args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 30.0, cwd: Path | None = None
-    ) -> None:
-        self.cwd = cwd
-        self.args = [*args, "--host", "127.0.0.1", "--port", "0"]
-        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        self.timeout = timeout
-        self.host = "127.0.0.1"
-        self.port = 0
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stderr: list[str] = []
-        self.proc: subprocess.Popen[str] | None = None
-        self.pump: threading.Thread | None = None
-
-    def __enter__(self) -> MockProcess:
-        command = [sys.executable, "-c", "from mock_server.serving.cli import main; main()", self.command, *self.args]
-        self.proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env,
-            cwd=self.cwd,
-        )
-        self.pump = threading.Thread(target=self._pump, daemon=True)
-        self.pump.start()
-        deadline = time.monotonic() + self.timeout
-        while not self.port:
-            line = self.next_line(deadline - time.monotonic())
-            if match := _LISTENING.search(line):
-                self.host, self.port = match.group(1), int(match.group(2))
-        self._await_first_answer(deadline)
-        return self
-
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            self.lines.put(line)
-
-    def next_line(self, timeout: float) -> str:
-        """The next stderr line, failing the test if none comes within ``timeout`` seconds."""
-        try:
-            return self.lines.get(timeout=max(timeout, 0.01))
-        except queue.Empty:
-            pytest.fail(f"sora-mock printed nothing expected in time; stderr so far: {''.join(self.stderr)!r}")
-
-    def _await_first_answer(self, deadline: float) -> None:
-        while True:
-            try:
-                requests.get(self.url(self.ready_path), timeout=2)
-                return
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
-
-    def pids(self) -> list[int]:
-        """The server process and all its descendants."""
-        assert self.proc is not None
-        found = [self.proc.pid]
-        parents: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                parents.setdefault(ppid, []).append(int(entry.name))
-        for pid in found:
-            found.extend(parents.get(pid, []))
-        return found
-
-    def await_processes(self, count: int, timeout: float = 20.0) -> list[int]:
-        """Wait (bounded) until the server's process tree has ``count`` processes (workers boot in turn)."""
-        deadline = time.monotonic() + timeout
-        while len(processes := self.pids()) < count:
-            if time.monotonic() > deadline:
-                pytest.fail(f"only {len(processes)} of {count} server processes started")
-            time.sleep(0.05)
-        return processes
-
-    def rss_kib(self) -> int:
-        """Resident memory of the server's whole process tree, in KiB."""
-        total = 0
-        for pid in self.pids():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            match = re.search(r"VmRSS:\s+(\d+) kB", status)
-            total += int(match.group(1)) if match else 0
-        return total
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        """Send ``sig`` and wait (bounded) for the exit code."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            pytest.fail(f"sora-mock did not exit within {timeout}s of signal {sig}")
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:  # SIGTERM first, so the server removes its temporary state
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self.pump is not None:
-            self.pump.join(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
 
 
 def test_help_explains_every_serve_option() -> None:

@@ -24,8 +24,8 @@ import pytest
 import requests
 
 from .conftest import VIDEO
+from .helpers import MockProcess
 from .redis_server import RedisServer
-from .test_serve_flags import MockProcess
 
 PATH = "/sora/v1/characters"
 VALID = {"url": VIDEO, "timestamps": "1,3"}

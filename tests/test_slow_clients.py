@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from .conftest import VIDEO
-from .test_serve_flags import MockProcess
+from .helpers import MockProcess
 
 PATH = "/sora/v1/characters"
 BODY = json.dumps({"url": VIDEO, "timestamps": "1,3"}).encode()
