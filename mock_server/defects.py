@@ -1,29 +1,28 @@
 """Named, deliberate ways of breaking the contract, to prove the suites catch them.
 
 Each defect is one realistic bug. ``DEFECTS`` maps its name to a one-line description.
-The app calls three small hooks, each a no-op when no defect is active:
+:class:`Defects` is the endpoint core's :class:`~mock_server.mock.core.DefectPolicy` for a set of
+them; it bends the core at its three named hooks:
 
-- :func:`check_request` replaces :func:`mock_server.contract.rules.check_request` (request-rule bugs);
-- :func:`overrule_denial` may wave through a request the auth step refused (auth bugs);
-- :func:`response_hook` is an ``after_request`` function that bends answers (answer bugs).
+- ``check_request`` — request-rule bugs (the rules see a bent contract or a "fixed" body);
+- ``overrule_denial`` — auth bugs (a refused request is waved through);
+- ``bend`` — answer bugs (a created character or an error answer is changed before it is sent).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import http
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, request
-
 from .contract.rules import Contract, Violation
-from .contract.rules import check_request as _check_request
-from .contract.spec import ENDPOINT_PATH
+from .mock.core import HEALTHY, Answer, DefectPolicy
 from .provider import PERMALINK_PREFIX
 
-__all__ = ["DEFECTS", "check_request", "mangle_character", "overrule_denial", "response_hook", "validate"]
+__all__ = ["DEFECTS", "Defects", "mangle_character", "policy", "validate"]
 
 DEFECTS: dict[str, str] = {
     "span_too_wide": "accepts a timestamps span of up to 5 seconds (limit 3)",
@@ -53,44 +52,78 @@ def validate(active: tuple[str, ...]) -> tuple[str, ...]:
     return active
 
 
-def check_request(body: object, contract: Contract, active: tuple[str, ...]) -> Violation | None:
-    """:func:`mock_server.contract.rules.check_request`, bent by the active request-rule defects."""
-    if not active:
-        return _check_request(body, contract)
-    if "span_too_wide" in active:
-        contract = dataclasses.replace(contract, span_max=Decimal(5))
-    if "span_too_short" in active:
-        contract = dataclasses.replace(contract, span_min=Decimal(0))
-    if isinstance(body, Mapping):
-        fixed: dict[str, Any] = dict(body)
-        url_field, task_field = contract.sources
-        window = fixed.get("timestamps")
-        if "reversed_window" in active and isinstance(window, str) and window.count(",") == 1:
-            start, end = window.split(",")
-            try:
-                if Decimal(end.strip()) < Decimal(start.strip()):
-                    fixed["timestamps"] = f"{end},{start}"
-            except ArithmeticError:
-                pass
-        if "missing_timestamps" in active:
-            fixed.setdefault("timestamps", "0,3")
-        if "both_sources" in active and url_field in fixed and task_field in fixed:
-            del fixed[task_field]
-        if "no_source" in active and url_field not in fixed and task_field not in fixed:
-            fixed[url_field] = _STOCK_VIDEO
-        body = fixed
-    return _check_request(body, contract)
+def policy(active: tuple[str, ...]) -> DefectPolicy:
+    """The endpoint's policy for the ``active`` defects (the healthy one when there are none)."""
+    return Defects(validate(active)) if active else HEALTHY
 
 
-def overrule_denial(denied: Response | None, active: tuple[str, ...]) -> Response | None:
-    """The auth step's refusal, or ``None`` when an active auth defect waves the request through."""
-    if denied is None or not active:
-        return denied
-    if "skip_auth" in active:
-        return None
-    if "any_token" in active and _error_code(denied) == "invalid_api_key":
-        return None
-    return denied
+class Defects(DefectPolicy):
+    """The endpoint core bent by the ``active`` named defects."""
+
+    def __init__(self, active: tuple[str, ...]) -> None:
+        self.active = frozenset(validate(active))
+
+    def __repr__(self) -> str:
+        return f"Defects({sorted(self.active)!r})"
+
+    def overrule_denial(self, denial: Violation | None) -> Violation | None:
+        if denial is None:
+            return None
+        if "skip_auth" in self.active:
+            return None
+        if "any_token" in self.active and denial.code == "invalid_api_key":
+            return None
+        return denial
+
+    def check_request(self, body: object, contract: Contract) -> Violation | None:
+        active = self.active
+        if "span_too_wide" in active:
+            contract = dataclasses.replace(contract, span_max=Decimal(5))
+        if "span_too_short" in active:
+            contract = dataclasses.replace(contract, span_min=Decimal(0))
+        if isinstance(body, Mapping):
+            fixed: dict[str, Any] = dict(body)
+            url_field, task_field = contract.sources
+            window = fixed.get("timestamps")
+            if "reversed_window" in active and isinstance(window, str) and window.count(",") == 1:
+                start, end = window.split(",")
+                try:
+                    if Decimal(end.strip()) < Decimal(start.strip()):
+                        fixed["timestamps"] = f"{end},{start}"
+                except ArithmeticError:
+                    pass
+            if "missing_timestamps" in active:
+                fixed.setdefault("timestamps", "0,3")
+            if "both_sources" in active and url_field in fixed and task_field in fixed:
+                del fixed[task_field]
+            if "no_source" in active and url_field not in fixed and task_field not in fixed:
+                fixed[url_field] = _STOCK_VIDEO
+            body = fixed
+        return super().check_request(body, contract)
+
+    def bend(self, answer: Answer) -> Answer:
+        active = self.active
+        status = answer.status
+        if answer.drop:
+            return answer
+        if status == 200 and answer.outcome == "created":
+            body = json.loads(answer.body)
+            answer.body = json.dumps(mangle_character(body, tuple(active)), ensure_ascii=False).encode()
+            return answer
+        if "crash_on_non_json" in active and status == 400 and answer.outcome == "invalid_json":
+            answer.status = 500
+            answer.body = json.dumps({"error": {"message": "Internal error", "type": "server_error"}}).encode()
+            return answer
+        if "error_as_200" in active and 400 <= status < 500 and status != 429:
+            answer.status = 200
+            return answer
+        if "plain_text_errors" in active and status >= 400:
+            answer.body = f"{status} {http.HTTPStatus(status).phrase}".encode()
+            answer.headers = [
+                ("Content-Type", "text/plain; charset=utf-8") if name.lower() == "content-type" else (name, value)
+                for name, value in answer.headers
+            ]
+        return answer
 
 
 def mangle_character(character: dict[str, Any], active: tuple[str, ...]) -> dict[str, Any]:
@@ -104,38 +137,3 @@ def mangle_character(character: dict[str, Any], active: tuple[str, ...]) -> dict
     if "numeric_id" in active and isinstance(body.get("id"), str):
         body["id"] = int(body["id"][3:11], 16)
     return body
-
-
-def response_hook(active: tuple[str, ...]) -> Callable[[Response], Response]:
-    """An ``after_request`` function applying the active answer defects to endpoint answers."""
-
-    def bend(response: Response) -> Response:
-        if not active or request.path != ENDPOINT_PATH or request.method != "POST":
-            return response
-        status = response.status_code
-        if status == 200 and response.is_json:
-            body = response.get_json(silent=True)
-            if isinstance(body, dict) and "error" not in body:
-                response.set_data(json.dumps(mangle_character(body, active), ensure_ascii=False))
-            return response
-        if "crash_on_non_json" in active and status == 400 and _error_code(response) == "invalid_json":
-            response.status_code = 500
-            response.set_data(json.dumps({"error": {"message": "Internal error", "type": "server_error"}}))
-            return response
-        if "error_as_200" in active and 400 <= status < 500 and status != 429:
-            response.status_code = 200
-            return response
-        if "plain_text_errors" in active and status >= 400:
-            response.set_data(f"{status} {response.status.partition(' ')[2]}")
-            response.mimetype = "text/plain"
-        return response
-
-    return bend
-
-
-def _error_code(response: Response) -> str | None:
-    body = response.get_json(silent=True)
-    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        code = body["error"].get("code")
-        return code if isinstance(code, str) else None
-    return None

@@ -3,7 +3,10 @@
 An entry is one JSON object::
 
     {"time": 1763202593.1, "method": "POST", "path": "/sora/v1/characters", "status": 200,
-     "headers": {"Authorization": "[redacted]", ...}, "body": {...}}
+     "outcome": "created", "headers": {"Authorization": "[redacted]", ...}, "body": {...}}
+
+- ``path`` is the path as received; ``status`` is ``null`` for a dropped connection; ``outcome``
+  names what the request met: ``created``, the error envelope's ``code``, or ``dropped``.
 
 - ``body`` is the decoded request body, or ``null`` when there was none or it cannot be kept as
   JSON. Then ``body_text`` holds the raw text and ``body_issue`` says why: ``invalid_json``,
@@ -13,12 +16,15 @@ An entry is one JSON object::
 - A body larger than :data:`BODY_CAP` bytes is kept as the first :data:`BODY_CAP` bytes of its
   text, with ``"body_truncated": true`` and its full size in ``body_bytes``.
 - ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``X-Api-Key`` and any header whose value
-  contains a secret (the configured token, the bearer token presented) read ``[redacted]``.
+  contains a secret (the configured token, the bearer token presented) read ``[redacted]``; a
+  secret inside the body reads ``[redacted]`` there too. Header names are written in title case
+  (``Content-Type``), whatever the client sent, repeated headers joined with a comma.
 - Read back through the store, each entry also carries its ``seq`` (first key).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -34,6 +40,7 @@ __all__ = [
     "encode_entry_bytes",
     "loads",
     "redact_headers",
+    "titled",
     "with_seq",
 ]
 
@@ -69,6 +76,30 @@ def redact_headers(headers: Iterable[tuple[str, str]], secrets: Iterable[str] = 
     return kept
 
 
+def titled(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers with title-case names (``content-type`` → ``Content-Type``), repeated names joined with a comma."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = name.title()
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return list(joined.items())
+
+
+def _scrub(encoded: bytes, texts: Iterable[bytes]) -> bytes:
+    """``encoded`` (body members) with each secret's JSON text replaced by ``[redacted]``, still valid JSON.
+
+    A replacement that would break an escape sequence keeps no body at all (``body_issue``
+    ``redacted``) rather than a secret or invalid JSON.
+    """
+    for text in texts:
+        encoded = encoded.replace(text, REDACTED.encode())
+    try:
+        json.loads(b"{" + encoded + b"}")
+    except ValueError:
+        return b'"body":null,"body_issue":"redacted"'
+    return encoded
+
+
 def _raw_text(raw: bytes) -> tuple[str, str | None]:
     try:
         return raw.decode("utf-8"), None
@@ -76,12 +107,27 @@ def _raw_text(raw: bytes) -> tuple[str, str | None]:
         return raw.decode("utf-8", "backslashreplace"), "not_utf8"
 
 
-def encode_body(raw: bytes | None, body: object = NoBody, issue: str | None = None) -> bytes:
+def encode_body(
+    raw: bytes | None, body: object = NoBody, issue: str | None = None, secrets: Iterable[str] = ()
+) -> bytes:
     """The body members of an entry (``"body":…`` and the flags), as JSON text without braces.
 
     ``raw`` is what was received (``None``: nothing read); ``body`` what it decoded to, or
-    :class:`NoBody` when it did not decode; ``issue`` why not (e.g. ``invalid_json``).
+    :class:`NoBody` when it did not decode; ``issue`` why not (e.g. ``invalid_json``). Any of
+    ``secrets`` found in it reads ``[redacted]``.
     """
+    encoded = _encode_body(raw, body, issue)
+    found = [text for text in map(_as_json_text, secrets) if text and text in encoded]
+    return _scrub(encoded, found) if found else encoded
+
+
+@functools.lru_cache(maxsize=64)
+def _as_json_text(secret: str) -> bytes:
+    """``secret`` as the encoder writes it inside a JSON string (without the quotes)."""
+    return _ENCODER.encode(secret)[1:-1].encode("utf-8", "surrogatepass")
+
+
+def _encode_body(raw: bytes | None, body: object, issue: str | None) -> bytes:
     if raw is None or (not raw and body is NoBody):
         return b'"body":null'
     if len(raw) > BODY_CAP:
@@ -120,14 +166,23 @@ def encode_entry(
 
 
 def encode_entry_bytes(
-    *, time: float, method: str, path: str, status: int | None, headers: bytes, body: bytes = b'"body":null'
+    *,
+    time: float,
+    method: str,
+    path: str,
+    status: int | None,
+    headers: bytes,
+    body: bytes = b'"body":null',
+    outcome: str | None = None,
 ) -> bytes:
-    """:func:`encode_entry` with the headers object already encoded (``dumps`` of :func:`redact_headers`)."""
-    return b'{"time":%s,"method":%s,"path":%s,"status":%s,"headers":%s,%s}' % (
+    """:func:`encode_entry` with the headers object already encoded (``dumps`` of :func:`redact_headers`)
+    and the request's ``outcome``."""
+    return b'{"time":%s,"method":%s,"path":%s,"status":%s,"outcome":%s,"headers":%s,%s}' % (
         _ENCODER.encode(time).encode(),
         dumps(method),
-        dumps(path),
+        dumps(path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")),
         b"null" if status is None else b"%d" % status,
+        b"null" if outcome is None else dumps(outcome),
         headers,
         body,
     )

@@ -13,12 +13,9 @@ from urllib.parse import quote
 
 from .faults import DroppedConnection
 
-__all__ = ["DEFER_DELAY", "DROP_FLAG", "AccessLogMiddleware", "DropMiddleware", "SocketDropped"]
+__all__ = ["DROP_FLAG", "AccessLogMiddleware", "DropMiddleware", "SocketDropped", "access_line"]
 
 DROP_FLAG = "sora_mock.drop"
-DEFER_DELAY = "sora_mock.defer_delay"
-"""Environ key of a callable taking seconds: a serving layer that awaits deliberate delays itself
-puts it there, and the app calls it instead of sleeping in its own thread."""
 _DROPPED = "connection dropped by an injected fault"
 _SOCKET_KEYS = ("werkzeug.socket", "sora_mock.socket")
 
@@ -101,10 +98,15 @@ class AccessLogMiddleware:
             self._log(environ, status[0], started)
 
     def _log(self, environ: dict[str, Any], status: str, started: float) -> None:
-        elapsed = (time.perf_counter() - started) * 1000
-        method = environ.get("REQUEST_METHOD", "-")
-        path = quote(str(environ.get("PATH_INFO", "") or "/").encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~%")
-        stream = self.stream or sys.stderr
-        with contextlib.suppress(OSError, ValueError):
-            stream.write(f"{method} {path} {status} {elapsed:.1f}ms\n")
-            stream.flush()
+        path = str(environ.get("PATH_INFO", "")).encode("latin-1", "replace").decode("utf-8", "replace")
+        access_line(environ.get("REQUEST_METHOD", "-"), path, status, started, self.stream)
+
+
+def access_line(method: str, path: str, status: str, started: float, stream: IO[str] | None = None) -> None:
+    """Write ``METHOD PATH STATUS MSms`` (``started`` from ``time.perf_counter``) to ``stream`` (stderr)."""
+    elapsed = (time.perf_counter() - started) * 1000
+    shown = quote((path or "/").encode("utf-8", "surrogateescape"), safe="/:@!$&'()*+,;=-._~%")
+    with contextlib.suppress(OSError, ValueError):
+        out = stream or sys.stderr
+        out.write(f"{method} {shown} {status} {elapsed:.1f}ms\n")
+        out.flush()

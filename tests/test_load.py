@@ -130,10 +130,11 @@ def test_a_10_mb_body_is_refused_unread_and_the_server_keeps_serving(server: Moc
     assert status_line.split()[1] == b"413"
 
     assert _creates(server, 3)[0][0] == 200
-    # Refused by the serving layer before the app saw a byte of them: the journal holds only the creates.
+    # Refused before a byte of their bodies was read: journaled as 413 with no body, then the creates.
     journal = requests.get(server.url("/__mock/requests"), timeout=30).json()
     assert [e["status"] for e in journal[-3:]] == [200, 200, 200]
-    assert 413 not in {e["status"] for e in journal}
+    refused = [e for e in journal if e["status"] == 413]
+    assert len(refused) == 2 and all(e["body"] is None and e["outcome"] == "request_too_large" for e in refused)
 
 
 def test_memory_stays_flat_beyond_the_bounded_journal() -> None:

@@ -189,7 +189,9 @@ def test_state_does_not_leak_between_tests(pytester: pytest.Pytester) -> None:
         def test_respx_first(sora_respx):
             sora_respx.fail_next(503, times=3)
             import httpx
-            assert httpx.post("https://api.jxincm.cn/sora/v1/characters", json=BODY).status_code == 503
+            answer = httpx.post("https://api.jxincm.cn/sora/v1/characters", json=BODY,
+                                headers={"Authorization": "Bearer " + sora_respx.token})
+            assert answer.status_code == 503
 
         def test_respx_second(sora_respx):
             import httpx

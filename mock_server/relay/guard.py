@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from ..app import authorize, error_response, http_error_response, read_capped, violation_response
 from ..config import MAX_BODY_BYTES
@@ -332,7 +332,10 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
 
     def read_raw() -> bytes:
         if request.content_length is None and request.environ.get("wsgi.input_terminated"):
-            return read_capped(request.environ["wsgi.input"], cfg.max_body_bytes)  # chunked upload
+            raw = read_capped(request.environ["wsgi.input"], cfg.max_body_bytes)  # chunked upload
+            if raw is None:
+                raise RequestEntityTooLarge()
+            return raw
         return request.get_data(cache=False)  # 413 from Content-Length, before reading anything
 
     def target() -> str:

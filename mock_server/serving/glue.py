@@ -1,18 +1,16 @@
-"""RSGI glue: read each request body asynchronously, then hand the buffered request to a WSGI app.
+"""RSGI glue: the endpoint core called straight from granian, and buffered WSGI for the rest.
 
 granian reads request headers on its own event loop (a slow header sender costs no thread); this
-glue does the same for the body: it refuses an announced ``Content-Length`` over the limit with
-413 before reading, reads a body of unknown length (chunked) up to the limit, and gives up with
-408 when the body does not arrive within the read timeout. Only a complete body reaches the WSGI
-app, which then runs without waiting on the network.
+glue does the same for the body: it refuses an announced ``Content-Length`` over the limit before
+reading, reads a body of unknown length (chunked) up to the limit, and gives up when the body does
+not arrive within the read timeout. Then:
 
-Two signals travel from the app back through the environ:
-
-* :data:`~mock_server.middleware.DEFER_DELAY` — a callable the app uses instead of ``time.sleep``
-  for deliberate delays (latency, delay faults). The glue awaits the total before answering, so a
-  sleeping request holds no thread and other routes (the admin API) answer meanwhile.
-* a :class:`~mock_server.faults.DroppedConnection` raised by the app — the glue shuts the client
-  connection's socket, so the client gets no answer at all.
+* a request for the endpoint path goes to the :class:`~mock_server.mock.core.Endpoint` as a core
+  :class:`~mock_server.mock.core.Request` (no WSGI environ); the transport's verdict (413, 408, a
+  broken body) travels in it, so the core answers and journals it like any other refusal. The
+  answer's ``delay`` is awaited on the event loop (a sleeping request holds no thread, the admin
+  API answers meanwhile) and a ``drop`` shuts the client's socket;
+* every other request (the admin API, unknown paths) reaches the WSGI app with the buffered body.
 
 Apps that block on the network themselves (a proxy view calling an upstream) run in a thread pool
 instead of on the event loop: pass ``threads`` > 0.
@@ -23,20 +21,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..contract.rules import Violation, error_body
+from ..contract.http import envelope
+from ..contract.rules import Violation
 from ..faults import DroppedConnection
-from ..middleware import DEFER_DELAY
+from ..middleware import access_line
+from ..mock.core import Answer, Endpoint, Request, incomplete_body, malformed_body, timed_out, too_large
 
-__all__ = ["BufferedWSGI", "envelope", "shut_client_socket"]
+__all__ = ["BufferedWSGI", "shut_client_socket"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = list[tuple[str, str]]
@@ -45,31 +45,37 @@ _log = logging.getLogger("sora_mock.serving")
 _JSON = ("content-type", "application/json")
 
 
-def envelope(status: int, message: str, code: str, param: str | None = None) -> bytes:
-    """The JSON error envelope the app uses, for answers the glue gives itself."""
-    error_type = "server_error" if status >= 500 else "invalid_request_error"
-    body = error_body(Violation(status, param, code, message), error_type)
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 class _BodyError(Exception):
-    def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code, self.param = status, message, code, param
+    def __init__(self, violation: Violation) -> None:
+        super().__init__(violation.message)
+        self.violation = violation
 
 
 class BufferedWSGI:
-    """An RSGI application (``__rsgi__``) serving the WSGI ``app`` with buffered request bodies.
+    """An RSGI application (``__rsgi__``): ``endpoint`` for its path, the WSGI ``app`` for the rest.
 
     ``max_body_bytes`` caps every body (413 beyond it); ``read_timeout`` bounds the time to
-    receive a whole body (408 beyond it); ``threads`` > 0 runs the app in a pool of that many
-    threads, 0 runs it on the event loop (right for an app that never waits on I/O).
+    receive a whole body (408 beyond it); ``threads`` > 0 runs the WSGI app in a pool of that many
+    threads, 0 runs it on the event loop (right for an app that never waits on I/O);
+    ``access_log`` writes one line per endpoint request (the WSGI app logs its own).
     """
 
-    def __init__(self, app: WSGIApp, *, max_body_bytes: int, read_timeout: float, threads: int = 0) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        max_body_bytes: int,
+        read_timeout: float,
+        threads: int = 0,
+        endpoint: Endpoint | None = None,
+        access_log: bool = False,
+    ) -> None:
         self.app = app
+        self.endpoint = endpoint
+        self.endpoint_path = endpoint.path if endpoint is not None else None
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
+        self.access_log = access_log
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="sora-mock-app") if threads > 0 else None
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -82,14 +88,17 @@ class BufferedWSGI:
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto != "http":  # websockets are not served
             return
+        if scope.path == self.endpoint_path:
+            await self._answer_endpoint(scope, protocol)
+            return
         try:
             body = await self._read_body(scope, protocol)
         except _BodyError as exc:
+            violation = exc.violation
             headers = [_JSON, ("connection", "close")]
-            protocol.response_bytes(exc.status, headers, envelope(exc.status, exc.message, exc.code, exc.param))
+            protocol.response_bytes(violation.status, headers, envelope(violation))
             return
-        delays: list[float] = []
-        environ = self._environ(scope, body, delays)
+        environ = self._environ(scope, body)
         try:
             if self.pool is None:
                 status, headers, payload = _call(self.app, environ)
@@ -97,18 +106,37 @@ class BufferedWSGI:
                 loop = asyncio.get_running_loop()
                 status, headers, payload = await loop.run_in_executor(self.pool, _call, self.app, environ)
         except DroppedConnection:
-            if delays:
-                await asyncio.sleep(sum(delays))
             shut_client_socket(scope.client, scope.server)
             protocol.response_empty(500, [("connection", "close")])
             return
         except Exception:
             _log.exception("unhandled error in the app on %s %s", scope.method, scope.path)
             status, headers = 500, [_JSON]
-            payload = envelope(500, "The server failed unexpectedly.", "server_error")
-        if delays:
-            await asyncio.sleep(sum(delays))
+            payload = envelope(Violation(500, None, "server_error", "The server failed unexpectedly."))
         protocol.response_bytes(status, headers, payload)
+
+    async def _answer_endpoint(self, scope: Any, protocol: Any) -> None:
+        """The endpoint core, called with the request as received; its answer sent as it says."""
+        assert self.endpoint is not None
+        started = time.perf_counter()
+        body: bytes | None = b""
+        refusal = None
+        if scope.method == "POST":
+            try:
+                body = await self._read_body(scope, protocol)
+            except _BodyError as exc:
+                body, refusal = None, exc.violation
+        request = Request(scope.method, scope.path, tuple(scope.headers.items()), body, scope.client, refusal)
+        answer: Answer = self.endpoint.handle(request)
+        if answer.delay:
+            await asyncio.sleep(answer.delay)
+        if answer.drop:
+            shut_client_socket(scope.client, scope.server)
+            protocol.response_empty(500, [("connection", "close")])
+        else:
+            protocol.response_bytes(answer.status, answer.headers, answer.body)
+        if self.access_log:
+            access_line(scope.method, scope.path, "-" if answer.drop else str(answer.status), started)
 
     async def _read_body(self, scope: Any, protocol: Any) -> bytes:
         length_header = scope.headers.get("content-length")
@@ -116,7 +144,7 @@ class BufferedWSGI:
         if length_header is not None:  # the HTTP layer already rejects a malformed Content-Length
             length = int(length_header)
             if length > self.max_body_bytes:
-                raise _BodyError(413, self._too_large(), "request_too_large")
+                raise _BodyError(too_large(self.max_body_bytes))
             if length == 0:
                 return b""
         elif scope.method in ("GET", "HEAD", "DELETE", "OPTIONS") and "transfer-encoding" not in scope.headers:
@@ -125,18 +153,16 @@ class BufferedWSGI:
             async with asyncio.timeout(self.read_timeout):
                 return await self._receive(protocol, length)
         except TimeoutError:
-            raise _BodyError(
-                408, f"The request body did not arrive within {self.read_timeout:g} seconds.", "request_timeout"
-            ) from None
+            raise _BodyError(timed_out(self.read_timeout)) from None
 
     async def _receive(self, protocol: Any, length: int | None) -> bytes:
         if length is not None:  # bounded by the check above; the HTTP layer stops at Content-Length
             try:
                 data: bytes = await protocol()
             except Exception:  # the client hung up or stalled mid-body
-                raise _BodyError(400, "The request body ended before its Content-Length.", "incomplete_body") from None
+                raise _BodyError(incomplete_body()) from None
             if len(data) != length:
-                raise _BodyError(400, "The request body ended before its Content-Length.", "incomplete_body")
+                raise _BodyError(incomplete_body())
             return data
         chunks: list[bytes] = []
         size = 0
@@ -153,16 +179,13 @@ class BufferedWSGI:
                     await stream.__anext__()
                 except StopAsyncIteration:
                     return b"".join(chunks)
-                raise _BodyError(400, "The chunked request body is malformed or incomplete.", "malformed_body")
+                raise _BodyError(malformed_body())
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise _BodyError(413, self._too_large(), "request_too_large")
+                raise _BodyError(too_large(self.max_body_bytes))
             chunks.append(chunk)
 
-    def _too_large(self) -> str:
-        return f"The request body is larger than the limit of {self.max_body_bytes} bytes."
-
-    def _environ(self, scope: Any, body: bytes, delays: list[float]) -> dict[str, Any]:
+    def _environ(self, scope: Any, body: bytes) -> dict[str, Any]:
         server_host, _, server_port = scope.server.rpartition(":")
         client_host, _, client_port = scope.client.rpartition(":")
         environ: dict[str, Any] = {
@@ -184,7 +207,6 @@ class BufferedWSGI:
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
-            DEFER_DELAY: delays.append,
         }
         for name, value in scope.headers.items():
             key = name.upper().replace("-", "_")

@@ -105,8 +105,14 @@ def worker_app() -> Any:
     factory: str = spec["factory"]
     module, _, name = factory.partition(":")
     app = getattr(importlib.import_module(module), name)(spec["config"])
+    extension = getattr(app, "extensions", {}).get("sora_mock", {})  # a mock app: its endpoint core is served natively
     return BufferedWSGI(
-        app, max_body_bytes=spec["max_body_bytes"], read_timeout=spec["read_timeout"], threads=spec["threads"]
+        app,
+        max_body_bytes=spec["max_body_bytes"],
+        read_timeout=spec["read_timeout"],
+        threads=spec["threads"],
+        endpoint=extension.get("endpoint"),
+        access_log=bool(extension) and extension["config"].access_log,
     )
 
 

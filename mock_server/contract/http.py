@@ -1,0 +1,83 @@
+"""The HTTP side of the contract, as pure functions: the error envelope and bearer auth.
+
+Everything of the kit that answers HTTP (the mock's endpoint core, its admin API, the serving
+layer's own refusals, the guard) builds its errors and reads bearer tokens here, so one
+definition decides what an error looks like and which ``Authorization`` headers are usable.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from .rules import Violation
+
+__all__ = [
+    "AUTH_CHALLENGE",
+    "bearer_token",
+    "check_bearer",
+    "envelope",
+    "error_type_for",
+    "same_secret",
+]
+
+AUTH_CHALLENGE = ("WWW-Authenticate", 'Bearer realm="sora"')
+"""The header every 401 carries (RFC 9110 section 11.6.1): the scheme the endpoint expects."""
+
+_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def error_type_for(status: int) -> str:
+    """The envelope's ``type`` for an error status, as the OpenAI-style relays name them."""
+    if status >= 500:
+        return "server_error"
+    return _TYPES.get(status, "invalid_request_error")
+
+
+def envelope(violation: Violation, error_type: str | None = None) -> bytes:
+    """The compact JSON of ``{"error": {message, type, param, code}}`` for ``violation``.
+
+    ``error_type`` defaults to :func:`error_type_for` of its status.
+    """
+    body = {
+        "error": {
+            "message": violation.message,
+            "type": error_type or error_type_for(violation.status),
+            "param": violation.param,
+            "code": violation.code,
+        }
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; ``None`` for anything else."""
+    scheme, _, given = (header or "").strip().partition(" ")
+    token = given.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of two tokens."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def check_bearer(header: str | None, token: str | None) -> Violation | None:
+    """The 401 for an ``Authorization`` header that is not a usable bearer token, else ``None``.
+
+    ``token`` is the one token to accept; ``None`` accepts any non-empty bearer token. Every 401
+    answer carries :data:`AUTH_CHALLENGE`.
+    """
+    if not header:
+        return Violation(401, None, "missing_api_key", 'Missing bearer token: send "Authorization: Bearer <token>".')
+    given = bearer_token(header)
+    if given is None:
+        return Violation(
+            401,
+            None,
+            "invalid_authorization_scheme",
+            'Unsupported Authorization header: send "Authorization: Bearer <token>".',
+        )
+    if token is not None and not same_secret(given, token):
+        return Violation(401, None, "invalid_api_key", "Incorrect API key provided.")
+    return None
