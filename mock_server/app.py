@@ -76,7 +76,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     cfg: MockConfig = config
 
     app = Flask(__name__)
-    app.url_map.merge_slashes = False  # a doubled slash is another path (404), never a redirect built from Host
+    app.url_map.merge_slashes = False  # the endpoint core decides about doubled slashes: never a redirect
     state = MockState.open(
         cfg.state, prefix=cfg.state_prefix, journal_size=cfg.journal_size, journal_bytes=cfg.journal_bytes
     )
@@ -107,7 +107,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        if request.path == ENDPOINT_PATH:  # a method Flask does not route: the endpoint's own 405
+        if endpoint.owns(request.environ.get("PATH_INFO", "")):  # an unrouted method, merged slashes
             return answer_endpoint()
         return http_error_response(exc)
 

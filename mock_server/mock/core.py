@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ _HEADER_CACHE_BYTES = 1 << 20
 _HEADER_CACHE_ITEM = 16 * 1024
 """A header set larger than this is encoded every time, never cached."""
 
+_SLASHES = re.compile("/{2,}")
 _log = logging.getLogger("sora_mock.endpoint")
 
 
@@ -160,6 +162,14 @@ class Endpoint:
         self._latency = config.latency_ms / 1000
         self._header_cache: dict[tuple[tuple[str, str], ...], bytes] = {}
         self._header_cache_bytes = 0
+
+    def owns(self, path: str) -> bool:
+        """Whether ``path`` (as received) is the endpoint's: exactly it, or it with doubled slashes merged.
+
+        Reverse proxies in front of relays merge repeated slashes (nginx does by default), so
+        ``/sora//v1/characters`` is answered like the endpoint and journaled as received.
+        """
+        return path == self.path or ("//" in path and _SLASHES.sub("/", path) == self.path)
 
     # the one entry point
     def handle(self, request: Request) -> Answer:

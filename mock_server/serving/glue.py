@@ -72,7 +72,6 @@ class BufferedWSGI:
     ) -> None:
         self.app = app
         self.endpoint = endpoint
-        self.endpoint_path = endpoint.path if endpoint is not None else None
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
         self.access_log = access_log
@@ -88,7 +87,7 @@ class BufferedWSGI:
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto != "http":  # websockets are not served
             return
-        if scope.path == self.endpoint_path:
+        if self.endpoint is not None and self.endpoint.owns(scope.path):
             await self._answer_endpoint(scope, protocol)
             return
         try:

@@ -1,14 +1,17 @@
 """A respx router that answers httpx calls to the relay from the in-process mock, no socket.
 
 Requests to ``{base}/sora/v1/characters`` (any method, so a GET earns the mock's 405) for each
-base URL go to :func:`mock_server.app.create_app`'s WSGI app; every other request fails as
-unmocked, so nothing slips out to the network. Works for ``httpx.Client`` and
+base URL go straight to the mock's endpoint core (:mod:`mock_server.mock.core`, the same one
+``sora-mock serve`` and :func:`mock_server.app.create_app` answer with); every other request fails
+as unmocked, so nothing slips out to the network. Works for ``httpx.Client`` and
 ``httpx.AsyncClient`` alike.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,13 +21,14 @@ import respx
 from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from ..app import create_app
+from ..app import create_app, endpoint_of
 from ..config import MockConfig
 from ..contract.spec import ENDPOINT_PATH
 from ..faults import DroppedConnection
+from ..mock.core import Endpoint, Request, too_large
 from .server import MockHandle, build_config
 
-__all__ = ["RELAY_BASE_URL", "SoraRouter", "default_base_urls", "wsgi_answer"]
+__all__ = ["RELAY_BASE_URL", "SoraRouter", "core_answer", "default_base_urls", "wsgi_answer"]
 
 RELAY_BASE_URL = "https://api.jxincm.cn"
 """Where the real relay lives; the router catches calls to it so tests never reach it."""
@@ -79,6 +83,26 @@ def wsgi_answer(app: Flask, request: httpx.Request, script_name: str = "") -> ht
     )
 
 
+def core_answer(endpoint: Endpoint, request: httpx.Request, script_name: str = "") -> httpx.Response:
+    """Answer an httpx request for the endpoint path with the endpoint core, as its server would.
+
+    The answer's delay is slept; a dropped connection surfaces as :class:`httpx.RemoteProtocolError`,
+    what an httpx client sees when a server closes the connection unanswered.
+    """
+    path = request.url.path
+    if script_name and path.startswith(script_name):
+        path = path[len(script_name) :] or "/"
+    content = request.content
+    refusal = too_large(endpoint.max_body_bytes) if len(content) > endpoint.max_body_bytes else None
+    headers = tuple(request.headers.multi_items())
+    answer = endpoint.handle(Request(request.method, path, headers, None if refusal else content, "", refusal))
+    if answer.delay:
+        time.sleep(answer.delay)
+    if answer.drop:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+    return httpx.Response(answer.status, headers=answer.headers, content=answer.body, request=request)
+
+
 class SoraRouter(respx.MockRouter, MockHandle):
     """A :class:`respx.MockRouter` whose relay routes are answered by an in-process mock.
 
@@ -123,9 +147,11 @@ class SoraRouter(respx.MockRouter, MockHandle):
         prefix = parts.path.rstrip("/")
 
         def answer(request: httpx.Request) -> httpx.Response:
-            return wsgi_answer(self._app, request, script_name=prefix)
+            return core_answer(endpoint_of(self._app), request, script_name=prefix)
 
-        self.route(url=f"{parts.scheme}://{parts.netloc}{prefix}{ENDPOINT_PATH}").mock(side_effect=answer)
+        path = "/+".join(re.escape(part) for part in ENDPOINT_PATH.split("/"))  # doubled slashes merge, as served
+        pattern = rf"{re.escape(f'{parts.scheme}://{parts.netloc}{prefix}')}{path}(\?.*)?$"
+        self.route(url__regex=pattern).mock(side_effect=answer)
 
     def __enter__(self) -> SoraRouter:
         respx.MockRouter.__enter__(self)
