@@ -8,6 +8,8 @@ SEED ?=
 TOKEN ?=
 PRISM_DIR ?= .tools/prism
 PRISM := $(PRISM_DIR)/node_modules/.bin/prism
+WIREMOCK_DIR ?= .tools/wiremock
+WIREMOCK := $(WIREMOCK_DIR)/node_modules/.bin/wiremock
 MIN_PYTHON := 3.11
 
 .DEFAULT_GOAL := help
@@ -57,11 +59,13 @@ clean: ## remove build output, reports and tool caches
 distclean: clean ## clean, and remove .venv and .tools (Prism) too
 	rm -rf $(VENV) .tools
 
-bench: ## wrk the mock (default config) then Prism 5 at c=8 and c=64; table + reports/bench.json
+bench: ## wrk the mock (default config), Prism 5, WireMock 3.13 and a trivial RSGI app at c=8 and c=64; table + reports/bench.json
 	test -x $(BIN)/sora-mock || $(MAKE) install
 	command -v wrk >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
+	command -v java >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless; }
 	test -x $(PRISM) || npm install --prefix $(PRISM_DIR) --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5
-	$(BIN)/python bench/run.py --prism $(PRISM) --mock $(BIN)/sora-mock --out reports/bench.json
+	test -x $(WIREMOCK) || npm install --prefix $(WIREMOCK_DIR) --no-audit --no-fund --loglevel=error wiremock@3.13
+	$(BIN)/python bench/run.py --prism $(PRISM) --wiremock $(WIREMOCK) --mock $(BIN)/sora-mock --out reports/bench.json
 
 # Contract suites: any URL, the budgeted live smoke run, and the defect kill matrix.
 TARGET ?= http://127.0.0.1:8000

@@ -1,9 +1,14 @@
-"""Benchmark the mock against Prism's static mock of the seed spec with wrk, on this machine.
+"""Benchmark the mock against Prism and WireMock with wrk, on this machine, in one run.
 
-Each server is launched, timed from launch to its first 200 on a valid create (cold start),
-warmed up, hit by ``wrk -t2 -d<duration> --latency`` at each concurrency with the same request
-(bench/create.lua), then its process tree's resident memory is read and it is stopped.
-Prints a table and the mock/Prism ratios, and writes the same to ``reports/bench.json``.
+Rows: ``sora-mock serve`` (default config: every rule enforced, every request journaled);
+Prism 5's static mock of the seed spec; WireMock 3.13 with one static stub of the endpoint
+(bench/wiremock, journal on); and the ceiling, a trivial RSGI app on the same granian
+(bench/trivial_rsgi.py). Each server is launched, timed from launch to its first 200 on a valid
+create (cold start), warmed up, hit by ``wrk -t2 -d<duration> --latency`` at each concurrency
+with the same request (bench/create.lua), then its process tree's resident memory is read and it
+is stopped. Prints a table, the mock's ratios to each peer, and the CPU per request split into
+server (the trivial app's CPU per request), adapter (the rest) and core (the endpoint core called
+in-process); writes the same to ``reports/bench.json``.
 """
 
 from __future__ import annotations
@@ -195,13 +200,18 @@ def bench_server(
             proc.wait()
 
 
-def app_alone_us(count: int = 3000) -> float:
-    """Microseconds per create through ``create_app()`` called as a WSGI app, with no server (median of 3)."""
+def app_alone_us(count: int = 3000) -> tuple[float, float]:
+    """Microseconds per create with no server (median of 3): the endpoint core called directly, and
+    ``create_app()`` called as a WSGI app (the Flask adapter over the same core)."""
     from werkzeug.test import EnvironBuilder
 
-    from mock_server.app import create_app
+    from mock_server.app import create_app, endpoint_of
+    from mock_server.mock.core import Request
 
     app = create_app()
+    endpoint = endpoint_of(app)
+    headers = tuple((name.lower(), value) for name, value in {**HEADERS, "Host": "127.0.0.1"}.items())
+    request = Request("POST", PATH, headers, BODY, "127.0.0.1:50000")
 
     def environ() -> dict[str, Any]:
         return EnvironBuilder(path=PATH, method="POST", data=BODY, headers=HEADERS).get_environ()
@@ -209,15 +219,21 @@ def app_alone_us(count: int = 3000) -> float:
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         return None
 
-    def run(n: int) -> float:
+    def core(n: int) -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            endpoint.handle(request)
+        return (time.perf_counter() - started) / n * 1e6
+
+    def flask(n: int) -> float:
         environs = [environ() for _ in range(n)]
         started = time.perf_counter()
         for env in environs:
             b"".join(app(env, start_response))
         return (time.perf_counter() - started) / n * 1e6
 
-    run(300)  # warm caches
-    return sorted(run(count) for _ in range(3))[1]
+    core(300), flask(300)  # warm caches
+    return sorted(core(count) for _ in range(3))[1], sorted(flask(count) for _ in range(3))[1]
 
 
 def table(rows: list[Row]) -> str:
@@ -235,6 +251,7 @@ def table(rows: list[Row]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prism", default=str(ROOT / ".tools/prism/node_modules/.bin/prism"))
+    parser.add_argument("--wiremock", default=str(ROOT / ".tools/wiremock/node_modules/.bin/wiremock"))
     parser.add_argument("--mock", default=str(Path(sys.executable).parent / "sora-mock"), help="sora-mock executable")
     parser.add_argument("--mock-args", default="", help="extra `sora-mock serve` arguments (default config: none)")
     parser.add_argument(
@@ -246,15 +263,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per concurrency")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unreported wrk before measuring")
-    parser.add_argument("--only", choices=["mock", "prism", "app"], default=None)
+    parser.add_argument(
+        "--wiremock-warmup", type=int, default=10, help="seconds of unreported wrk for WireMock (its JIT warms up)"
+    )
+    parser.add_argument("--only", choices=["mock", "prism", "wiremock", "trivial", "app"], default=None)
     parser.add_argument("--out", default=str(ROOT / "reports/bench.json"))
     args = parser.parse_args()
 
     rows: list[Row] = []
-    app_us = None
+    core_us = flask_us = None
     if args.only in (None, "app"):
-        app_us = round(app_alone_us(), 1)
-        print(f"== app alone: {app_us} us per create through create_app (no server)", file=sys.stderr, flush=True)
+        core_us, flask_us = (round(us, 1) for us in app_alone_us())
+        print(f"== app alone: {core_us} us per create in the core, {flask_us} us through create_app", file=sys.stderr)
     if args.only in (None, "mock"):
         port = free_port()
         command = [args.mock, "serve", "--host", "127.0.0.1", "--port", str(port), *shlex.split(args.mock_args)]
@@ -266,27 +286,64 @@ def main() -> None:
         spec = str(ROOT / "openapi/vendor/create-character.openapi.yaml")
         command = [args.prism, "mock", spec, "-h", "127.0.0.1", "-p", str(port), "-v", "error"]
         rows += bench_server("prism", command, port, args.concurrency, args.duration, args.warmup)
+    if args.only in (None, "wiremock"):
+        port = free_port()
+        root = str(ROOT / "bench/wiremock")
+        command = [args.wiremock, "--port", str(port), "--bind-address", "127.0.0.1", "--root-dir", root]
+        rows += bench_server(
+            "wiremock", [*command, "--disable-banner"], port, args.concurrency, args.duration, args.wiremock_warmup
+        )
+    if args.only in (None, "trivial"):
+        port = free_port()
+        command = [sys.executable, "-m", "granian", "--interface", "rsgi", "--workers", "1", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--log-level", "warning", "bench.trivial_rsgi:app"]
+        rows += bench_server("trivial RSGI app", command, port, args.concurrency, args.duration, args.warmup)
 
-    ratios = {}
+    ratios: dict[str, dict[str, float]] = {}
+    for peer in ("prism", "wiremock", "trivial RSGI app"):
+        for c in args.concurrency:
+            mock = next((r for r in rows if r.server == args.label and r.concurrency == c), None)
+            other = next((r for r in rows if r.server == peer and r.concurrency == c), None)
+            if mock and other and other.requests_per_s:
+                ratios.setdefault(peer, {})[str(c)] = round(mock.requests_per_s / other.requests_per_s, 2)
+    split: dict[str, dict[str, float]] = {}
     for c in args.concurrency:
         mock = next((r for r in rows if r.server == args.label and r.concurrency == c), None)
-        prism = next((r for r in rows if r.server == "prism" and r.concurrency == c), None)
-        if mock and prism and prism.requests_per_s:
-            ratios[str(c)] = round(mock.requests_per_s / prism.requests_per_s, 2)
+        trivial = next((r for r in rows if r.server == "trivial RSGI app" and r.concurrency == c), None)
+        if mock and trivial and core_us is not None:
+            total = mock.cpu_ms_per_request * 1000
+            server = trivial.cpu_ms_per_request * 1000
+            split[str(c)] = {
+                "total_us": round(total),
+                "server_us": round(server),
+                "core_us": round(core_us),
+                "adapter_us": round(total - server - core_us),
+            }
 
     print(table(rows))
-    if app_us is not None:
-        print(f"| app alone (create_app, no server) | 1 | {1e6 / app_us:,.0f} | {app_us / 1000:.2f} | | | | | |")
-    for c, ratio in ratios.items():
-        print(f"mock / Prism req/s at c={c}: {ratio:.2f}x")
+    if core_us is not None and flask_us is not None:
+        print(
+            f"| core alone (Endpoint.handle, no server) | 1 | {1e6 / core_us:,.0f} | {core_us / 1000:.3f} | | | | | |"
+        )
+        print(f"| create_app alone (WSGI, no server) | 1 | {1e6 / flask_us:,.0f} | {flask_us / 1000:.3f} | | | | | |")
+    for peer, by_c in ratios.items():
+        for c, ratio in by_c.items():
+            print(f"mock / {peer} req/s at c={c}: {ratio:.2f}x")
+    for c, parts in split.items():
+        print(
+            f"CPU per request at c={c}: {parts['total_us']} us = server {parts['server_us']} + "
+            f"adapter {parts['adapter_us']} + core {parts['core_us']}"
+        )
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "wrk": {"threads": 2, "duration_s": args.duration, "warmup_s": args.warmup, "script": "bench/create.lua"},
         "mock": args.mock_command or f"sora-mock serve {args.mock_args}".strip(),
         "rows": [asdict(r) for r in rows],
-        "app_alone_us_per_create": app_us,
-        "ratio_mock_over_prism": ratios,
+        "core_alone_us_per_create": core_us,
+        "create_app_alone_us_per_create": flask_us,
+        "ratios": ratios,
+        "cpu_split_us_per_request": split,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,9 @@ class Request:
     body: bytes | None = b""
     peer: str = ""
     refusal: Violation | None = None
+    unsure_end: bool = False
+    """The transport could not tell a chunked body's trailer section from broken framing: a body
+    that does not decode is then answered as malformed framing, one that does is judged as usual."""
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (lowercase), repeated values joined with a comma."""
@@ -205,6 +208,8 @@ class Endpoint:
             refusal = request.refusal
         if refusal is None:
             body = self._decode(request.body or b"", seen)
+            if isinstance(body, Violation) and request.unsure_end:
+                body = malformed_body()
             refusal = body if isinstance(body, Violation) else policy.check_request(body, self.contract)
         if refusal is not None:
             headers = [AUTH_CHALLENGE] if refusal.status == 401 else []

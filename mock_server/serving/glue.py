@@ -34,15 +34,21 @@ from ..contract.http import envelope
 from ..contract.rules import Violation
 from ..faults import DroppedConnection
 from ..middleware import access_line
-from ..mock.core import Answer, Endpoint, Request, incomplete_body, malformed_body, timed_out, too_large
+from ..mock.core import Answer, Endpoint, Request, incomplete_body, timed_out, too_large
 
-__all__ = ["BufferedWSGI", "shut_client_socket"]
+__all__ = ["MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "BufferedWSGI", "shut_client_socket"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = list[tuple[str, str]]
 
 _log = logging.getLogger("sora_mock.serving")
 _JSON = ("content-type", "application/json")
+MAX_TARGET_BYTES = 8 * 1024
+"""The longest request target (path and query string) served; past it, 414 in the envelope."""
+MAX_HEADER_BYTES = 64 * 1024
+"""The largest header section served (names, values and separators); past it, 431 in the envelope."""
+_WATCH_INTERVAL = 0.25
+"""Seconds between two checks of the body reads' deadlines (a read may take this much longer)."""
 
 
 class _BodyError(Exception):
@@ -76,9 +82,26 @@ class BufferedWSGI:
         self.read_timeout = read_timeout
         self.access_log = access_log
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="sora-mock-app") if threads > 0 else None
+        self._reading: dict[asyncio.Task[Any], float] = {}  # body reads in progress, and their deadlines
+        self._expired: set[asyncio.Task[Any]] = set()  # reads the watchdog cancelled
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Nothing to prepare: the app was built by the factory."""
+        """Start the read-timeout watchdog on the worker's event loop."""
+        self._watch(loop)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Every quarter second, cancel the body reads that passed their deadline.
+
+        One periodic check instead of a timer per request: a timer per read costs the event loop
+        a heap entry for every request (most of them cancelled), which shows at thousands of
+        requests a second.
+        """
+        now = loop.time()
+        for task, deadline in list(self._reading.items()):
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        loop.call_later(_WATCH_INTERVAL, self._watch, loop)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pool is not None:
@@ -87,15 +110,28 @@ class BufferedWSGI:
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto != "http":  # websockets are not served
             return
-        if self.endpoint is not None and self.endpoint.owns(scope.path):
-            await self._answer_endpoint(scope, protocol)
+        refusal = _head_refusal(scope)
+        if refusal is not None:
+            protocol.response_bytes(refusal.status, [_JSON, ("connection", "close")], envelope(refusal))
             return
+        gone = protocol.client_disconnect()  # resolved by the time the body arrives if the client half-closed
         try:
-            body = await self._read_body(scope, protocol)
+            if self.endpoint is not None and self.endpoint.owns(scope.path):
+                await self._answer_endpoint(scope, protocol, gone)
+            else:
+                await self._answer_wsgi(scope, protocol, gone)
+        finally:
+            gone.cancel()
+
+    async def _answer_wsgi(self, scope: Any, protocol: Any, gone: Any) -> None:
+        """Every other path: the WSGI app with the buffered body."""
+        try:
+            body, _ = await self._read_body(scope, protocol)
         except _BodyError as exc:
             violation = exc.violation
-            headers = [_JSON, ("connection", "close")]
-            protocol.response_bytes(violation.status, headers, envelope(violation))
+            protocol.response_bytes(violation.status, [_JSON, ("connection", "close")], envelope(violation))
+            return
+        if gone.done():  # the client left (or shut its side): nothing is handed on
             return
         environ = self._environ(scope, body)
         try:
@@ -114,18 +150,21 @@ class BufferedWSGI:
             payload = envelope(Violation(500, None, "server_error", "The server failed unexpectedly."))
         protocol.response_bytes(status, headers, payload)
 
-    async def _answer_endpoint(self, scope: Any, protocol: Any) -> None:
+    async def _answer_endpoint(self, scope: Any, protocol: Any, gone: Any) -> None:
         """The endpoint core, called with the request as received; its answer sent as it says."""
         assert self.endpoint is not None
         started = time.perf_counter()
         body: bytes | None = b""
         refusal = None
+        unsure = False
         if scope.method == "POST":
             try:
-                body = await self._read_body(scope, protocol)
+                body, unsure = await self._read_body(scope, protocol)
             except _BodyError as exc:
                 body, refusal = None, exc.violation
-        request = Request(scope.method, scope.path, tuple(scope.headers.items()), body, scope.client, refusal)
+            if gone.done():  # a client that half-closed gets no answer from granian: create nothing, journal nothing
+                return
+        request = Request(scope.method, scope.path, tuple(scope.headers.items()), body, scope.client, refusal, unsure)
         answer: Answer = self.endpoint.handle(request)
         if answer.delay:
             await asyncio.sleep(answer.delay)
@@ -137,7 +176,8 @@ class BufferedWSGI:
         if self.access_log:
             access_line(scope.method, scope.path, "-" if answer.drop else str(answer.status), started)
 
-    async def _read_body(self, scope: Any, protocol: Any) -> bytes:
+    async def _read_body(self, scope: Any, protocol: Any) -> tuple[bytes, bool]:
+        """The whole body, and whether a chunked body ended irregularly (trailers, or broken framing)."""
         length_header = scope.headers.get("content-length")
         length: int | None = None
         if length_header is not None:  # the HTTP layer already rejects a malformed Content-Length
@@ -145,16 +185,26 @@ class BufferedWSGI:
             if length > self.max_body_bytes:
                 raise _BodyError(too_large(self.max_body_bytes))
             if length == 0:
-                return b""
+                return b"", False
         elif scope.method in ("GET", "HEAD", "DELETE", "OPTIONS") and "transfer-encoding" not in scope.headers:
-            return b""
-        try:
+            return b"", False
+        task = asyncio.current_task()
+        if task is None:  # not run as a task: nothing the watchdog could cancel
             async with asyncio.timeout(self.read_timeout):
                 return await self._receive(protocol, length)
-        except TimeoutError:
+        self._reading[task] = asyncio.get_running_loop().time() + self.read_timeout
+        try:
+            return await self._receive(protocol, length)
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            task.uncancel()
             raise _BodyError(timed_out(self.read_timeout)) from None
+        finally:
+            del self._reading[task]
+            self._expired.discard(task)
 
-    async def _receive(self, protocol: Any, length: int | None) -> bytes:
+    async def _receive(self, protocol: Any, length: int | None) -> tuple[bytes, bool]:
         if length is not None:  # bounded by the check above; the HTTP layer stops at Content-Length
             try:
                 data: bytes = await protocol()
@@ -162,27 +212,21 @@ class BufferedWSGI:
                 raise _BodyError(incomplete_body()) from None
             if len(data) != length:
                 raise _BodyError(incomplete_body())
-            return data
+            return data, False
         chunks: list[bytes] = []
         size = 0
-        stream = protocol.__aiter__()
-        while True:
-            try:
-                chunk: bytes = await stream.__anext__()
-            except StopAsyncIteration:
-                return b"".join(chunks)
+        empty = 0
+        async for chunk in protocol:
+            # granian yields an empty chunk at the end of a body, and one more for a trailer
+            # section or broken framing (it does not tell which): the body's decoder judges it then.
             if not chunk:
-                # granian yields one empty chunk at the end of a body; a second one means the body
-                # stream failed (malformed chunked framing, or the client hung up mid-body).
-                try:
-                    await stream.__anext__()
-                except StopAsyncIteration:
-                    return b"".join(chunks)
-                raise _BodyError(malformed_body())
+                empty += 1
+                continue
             size += len(chunk)
             if size > self.max_body_bytes:
                 raise _BodyError(too_large(self.max_body_bytes))
             chunks.append(chunk)
+        return b"".join(chunks), empty > 1
 
     def _environ(self, scope: Any, body: bytes) -> dict[str, Any]:
         server_host, _, server_port = scope.server.rpartition(":")
@@ -215,6 +259,25 @@ class BufferedWSGI:
                 key = "HTTP_" + key
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         return environ
+
+
+def _head_refusal(scope: Any) -> Violation | None:
+    """414 or 431 in the envelope for a request line or header section over the kit's own limits.
+
+    They are below granian's (which answers with an empty body), so a too-long request gets a
+    JSON error naming the limit.
+    """
+    target = len(scope.path) + len(scope.query_string)
+    if target > MAX_TARGET_BYTES:
+        message = f"The request target (path and query) is {target} bytes; the limit is {MAX_TARGET_BYTES}."
+        return Violation(414, None, "uri_too_long", message)
+    size = 0
+    for name, value in scope.headers.items():
+        size += len(name) + len(value) + 4
+    if size > MAX_HEADER_BYTES:
+        message = f"The request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}."
+        return Violation(431, None, "headers_too_large", message)
+    return None
 
 
 def _call(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, Headers, bytes]:
