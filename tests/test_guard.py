@@ -165,10 +165,14 @@ def test_the_budget_holds_exactly_and_reset_starts_a_new_one(
     data = report(guard)
     assert (data["creates"], data["budget_left"], data["over_budget"]) == (3, 0, 2)
 
-    assert guard.post("/__guard/reset").get_json() == {"status": "reset", "budget_left": 3}
+    reset = guard.post("/__guard/reset", json={})
+    assert reset.get_json() == {"status": "reset", "budget_left": 3}
+    assert reset.headers[GUARD_HEADER] == "local"
+    assert report(guard)["budget_left"] == 3  # a new budget ...
     assert send(guard, VALID).status_code == 200
-    data = report(guard)
-    assert (data["creates"], data["budget_left"], data["over_budget"]) == (1, 2, 0)
+    data = report(guard)  # ... and the run's counts as they were: 4 billed in all, 2 refused before the reset
+    assert (data["creates"], data["forwarded"], data["budget_left"], data["over_budget"]) == (4, 4, 2, 2)
+    assert data["resets"] == 1
     assert len(journal(upstream)) == 4
 
 
@@ -324,7 +328,7 @@ def test_other_paths_are_404_unless_pass_through(make_guard: Callable[..., Flask
         "blocked",
     )
     wrong_method = closed.get(PATH, headers=AUTH)
-    assert (wrong_method.status_code, wrong_method.headers["Allow"]) == (405, "POST")
+    assert (wrong_method.status_code, wrong_method.headers["Allow"]) == (405, "OPTIONS, POST")  # as the mock
 
     open_guard = make_guard(pass_through=True)
     health = open_guard.get("/__mock/health")
