@@ -140,7 +140,7 @@ def upstream_problem(url: str) -> str | None:
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
-        return f"must be an absolute http(s) URL with a numeric port, got {public_url(url)!r}"
+        return f"must be an absolute http(s) URL with a numeric port, such as {parts.scheme or 'http'}://HOST:8000"
     if parts.scheme in ("http", "https") and parts.hostname:
         return None
     if "://" not in url:
