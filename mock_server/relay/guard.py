@@ -32,6 +32,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -464,7 +465,13 @@ class _Upstream:
         ``given`` holds the (lower-case) names of the headers the client sent, so the HTTP client
         adds none of its own defaults.
         """
-        return asyncio.run(self._send(method, url, headers, content, given))
+        exchange = self._send(method, url, headers, content, given)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: a worker thread with no event loop of its own
+            return asyncio.run(exchange)
+        with ThreadPoolExecutor(1) as runner:  # called from a coroutine: run on a thread of its own
+            return runner.submit(asyncio.run, exchange).result()
 
     async def _send(
         self, method: str, url: httpx.URL, headers: list[tuple[str, str]], content: bytes | None, given: set[str]
@@ -518,6 +525,14 @@ class _Upstream:
                     "upstream_disconnected",
                     f"The upstream {self.name} closed the connection without a whole answer.",
                     sent=True,
+                    upstream_status=status,
+                ) from None
+            except Exception as exc:  # anything else: kept as sent once the request started to leave
+                raise _NoAnswer(
+                    502,
+                    "upstream_error",
+                    f"The exchange with the upstream {self.name} failed ({type(exc).__name__}).",
+                    sent=sent,
                     upstream_status=status,
                 ) from None
         return _Answer(answer.status_code, answer.headers, body, time.perf_counter() - started, url)
@@ -719,8 +734,8 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             problem = f"no whole answer from the upstream ({exc.code}); kept as a possible create"
             add_finding(summary, exc.upstream_status, [problem])
             return tag(exc.response(), "upstream-error")
-        except BaseException:
-            kept(None)  # the request may have left: never give the create back
+        except BaseException:  # an interrupt: the request may have left, so never give the create back
+            kept(None)
             raise
         store.incr(_FORWARDED)
         try:
