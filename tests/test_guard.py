@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response as WzResponse
 
 from mock_server.contract.rules import Contract, check_character
 from mock_server.fixtures import case, cases_from, iter_cases
+from mock_server.relay import guard as guard_module
 from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app, judge_answer
 from mock_server.relay.paths import forwarded_path, normalize_path, resolve_path
 
@@ -510,7 +511,7 @@ def test_other_methods_and_method_overrides_on_the_endpoint_get_a_local_405(
     path: str, make_guard: Callable[..., FlaskClient], upstream: MockProcess
 ) -> None:
     guard = make_guard(pass_through=True)
-    for method in ("PUT", "GET", "PATCH", "DELETE", "HEAD"):
+    for method in ("PUT", "GET", "PATCH", "DELETE", "HEAD", "PROPFIND"):
         answer = guard.open(path, method=method, json=VALID, headers=AUTH)
         assert (answer.status_code, answer.headers["Allow"], answer.headers[GUARD_HEADER]) == (
             405,
@@ -724,3 +725,29 @@ def test_a_redirect_never_leads_the_client_past_the_guard(make_guard: Callable[.
         relay.location = "https://relay.example/v1/elsewhere"
         answer = guard.get("/v1/old", headers=AUTH)
         assert answer.status_code == 308 and "Location" not in answer.headers
+
+
+def test_a_prefixed_upstream_is_guarded_on_the_whole_path_it_receives(make_guard: Callable[..., FlaskClient]) -> None:
+    with MisbehavingRelay("gzip-lie") as relay:
+        guard = make_guard(upstream=f"{relay.url}/api", pass_through=True, max_creates=0)
+        # A proxy that decodes twice reads /api/%2e%2e/api/sora/v1/characters as its endpoint.
+        for path in ("/%252e%252e/api/sora/v1/characters", "/../sora/v1/characters"):
+            answer = guard.post(path, json=VALID, headers=AUTH)
+            assert (answer.status_code, answer.headers[GUARD_HEADER]) == (429, "budget"), path
+        assert relay.seen == []
+
+
+def test_a_recording_that_cannot_be_written_leaves_no_partial_file(
+    make_guard: Callable[..., FlaskClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard = make_guard(record_dir=str(tmp_path))
+
+    def full_disk(source: object, target: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(guard_module.os, "replace", full_disk)
+    answer = send(guard, VALID)
+    monkeypatch.undo()
+    assert answer.status_code == 200  # billed: the client still gets it
+    assert list(tmp_path.iterdir()) == []
+    assert report(guard)["creates"] == 1

@@ -439,6 +439,17 @@ class _Upstream:
         self.prefix = self.base.raw_path.split(b"?", 1)[0].rstrip(b"/")
         self.name = public_url(config.upstream)
 
+    def is_endpoint(self, path: str) -> bool:
+        """Whether the upstream could read ``path`` (decoded, as the client sent it) as the endpoint.
+
+        Judged on the client's path and on the whole path the upstream gets (its prefix included),
+        so a path that only climbs out of the prefix upstream is caught too.
+        """
+        if resolve_path(path) == ENDPOINT_PATH:
+            return True
+        sent = self.url(forwarded_path(path), b"").raw_path.decode("ascii")
+        return resolve_path(sent) == resolve_path(self.prefix.decode("ascii") + ENDPOINT_PATH)
+
     def url(self, path: str, query: bytes) -> httpx.URL:
         """The upstream URL for ``path`` (normalized and percent-encoded, see :func:`forwarded_path`)."""
         query = quote(query, safe="/?:@!$&'()*+,;=%~").encode("ascii")  # as sent, where it is valid ASCII
@@ -821,9 +832,6 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
 
     def pass_through() -> Response:
         url = upstream.url(forwarded_path(request.path), request.query_string)
-        rest = url.raw_path.split(b"?", 1)[0][len(upstream.prefix) :].decode("ascii")
-        if not url.raw_path.startswith(upstream.prefix + b"/") or resolve_path(rest) == ENDPOINT_PATH:
-            raise NotFound()  # never: the path was resolved before; kept as the last word on what is sent
         raw = read_raw()
         try:
             answer = forward(raw, url, endpoint=False)
@@ -842,8 +850,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     @app.route("/<path:path>", methods=_METHODS, provide_automatic_options=False)
     def dispatch(path: str) -> Response:
         """Route on what the path means to the upstream (:func:`resolve_path`), not on its text."""
-        resolved = resolve_path(request.path)
-        if resolved == ENDPOINT_PATH:
+        if upstream.is_endpoint(request.path):
             return endpoint()
         if request.path in own:
             methods, view = own[request.path]
@@ -853,12 +860,14 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
                 raise MethodNotAllowed(valid_methods=sorted({"OPTIONS", *methods}))
             response: Response = view()
             return response
-        if is_under(resolved, GUARD_PREFIX) or not cfg.pass_through:
+        if is_under(resolve_path(request.path), GUARD_PREFIX) or not cfg.pass_through:
             raise NotFound()  # the guard's own prefix is never forwarded
         return pass_through()
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, MethodNotAllowed) and upstream.is_endpoint(request.path):
+            exc = MethodNotAllowed(valid_methods=["OPTIONS", "POST"])  # a method no route lists (PROPFIND)
         return blocked(http_error_response(exc, cfg.max_body_bytes))
 
     @app.errorhandler(Exception)
