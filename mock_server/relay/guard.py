@@ -510,11 +510,11 @@ class _Upstream:
                         body = await self._read(answer)
                     finally:
                         await answer.aclose()
-            except TimeoutError:
+            except (TimeoutError, httpx.ConnectTimeout):
                 raise _NoAnswer(
                     504,
                     "upstream_timeout",
-                    f"The upstream {self.name} did not finish its answer within {cfg.timeout:g} s.",
+                    f"The upstream {self.name} did not answer in full within {cfg.timeout:g} s.",
                     sent=sent,
                     upstream_status=status,
                 ) from None
@@ -526,7 +526,7 @@ class _Upstream:
                     sent=True,
                     upstream_status=status,
                 ) from None
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol):
+            except (httpx.ConnectError, httpx.UnsupportedProtocol):
                 raise _NoAnswer(
                     502, "upstream_unreachable", f"The upstream {self.name} cannot be reached.", sent=False
                 ) from None
