@@ -25,10 +25,13 @@ from werkzeug.wrappers import Response as WzResponse
 
 from mock_server.contract.rules import Contract, check_character
 from mock_server.fixtures import case, cases_from, iter_cases
+from mock_server.relay import guard as guard_module
 from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app, judge_answer
+from mock_server.relay.paths import forwarded_path, normalize_path, resolve_path
 
 from .conftest import TASK, VIDEO
 from .helpers import MockProcess
+from .misbehaving_relay import MisbehavingRelay
 
 PATH = "/sora/v1/characters"
 TOKEN = "guard-test-secret-7c1d"
@@ -165,10 +168,14 @@ def test_the_budget_holds_exactly_and_reset_starts_a_new_one(
     data = report(guard)
     assert (data["creates"], data["budget_left"], data["over_budget"]) == (3, 0, 2)
 
-    assert guard.post("/__guard/reset").get_json() == {"status": "reset", "budget_left": 3}
+    reset = guard.post("/__guard/reset", json={})
+    assert reset.get_json() == {"status": "reset", "budget_left": 3}
+    assert reset.headers[GUARD_HEADER] == "local"
+    assert report(guard)["budget_left"] == 3  # a new budget ...
     assert send(guard, VALID).status_code == 200
-    data = report(guard)
-    assert (data["creates"], data["budget_left"], data["over_budget"]) == (1, 2, 0)
+    data = report(guard)  # ... and the run's counts as they were: 4 billed in all, 2 refused before the reset
+    assert (data["creates"], data["forwarded"], data["budget_left"], data["over_budget"]) == (4, 4, 2, 2)
+    assert data["resets"] == 1
     assert len(journal(upstream)) == 4
 
 
@@ -324,7 +331,7 @@ def test_other_paths_are_404_unless_pass_through(make_guard: Callable[..., Flask
         "blocked",
     )
     wrong_method = closed.get(PATH, headers=AUTH)
-    assert (wrong_method.status_code, wrong_method.headers["Allow"]) == (405, "POST")
+    assert (wrong_method.status_code, wrong_method.headers["Allow"]) == (405, "OPTIONS, POST")  # as the mock
 
     open_guard = make_guard(pass_through=True)
     health = open_guard.get("/__mock/health")
@@ -449,3 +456,298 @@ def test_config_validates_and_its_repr_hides_credentials() -> None:
     for bad in ({"upstream": "ftp://x"}, {"max_creates": -1}, {"timeout": 0}):
         with pytest.raises(ValueError):
             GuardConfig(**bad)
+
+
+# --- hostile clients: paths, methods, duplicate keys, surrogates ---------------------------------
+
+TRICKY_PATHS = [
+    "/sora/v1/./characters",
+    "/sora/v1/characters/.",
+    "/sora/v1/%2e/characters",
+    "/x/../sora/v1/characters",
+    "/sora//v1/characters",
+    "/SORA/v1/Characters/",
+]
+
+
+def test_paths_are_resolved_as_a_lenient_upstream_would_read_them() -> None:
+    endpoint = [
+        *TRICKY_PATHS,
+        "/sora/v1%2Fcharacters",
+        "/sora/v1/%252e/characters",  # decoded twice by a proxy
+        "/sora/v1/characters;jsessionid=1",
+        "\\sora\\v1\\characters",
+        "/sora/v1/characters%3Fx=1",
+        "/__guard/../sora/v1/characters",
+    ]
+    for path in endpoint:
+        assert resolve_path(path) == PATH, path
+    for path in ("/sora/v1/characters/x", "/sora/v1/characters/..", "/sora/v2/characters", "/"):
+        assert resolve_path(path) != PATH, path
+    assert normalize_path("/sora//v1/./x/../characters/") == "/sora/v1/characters/"
+    assert normalize_path("/../..") == "/"
+    assert forwarded_path("/a b/./ü;x=1") == "/a%20b/%C3%BC;x=1"
+
+
+def test_every_path_that_resolves_to_the_endpoint_is_checked_and_budgeted(
+    make_guard: Callable[..., FlaskClient], upstream: MockProcess
+) -> None:
+    guard = make_guard(max_creates=3, pass_through=True)
+    answers = [guard.post(path, json=VALID, headers=AUTH) for path in TRICKY_PATHS]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429, 429]
+    assert [a.headers[GUARD_HEADER] for a in answers] == ["forwarded"] * 3 + ["budget"] * 3
+    assert "Location" not in answers[4].headers  # no redirect for the doubled slash
+    refused = guard.post("/sora/v1/%2e/characters", json={"url": VIDEO, "timestamps": "0,10"}, headers=AUTH)
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (422, "invalid_timestamps_span")
+    assert refused.headers[GUARD_HEADER] == "blocked"
+    arrived = journal(upstream)
+    assert [(entry["path"], entry["status"]) for entry in arrived] == [(PATH, 200)] * 3
+    data = report(guard)
+    assert (data["forwarded"], data["creates"], data["over_budget"], data["passed"]) == (3, 3, 3, 0)
+
+
+@pytest.mark.parametrize("path", [PATH, "/sora/v1/./characters", "/Sora/V1/characters/"])
+def test_other_methods_and_method_overrides_on_the_endpoint_get_a_local_405(
+    path: str, make_guard: Callable[..., FlaskClient], upstream: MockProcess
+) -> None:
+    guard = make_guard(pass_through=True)
+    for method in ("PUT", "GET", "PATCH", "DELETE", "HEAD", "PROPFIND"):
+        answer = guard.open(path, method=method, json=VALID, headers=AUTH)
+        assert (answer.status_code, answer.headers["Allow"], answer.headers[GUARD_HEADER]) == (
+            405,
+            "OPTIONS, POST",
+            "blocked",
+        ), method
+    for name in ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"):
+        answer = guard.post(path, json=VALID, headers={**AUTH, name: "PUT"})
+        assert answer.status_code == 405, name
+        assert answer.get_json()["error"]["param"] == name
+    assert journal(upstream) == []
+    same = guard.post(path, json=VALID, headers={**AUTH, "X-HTTP-Method-Override": "post"})
+    assert same.status_code == 200  # an override that asks for POST is a POST, checked as one
+    assert report(guard)["passed"] == 0
+
+
+def test_options_is_answered_in_the_kits_style(make_guard: Callable[..., FlaskClient]) -> None:
+    for pass_through in (False, True):
+        guard = make_guard(pass_through=pass_through)
+        for path, allow in [
+            (PATH, "OPTIONS, POST"),
+            ("/sora/v1/./characters", "OPTIONS, POST"),
+            ("/__guard/report", "GET, HEAD, OPTIONS"),
+            ("/__guard/reset", "OPTIONS, POST"),
+        ]:
+            answer = guard.options(path)
+            assert (answer.status_code, answer.headers["Allow"], answer.headers[GUARD_HEADER]) == (
+                204,
+                allow,
+                "local",
+            ), path
+            assert "Content-Type" not in answer.headers and answer.get_data() == b""
+        assert report(guard)["blocked"] == 0
+
+
+def test_duplicate_keys_are_refused_locally_with_the_mocks_answer(
+    make_guard: Callable[..., FlaskClient], upstream: MockProcess
+) -> None:
+    guard = make_guard()
+    raw = b'{"url": "https://example.com/v.mp4", "timestamps": "0,10", "timestamps": "1,3"}'
+    answer = guard.post(PATH, data=raw, headers={**AUTH, "Content-Type": "application/json"})
+    assert (answer.status_code, answer.headers[GUARD_HEADER]) == (400, "blocked")
+    assert answer.get_json()["error"]["code"] == "duplicate_key"
+    assert journal(upstream) == []
+    mock = httpx.post(upstream.url(PATH), content=raw, headers={**AUTH, "Content-Type": "application/json"}, timeout=10)
+    assert answer.get_json() == mock.json()  # the mock's own envelope
+
+
+def test_a_lone_surrogate_never_crashes_and_with_record_leaves_a_whole_file_and_the_finding(
+    make_guard: Callable[..., FlaskClient], defect_upstreams: Callable[[str], MockProcess], tmp_path: Path
+) -> None:
+    server = defect_upstreams("drop_picture")  # its answers break the contract: each one is a finding
+    guard = make_guard(upstream=server.url(""), record_dir=str(tmp_path))
+    raw = b'{"url": "https://example.com/\\ud800.mp4", "timestamps": "1,3"}'
+    answer = guard.post(PATH, data=raw, headers={**AUTH, "Content-Type": "application/json"})
+    assert (answer.status_code, answer.headers[GUARD_HEADER]) == (200, "forwarded")
+    data = report(guard)
+    assert data["creates"] == 1
+    [finding] = data["findings"]
+    assert finding["request"]["body"]["url"] == "https://example.com/\\ud800.mp4"  # shown, as text
+    assert any("profile_picture_url" in problem for problem in finding["problems"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+    [recorded] = sorted(tmp_path.glob("*.json"))
+    [item] = cases_from(json.loads(recorded.read_text(encoding="utf-8")))
+    assert item.content() == raw  # kept as the text it was sent as
+    assert item.status == 200
+
+
+# --- recordings and short tokens -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def any_token_upstream() -> Iterator[MockProcess]:
+    """A mock that takes any bearer token and answers creates without profile_picture_url (a finding each)."""
+    with MockProcess(["--workers", "1", "--defect", "drop_picture"]) as server:
+        yield server
+
+
+def test_a_binary_body_is_scrubbed_before_it_is_base64_encoded(
+    make_guard: Callable[..., FlaskClient], upstream: MockProcess, tmp_path: Path
+) -> None:
+    guard = make_guard(pass_through=True, record_dir=str(tmp_path))
+    raw = b"\xff\xfe" + TOKEN.encode() + b"\x00" + TOKEN.encode("utf-16-le") + b" ?sig=abc&"
+    answer = guard.post("/v1/uploads", data=raw, headers={**AUTH, "Content-Type": "application/octet-stream"})
+    assert (answer.status_code, answer.headers[GUARD_HEADER]) == (404, "passed")
+    [recorded] = sorted(tmp_path.glob("*.json"))
+    [item] = cases_from(json.loads(recorded.read_text(encoding="utf-8")))
+    kept = item.content()
+    assert kept == b"\xff\xfe[redacted]\x00[redacted] ?sig=[redacted]&"
+    for form in ("utf-8", "utf-16-le", "utf-16-be"):
+        assert TOKEN.encode(form) not in kept
+
+
+def test_a_short_token_is_not_redacted_out_of_urls(
+    make_guard: Callable[..., FlaskClient], any_token_upstream: MockProcess, tmp_path: Path
+) -> None:
+    guard = make_guard(upstream=any_token_upstream.url(""), record_dir=str(tmp_path))
+    body = {"url": "https://example.com/v.mp4", "timestamps": "1,3"}
+    assert send(guard, body, {"Authorization": "Bearer mp4"}).status_code == 200
+    [finding] = report(guard)["findings"]
+    assert finding["request"]["body"] == body
+    [recorded] = sorted(tmp_path.glob("*.json"))
+    [item] = cases_from(json.loads(recorded.read_text(encoding="utf-8")))
+    assert item.json_body == body
+    assert item.request["headers"]["Authorization"] == "Bearer {token}"  # the credential header still is
+
+
+# --- the reset ------------------------------------------------------------------------------------
+
+
+def test_reset_needs_a_json_content_type_and_the_guards_own_origin(
+    make_guard: Callable[..., FlaskClient], upstream: MockProcess
+) -> None:
+    guard = make_guard(max_creates=1)
+    assert send(guard, VALID).status_code == 200
+    refused = [
+        guard.post("/__guard/reset", data="{}", headers={"Content-Type": "text/plain"}),
+        guard.post("/__guard/reset", json={}, headers={"Origin": "https://evil.example"}),
+        guard.post("/__guard/reset", json={}, headers={"Origin": "null"}),
+        guard.post("/__guard/reset", json={}, headers={"Sec-Fetch-Site": "cross-site"}),
+        # DNS rebinding: a foreign page's name pointed at 127.0.0.1 is "same origin" to the browser.
+        guard.post(
+            "/__guard/reset", json={}, headers={"Origin": "http://evil.example:8001", "Host": "evil.example:8001"}
+        ),
+    ]
+    assert [(a.status_code, a.get_json()["error"]["code"]) for a in refused] == [
+        (415, "unsupported_media_type"),
+        (403, "cross_origin"),
+        (403, "cross_origin"),
+        (403, "cross_origin"),
+        (403, "cross_origin"),
+    ]
+    assert {a.headers[GUARD_HEADER] for a in refused} == {"blocked"}
+    assert report(guard)["budget_left"] == 0  # none of them reset anything
+    same_origin = guard.post(
+        "/__guard/reset", json={}, headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    )
+    assert same_origin.status_code == 200
+    assert report(guard)["budget_left"] == 1
+
+
+# --- hostile upstreams ----------------------------------------------------------------------------
+
+
+def test_an_answer_the_guard_cannot_decode_keeps_its_reservation_and_is_a_502(
+    make_guard: Callable[..., FlaskClient],
+) -> None:
+    with MisbehavingRelay("gzip-lie") as relay:
+        guard = make_guard(upstream=relay.url, max_creates=1)
+        answers = [send(guard, VALID, {**AUTH, "Accept-Encoding": "br, zstd, gzip;q=0.5"}) for _ in range(4)]
+        assert [a.status_code for a in answers] == [502, 429, 429, 429]
+        first = answers[0]
+        assert first.headers[GUARD_HEADER] == "upstream-error"
+        assert first.get_json()["error"]["code"] == "upstream_answer_unreadable"
+        assert set(first.get_json()["error"]) == {"message", "type", "param", "code"}
+        assert len(relay.seen) == 1  # one billed create, not four
+        assert relay.seen[0].headers["accept-encoding"] == "gzip;q=0.5"  # only what the guard can decode
+        data = report(guard)
+        assert (data["forwarded"], data["creates"], data["budget_left"], data["over_budget"]) == (1, 1, 0, 3)
+        [finding] = data["findings"]
+        assert finding["status"] == 200 and "gzip" in finding["problems"][0]
+        assert guard.post("/__guard/reset", json={}).status_code == 200
+        after = report(guard)  # a new budget; the run's counts and its finding stay
+        assert (after["creates"], after["budget_left"], after["over_budget"], len(after["findings"])) == (1, 1, 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("behavior", "code"), [("huge", "upstream_answer_too_large"), ("bomb", "upstream_answer_too_large")]
+)
+def test_an_answer_over_the_size_limit_is_a_502_and_is_not_read_to_the_end(
+    behavior: str, code: str, make_guard: Callable[..., FlaskClient]
+) -> None:
+    with MisbehavingRelay(behavior, size=64 * 1024 * 1024) as relay:
+        guard = make_guard(upstream=relay.url, max_creates=2, max_answer_bytes=1024 * 1024)
+        answer = send(guard, VALID)
+        assert (answer.status_code, answer.get_json()["error"]["code"]) == (502, code)
+        assert answer.headers[GUARD_HEADER] == "upstream-error"
+        data = report(guard)
+        assert (data["creates"], data["budget_left"]) == (1, 1)  # a 200 over the limit was billed
+        assert len(data["findings"]) == 1
+        if behavior == "huge":
+            assert relay.hung_up.wait(10)  # the guard hung up long before 64 MiB
+            assert relay.sent_bytes < relay.size
+
+
+@pytest.mark.parametrize(("behavior", "creates", "uncertain"), [("trickle-body", 1, 0), ("trickle-head", 0, 1)])
+def test_the_timeout_bounds_the_whole_exchange_not_each_read(
+    behavior: str, creates: int, uncertain: int, make_guard: Callable[..., FlaskClient]
+) -> None:
+    # One byte every 0.1 s for 6 s: every read is quick, the whole answer is not.
+    with MisbehavingRelay(behavior, pause=0.1, steps=60) as relay:
+        guard = make_guard(upstream=relay.url, max_creates=1, timeout=1.0)
+        answer = send(guard, VALID)
+        assert (answer.status_code, answer.get_json()["error"]["code"]) == (504, "upstream_timeout")
+        data = report(guard)
+        assert (data["forwarded"], data["creates"], data["uncertain"], data["budget_left"]) == (
+            1,
+            creates,
+            uncertain,
+            0,
+        )
+        assert "upstream_timeout" in data["findings"][0]["problems"][0]
+
+
+def test_a_redirect_never_leads_the_client_past_the_guard(make_guard: Callable[..., FlaskClient]) -> None:
+    with MisbehavingRelay("redirect") as relay:
+        guard = make_guard(upstream=relay.url, pass_through=True)
+        relay.location = f"{relay.url}/v1/elsewhere?x=1"
+        answer = guard.get("/v1/old", headers=AUTH)
+        assert (answer.status_code, answer.headers["Location"]) == (308, "/v1/elsewhere?x=1")  # back to the guard
+        relay.location = "https://relay.example/v1/elsewhere"
+        answer = guard.get("/v1/old", headers=AUTH)
+        assert answer.status_code == 308 and "Location" not in answer.headers
+
+
+def test_a_prefixed_upstream_is_guarded_on_the_whole_path_it_receives(make_guard: Callable[..., FlaskClient]) -> None:
+    with MisbehavingRelay("gzip-lie") as relay:
+        guard = make_guard(upstream=f"{relay.url}/api", pass_through=True, max_creates=0)
+        # A proxy that decodes twice reads /api/%2e%2e/api/sora/v1/characters as its endpoint.
+        for path in ("/%252e%252e/api/sora/v1/characters", "/../sora/v1/characters"):
+            answer = guard.post(path, json=VALID, headers=AUTH)
+            assert (answer.status_code, answer.headers[GUARD_HEADER]) == (429, "budget"), path
+        assert relay.seen == []
+
+
+def test_a_recording_that_cannot_be_written_leaves_no_partial_file(
+    make_guard: Callable[..., FlaskClient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard = make_guard(record_dir=str(tmp_path))
+
+    def full_disk(source: object, target: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(guard_module.os, "replace", full_disk)
+    answer = send(guard, VALID)
+    monkeypatch.undo()
+    assert answer.status_code == 200  # billed: the client still gets it
+    assert list(tmp_path.iterdir()) == []
+    assert report(guard)["creates"] == 1

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from mock_server import check_character, load_contract
 from mock_server import fixtures as corpus
-from mock_server.relay.recorder import REDACTED, Budget, is_billable, scrub
+from mock_server.relay.recorder import MIN_SECRET_LENGTH, REDACTED, Budget, is_billable, scrub, scrub_bytes
 from mock_server.serving.cli import main
 from mock_server.testing import SoraServer
 
@@ -129,10 +129,16 @@ def test_dropped_connection_is_recorded(sora_server: SoraServer, runner: CliRunn
 
 def test_scrub_and_billing_helpers() -> None:
     url = "https://videos.openai.com/az/files/x%2Fraw?se=1&sig=AbC%2B/d%3D&ac=z"
-    assert scrub({"u": url, "n": [f"token s3cret in {url}"]}, "s3cret") == {
+    assert scrub({"u": url, "n": [f"token s3cret-key in {url}"]}, "s3cret-key") == {
         "u": "https://videos.openai.com/az/files/x%2Fraw?se=1&sig=[redacted]&ac=z",
         "n": ["token [redacted] in https://videos.openai.com/az/files/x%2Fraw?se=1&sig=[redacted]&ac=z"],
     }
+    # A token shorter than a secret can be (as in the mock's journal) is not hunted down in text.
+    assert len("mp4") < MIN_SECRET_LENGTH == 8
+    assert scrub({"url": "https://example.com/v.mp4"}, "mp4") == {"url": "https://example.com/v.mp4"}
+    binary = b"\xff\xfe token s3cret-key and " + "s3cret-key".encode("utf-16-le") + b" ?sig=abc&"
+    assert scrub_bytes(binary, "s3cret-key") == b"\xff\xfe token [redacted] and [redacted] ?sig=[redacted]&"
+    assert scrub_bytes(b"\xff mp4", "mp4") == b"\xff mp4"
     assert scrub("a?sig%3Dxyz&b", "") == "a?sig%3D[redacted]&b"
     assert is_billable(corpus.case("url-form")) and is_billable(corpus.case("with-model"))
     assert not any(is_billable(case) for case in corpus.iter_cases("invalid"))

@@ -1,13 +1,20 @@
 """``sora-mock guard``: a checking, budgeted proxy in front of the paid relay.
 
-A client points its base URL at the guard instead of the relay. Each ``POST /sora/v1/characters``
-is judged with the same rules and auth check as the mock: a request that breaks a rule gets the
-mock's 400/401/413/422 locally and never reaches the relay. A conforming request reserves one
-create of the budget, then goes upstream byte for byte with the client's ``Authorization``; once
-``max_creates`` creates were billed (upstream 200s), further ones get a local 429
-``budget_exhausted``. Every upstream answer is passed back unchanged (apart from the
-``X-Sora-Guard`` header and the hop-by-hop headers) and judged against the contract: what breaks
-it becomes a finding in ``GET /__guard/report``.
+A client points its base URL at the guard instead of the relay. Each request whose path the
+upstream could read as ``/sora/v1/characters`` (see :mod:`mock_server.relay.paths`) is the
+endpoint: ``POST`` is judged with the same rules and auth check as the mock, so a request that
+breaks a rule gets the mock's 400/401/413/422 locally and never reaches the relay; any other method
+(or a method override header) gets a local 405. A conforming request reserves one create of the
+budget, then goes upstream byte for byte with the client's ``Authorization``; once
+``max_creates`` creates were reserved, further ones get a local 429 ``budget_exhausted``.
+
+Only a clear non-billable answer gives a reservation back: one read and decoded in full whose
+status is not 2xx. No answer within ``timeout`` (the whole exchange), a dropped connection, an
+answer over ``max_answer_bytes`` or one the guard cannot decode keep it, become a finding and
+reach the client as a 502/504 in the error envelope. Every other upstream answer is passed back
+unchanged (apart from the ``X-Sora-Guard`` header, the hop-by-hop headers and a ``Location`` that
+would lead the client past the guard) and judged against the contract: what breaks it becomes a
+finding in ``GET /__guard/report``.
 
 Counters and findings live in a :class:`mock_server.store.Store`, so every worker process that
 opens the same state URL shares one budget. The bearer token is never stored, logged or reported.
@@ -15,12 +22,17 @@ opens the same state URL shares one budget. The bearer token is never stored, lo
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import ipaddress
 import json
 import os
+import ssl
 import time
 import uuid
+import zlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,14 +49,17 @@ from ..contract.rules import Contract, RuleError, check_character, check_error_b
 from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..fixtures import TOKEN_PLACEHOLDER, kept_headers
 from ..store import Store, open_store
-from .recorder import scrub
+from .paths import forwarded_path, is_under, resolve_path
+from .recorder import is_secret, scrub, scrub_bytes
 
 __all__ = [
     "CONFORMING_STATUSES",
     "DECLARED_STATUSES",
+    "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_UPSTREAM",
     "GUARD_HEADER",
     "GUARD_PREFIX",
+    "METHOD_OVERRIDE_HEADERS",
     "GuardConfig",
     "GuardState",
     "create_guard_app",
@@ -52,28 +67,35 @@ __all__ = [
     "judge_answer",
     "public_url",
     "summary_line",
+    "upstream_problem",
     "write_report",
 ]
 
 DEFAULT_UPSTREAM = "https://api.jxincm.cn"
 """The paid relay's base URL."""
+DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024
+"""Bytes of one upstream answer the guard reads, as received and once decoded (a character is under 1 KB)."""
 GUARD_PREFIX = "/__guard"
 GUARD_HEADER = "X-Sora-Guard"
+METHOD_OVERRIDE_HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
+"""Headers some servers read as the request's real method: on the endpoint, anything but POST is a 405."""
 DECLARED_STATUSES = frozenset({200, 400, 401, 404, 405, 413, 422, 429, 500, 503})
 """Statuses the contract declares for the endpoint."""
 CONFORMING_STATUSES = frozenset({200, 401, 429, 500, 503})
 """What a conforming relay may answer to a request that obeys every rule (401: the token is the relay's to judge)."""
 
-_RESERVED = "creates_reserved"
+_RESERVED = "creates_reserved"  # one counter per budget: f"{_RESERVED}:{epoch}"
 _CREATES = "creates"
 _FORWARDED = "forwarded"
 _BLOCKED = "blocked"
 _OVER_BUDGET = "over_budget"
 _PASSED = "passed"
-_EPOCH = "budget_epoch"  # never reset: a forward started before a reset gives nothing back to the new budget
-_COUNTERS = (_RESERVED, _CREATES, _FORWARDED, _BLOCKED, _OVER_BUDGET, _PASSED)
+_UNCERTAIN = "uncertain"
+_EPOCH = "budget_epoch"  # the number of resets: a reset starts the counter of a new budget
 _FINDINGS = "findings"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_REPORT_PATH = f"{GUARD_PREFIX}/report"
+_RESET_PATH = f"{GUARD_PREFIX}/reset"
 # Hop-by-hop headers (RFC 9110 7.6.1) plus what the HTTP client or the server writes itself.
 _HOP_BY_HOP = frozenset(
     {
@@ -94,7 +116,12 @@ _HOP_BY_HOP = frozenset(
 )
 _SERVER_WRITTEN = frozenset({"date", "server"})  # the guard's own server writes these on every answer
 _CLIENT_DEFAULTS = ("Accept", "Accept-Encoding", "User-Agent")  # httpx adds these unless the client sent them
+_LOCATION_HEADERS = ("Location", "Content-Location")
+_DECODABLE = frozenset({"gzip", "x-gzip", "deflate", "identity"})
+_MAX_CODINGS = 4
 _SUMMARY_FIELDS = ("url", "from_task", "timestamps", "model")
+_SENDING = frozenset({"http11.send_request_headers.started", "http2.send_request_headers.started"})
+"""httpcore trace events that mean the request started to leave (so it may have been billed)."""
 
 
 def public_url(url: str) -> str:
@@ -108,6 +135,23 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def upstream_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the upstream (naming what it probably meant), or ``None`` when it can."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return f"must be an absolute http(s) URL with a numeric port, such as {parts.scheme or 'http'}://HOST:8000"
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return None
+    if "://" not in url:
+        shown = url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1].lstrip("/")
+        if shown and urlsplit(f"http://{shown}").hostname:
+            return f"must be an absolute http(s) URL, got {shown!r} with no scheme: did you mean http://{shown}?"
+        return "must be an absolute http(s) URL such as http://127.0.0.1:8000"
+    return f"must be an absolute http(s) URL, got {parts.scheme or 'no scheme'}://…"
+
+
 @dataclass(frozen=True)
 class GuardConfig:
     """Settings of one guard. ``repr`` never shows credentials of the upstream or state URLs."""
@@ -115,9 +159,9 @@ class GuardConfig:
     upstream: str = DEFAULT_UPSTREAM
     """Base URL requests are forwarded to (a path prefix is kept)."""
     max_creates: int = 10
-    """Upstream 200 answers (billable creates) allowed until ``POST /__guard/reset``."""
+    """Creates reserved (billable or maybe billed) allowed until ``POST /__guard/reset``."""
     timeout: float = 60.0
-    """Seconds to wait for the upstream (connect, send, each read)."""
+    """Seconds the whole exchange with the upstream may take: connect, send, the answer's last byte."""
     pass_through: bool = False
     """Forward paths other than the endpoint unchecked; otherwise they get a local 404."""
     record_dir: str | None = None
@@ -130,11 +174,13 @@ class GuardConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     max_findings: int = 1000
     """Findings kept (the oldest are dropped)."""
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    """Bytes of an upstream answer read, as received and decoded; a longer one is a 502."""
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.upstream)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"upstream must be an absolute http(s) URL, got {public_url(self.upstream)!r}")
+        problem = upstream_problem(self.upstream)
+        if problem is not None:
+            raise ValueError(f"upstream {problem}")
         if self.max_creates < 0:
             raise ValueError("max_creates must be zero or more")
         if not self.timeout > 0:
@@ -143,6 +189,8 @@ class GuardConfig:
             raise ValueError("max_body_bytes must be at least 1")
         if self.max_findings < 1:
             raise ValueError("max_findings must be at least 1")
+        if self.max_answer_bytes < 1:
+            raise ValueError("max_answer_bytes must be at least 1")
 
     def __repr__(self) -> str:
         shown: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -155,54 +203,81 @@ class GuardConfig:
 
 @dataclass
 class GuardState:
-    """What one guard app holds: its settings, the shared store, the contract and its HTTP client."""
+    """What one guard app holds: its settings, the shared store, the contract and the upstream's TLS settings."""
 
     config: GuardConfig
     store: Store
     contract: Contract
-    client: httpx.Client = field(repr=False)
+    verify: ssl.SSLContext = field(repr=False)
+    """Shared by the HTTP client of every exchange (each exchange opens its own connection)."""
 
     def report(self) -> dict[str, Any]:
         return guard_report(self.store, self.config)
 
     def close(self) -> None:
-        """Close the HTTP client's connections and the store."""
-        self.client.close()
+        """Close the store."""
         self.store.close()
+
+
+def _reserved(epoch: int) -> str:
+    return f"{_RESERVED}:{epoch}"
 
 
 def guard_report(store: Store, config: GuardConfig) -> dict[str, Any]:
     """The report ``GET /__guard/report`` answers, read from ``store``."""
     findings = [json.loads(item) for _, item in store.read(_FINDINGS)]
+    epoch = store.get(_EPOCH)
     return {
         "upstream": public_url(config.upstream),
         "max_creates": config.max_creates,
         "forwarded": store.get(_FORWARDED),
         "blocked": store.get(_BLOCKED),
         "creates": store.get(_CREATES),
-        "budget_left": max(0, config.max_creates - store.get(_RESERVED)),
+        "uncertain": store.get(_UNCERTAIN),
+        "budget_left": max(0, config.max_creates - store.get(_reserved(epoch))),
         "over_budget": store.get(_OVER_BUDGET),
         "passed": store.get(_PASSED),
+        "resets": epoch,
         "findings": findings,
     }
 
 
 def summary_line(report: Mapping[str, Any]) -> str:
     """One line for the terminal when the guard stops."""
+    resets = report.get("resets", 0)
+    budget = f"budget {report['max_creates']}" + (f" (reset {resets} time(s))" if resets else "")
     return (
-        f"sora-mock guard: {report['forwarded']} forwarded, {report['blocked']} blocked, "
-        f"{report['creates']} billed of {report['max_creates']} (budget left {report['budget_left']}), "
-        f"{report['over_budget']} over budget, {len(report['findings'])} finding(s)"
+        f"sora-mock guard: {report['forwarded']} forwarded, {report['blocked']} blocked, {report['passed']} passed; "
+        f"{report['creates']} billed, {report['uncertain']} uncertain "
+        "(timeouts, drops and unreadable answers kept their reservation); "
+        f"{budget}, {report['budget_left']} left, {report['over_budget']} over budget; "
+        f"{len(report['findings'])} finding(s)"
     )
+
+
+def _json_bytes(value: object, **options: Any) -> bytes:
+    """``value`` as UTF-8 JSON; a string no UTF-8 can hold (a lone surrogate) is written as a ``\\u`` escape."""
+    try:
+        return json.dumps(value, ensure_ascii=False, **options).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, **options).encode("ascii")
 
 
 def write_report(report: Mapping[str, Any], path: str | Path) -> None:
     """Write ``report`` as JSON to ``path`` (atomically: a reader never sees half a file)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(target, _json_bytes(report, indent=2) + b"\n")
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, target)
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -234,7 +309,7 @@ def judge_answer(
         problems.append(f"Content-Type is {content_type or 'missing'}, not application/json")
     try:
         data: object = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         problems.append("the body is not JSON")
         return problems
     if status == 200:
@@ -250,6 +325,17 @@ def judge_answer(
     return problems
 
 
+def _printable(value: Any) -> Any:
+    """``value`` with every string UTF-8 can hold: a lone surrogate becomes the text ``\\ud800``."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
+
+
 def _request_summary(body: object, token: str) -> dict[str, Any]:
     """Method, path and the contract's fields of the body: what a finding shows of a request, never the token."""
     summary: dict[str, Any] = {"method": request.method, "path": request.path}
@@ -259,7 +345,7 @@ def _request_summary(body: object, token: str) -> dict[str, Any]:
             for name, value in body.items()
             if name in _SUMMARY_FIELDS
         }
-    return dict(scrub(summary, token))
+    return dict(scrub(_printable(summary), token))
 
 
 def _bearer(header: str | None) -> str:
@@ -267,45 +353,256 @@ def _bearer(header: str | None) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-class _Forwarded:
-    """An upstream answer: status, headers, the body as sent (``raw``) and decoded (``content``)."""
+class _Unreadable(Exception):
+    """An answer the guard cannot decode; the message says why (a finding's problem)."""
 
-    def __init__(self, response: httpx.Response, raw: bytes, elapsed: float) -> None:
-        self.status = response.status_code
-        self.headers = response.headers
-        self.raw = raw
-        self.elapsed = elapsed
-        # Undo any content coding for judging; the client gets the bytes exactly as sent.
-        self.content = httpx.Response(self.status, headers=self.headers, content=raw).read()
 
-    def to_flask(self) -> Response:
-        headers = [
-            (name, value)
-            for name, value in self.headers.multi_items()
-            if name.lower() not in _HOP_BY_HOP and name.lower() not in _SERVER_WRITTEN
-        ]
-        response = Response(self.raw, status=self.status, headers=headers)
-        if "Content-Type" not in self.headers:
-            del response.headers["Content-Type"]  # transparent: no type the upstream did not send
-        return response
+class _TooLarge(Exception):
+    """An answer (as received or decoded) over ``max_answer_bytes``."""
+
+
+def _inflate(data: bytes, wbits: int, limit: int, coding: str) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(data, limit + 1)  # never more than limit + 1 bytes in memory
+    except zlib.error:
+        raise _Unreadable(f"the body is not valid {coding} data (Content-Encoding: {coding})") from None
+    if len(out) > limit:
+        raise _TooLarge()
+    if not inflater.eof:
+        raise _Unreadable(f"the {coding} data of the body is cut short")
+    return out
+
+
+def _decode_answer(raw: bytes, headers: httpx.Headers, limit: int) -> bytes:
+    """Undo the content codings of ``raw`` with at most ``limit`` bytes decoded (a gzip bomb is :class:`_TooLarge`)."""
+    codings = [c.strip().lower() for value in headers.get_list("Content-Encoding") for c in value.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not raw or not codings:
+        return raw
+    if len(codings) > _MAX_CODINGS:
+        raise _Unreadable(f"Content-Encoding stacks {len(codings)} codings")
+    data = raw
+    for coding in reversed(codings):
+        if coding in ("gzip", "x-gzip"):
+            data = _inflate(data, 16 + zlib.MAX_WBITS, limit, coding)
+        elif coding == "deflate":  # zlib-wrapped as RFC 9110 says, or raw deflate as some servers send
+            try:
+                data = _inflate(data, zlib.MAX_WBITS, limit, coding)
+            except _Unreadable:
+                data = _inflate(data, -zlib.MAX_WBITS, limit, coding)
+        else:
+            raise _Unreadable(f"Content-Encoding {coding} is not one the guard decodes (gzip, deflate)")
+    return data
+
+
+def _narrow_accept_encoding(value: str) -> str:
+    """The client's ``Accept-Encoding`` without the codings the guard cannot decode to judge the answer."""
+    kept = [item.strip() for item in value.split(",") if item.split(";", 1)[0].strip().lower() in _DECODABLE]
+    return ", ".join(kept) or "identity"
+
+
+@dataclass
+class _Answer:
+    """An upstream answer read in full: status, headers, the body as sent (``raw``), where it came from."""
+
+    status: int
+    headers: httpx.Headers
+    raw: bytes
+    elapsed: float
+    url: httpx.URL
 
 
 class _NoAnswer(Exception):
-    """The upstream gave no answer; ``sent`` tells whether the request may have reached it."""
+    """The upstream gave no usable answer; ``sent`` tells whether the request may have reached it."""
 
-    def __init__(self, status: int, code: str, message: str, *, sent: bool) -> None:
+    def __init__(self, status: int, code: str, message: str, *, sent: bool, upstream_status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.sent = sent
+        self.upstream_status = upstream_status
+        """The status line the upstream sent, when it sent one."""
 
     def response(self) -> Response:
         return error_response(self.status, self.message, code=self.code, error_type="server_error")
 
 
+class _Upstream:
+    """Sends one request upstream and reads its answer, the whole exchange bounded by ``timeout``."""
+
+    def __init__(self, config: GuardConfig, verify: ssl.SSLContext) -> None:
+        self.config = config
+        self.verify = verify
+        self.base = httpx.URL(config.upstream)
+        self.prefix = self.base.raw_path.split(b"?", 1)[0].rstrip(b"/")
+        self.name = public_url(config.upstream)
+
+    def is_endpoint(self, path: str) -> bool:
+        """Whether the upstream could read ``path`` (decoded, as the client sent it) as the endpoint.
+
+        Judged on the client's path and on the whole path the upstream gets (its prefix included),
+        so a path that only climbs out of the prefix upstream is caught too.
+        """
+        if resolve_path(path) == ENDPOINT_PATH:
+            return True
+        sent = self.url(forwarded_path(path), b"").raw_path.decode("ascii")
+        return resolve_path(sent) == resolve_path(self.prefix.decode("ascii") + ENDPOINT_PATH)
+
+    def url(self, path: str, query: bytes) -> httpx.URL:
+        """The upstream URL for ``path`` (normalized and percent-encoded, see :func:`forwarded_path`)."""
+        query = quote(query, safe="/?:@!$&'()*+,;=%~").encode("ascii")  # as sent, where it is valid ASCII
+        raw_path = self.prefix + path.encode("ascii") + (b"?" + query if query else b"")
+        return self.base.copy_with(raw_path=raw_path, fragment=None)
+
+    def local_location(self, value: str, sent_to: httpx.URL) -> str | None:
+        """A ``Location`` of the upstream's as a path on the guard, or ``None`` when it leads elsewhere."""
+        try:
+            target = sent_to.join(value)
+        except (httpx.InvalidURL, ValueError):
+            return None
+        same = (target.scheme, target.host, target.port) == (self.base.scheme, self.base.host, self.base.port)
+        path = target.raw_path
+        if not same or not (path == self.prefix or path.startswith(self.prefix + b"/")):
+            return None
+        return (path[len(self.prefix) :] or b"/").decode("ascii")
+
+    def send(
+        self, method: str, url: httpx.URL, headers: list[tuple[str, str]], content: bytes | None, given: set[str]
+    ) -> _Answer:
+        """Send and read the answer; :class:`_NoAnswer` when there is none within the limits.
+
+        ``given`` holds the (lower-case) names of the headers the client sent, so the HTTP client
+        adds none of its own defaults.
+        """
+        exchange = self._send(method, url, headers, content, given)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: a worker thread with no event loop of its own
+            return asyncio.run(exchange)
+        with ThreadPoolExecutor(1) as runner:  # called from a coroutine: run on a thread of its own
+            return runner.submit(asyncio.run, exchange).result()
+
+    async def _send(
+        self, method: str, url: httpx.URL, headers: list[tuple[str, str]], content: bytes | None, given: set[str]
+    ) -> _Answer:
+        cfg = self.config
+        sent = False
+        status: int | None = None
+
+        async def trace(event: str, info: Mapping[str, Any]) -> None:
+            nonlocal sent
+            if event in _SENDING:
+                sent = True
+
+        started = time.perf_counter()
+        async with httpx.AsyncClient(timeout=cfg.timeout, follow_redirects=False, verify=self.verify) as client:
+            outgoing = client.build_request(method, url, headers=headers, content=content, extensions={"trace": trace})
+            for name in _CLIENT_DEFAULTS:
+                if name.lower() not in given:
+                    del outgoing.headers[name]
+            try:
+                async with asyncio.timeout(cfg.timeout):
+                    answer = await client.send(outgoing, stream=True)
+                    status = answer.status_code
+                    try:
+                        body = await self._read(answer)
+                    finally:
+                        await answer.aclose()
+            except (TimeoutError, httpx.ConnectTimeout):
+                raise _NoAnswer(
+                    504,
+                    "upstream_timeout",
+                    f"The upstream {self.name} did not answer in full within {cfg.timeout:g} s.",
+                    sent=sent,
+                    upstream_status=status,
+                ) from None
+            except _TooLarge:
+                raise _NoAnswer(
+                    502,
+                    "upstream_answer_too_large",
+                    f"The upstream {self.name} answered more than the guard's limit of {cfg.max_answer_bytes} bytes.",
+                    sent=True,
+                    upstream_status=status,
+                ) from None
+            except (httpx.ConnectError, httpx.UnsupportedProtocol):
+                raise _NoAnswer(
+                    502, "upstream_unreachable", f"The upstream {self.name} cannot be reached.", sent=False
+                ) from None
+            except httpx.HTTPError:
+                raise _NoAnswer(
+                    502,
+                    "upstream_disconnected",
+                    f"The upstream {self.name} closed the connection without a whole answer.",
+                    sent=True,
+                    upstream_status=status,
+                ) from None
+            except Exception as exc:  # anything else: kept as sent once the request started to leave
+                raise _NoAnswer(
+                    502,
+                    "upstream_error",
+                    f"The exchange with the upstream {self.name} failed ({type(exc).__name__}).",
+                    sent=sent,
+                    upstream_status=status,
+                ) from None
+        return _Answer(answer.status_code, answer.headers, body, time.perf_counter() - started, url)
+
+    async def _read(self, answer: httpx.Response) -> bytes:
+        limit = self.config.max_answer_bytes
+        declared = answer.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise _TooLarge()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in answer.aiter_raw():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _loopback_or_ip(host: str) -> bool:
+    """Whether a ``Host`` header names ``localhost`` or an IP address (no name DNS could rebind)."""
+    name = host.strip()
+    if name.startswith("["):
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _cross_origin() -> str | None:
+    """Why the current request comes from a web page the guard must not obey, or ``None``.
+
+    A browser names the page's origin (``Origin``, ``Sec-Fetch-Site``); a script or curl sends
+    neither. A page is obeyed only from the guard's own origin, reached by IP address or
+    ``localhost`` (a name a foreign page could rebind to 127.0.0.1 is refused).
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site.strip().lower() not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site is {site.strip()[:40]!r}"
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    parts = urlsplit(origin.strip())
+    host = request.headers.get("Host", "")
+    if parts.netloc.lower() != host.strip().lower() or parts.scheme != request.scheme:
+        return f"Origin {origin.strip()[:80]!r} is not the guard's own"
+    if not _loopback_or_ip(host):
+        return f"the guard was reached by the name {host.strip()[:80]!r}, not by its address"
+    return None
+
+
 def create_guard_app(config: GuardConfig | None = None, *, store: Store | None = None) -> Flask:
-    """Build the guard as a Flask app (one HTTP client with a connection pool, one store).
+    """Build the guard as a Flask app (one store; each forwarded request opens its own upstream connection).
 
     ``store`` defaults to ``open_store(config.state_url, prefix=config.state_prefix)``. Close
     ``app.extensions["sora_guard"]`` (a :class:`GuardState`) when done with the app.
@@ -313,14 +610,14 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     cfg = config or GuardConfig()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.url_map.merge_slashes = False  # the guard decides what a path means; werkzeug never redirects
     contract = load_contract()
     if store is None:
         store = open_store(cfg.state_url, prefix=cfg.state_prefix, max_items=cfg.max_findings)
-    client = httpx.Client(base_url=cfg.upstream, timeout=cfg.timeout, follow_redirects=False)
-    state = GuardState(cfg, store, contract, client)
+    state = GuardState(cfg, store, contract, httpx.create_ssl_context())
     app.extensions["sora_guard"] = state
-    upstream = public_url(cfg.upstream)
-    recorder = _Recorder(Path(cfg.record_dir), upstream) if cfg.record_dir else None
+    upstream = _Upstream(cfg, state.verify)
+    recorder = _Recorder(Path(cfg.record_dir), upstream.name) if cfg.record_dir else None
 
     def tag(response: Response, verdict: str) -> Response:
         response.headers[GUARD_HEADER] = verdict
@@ -330,6 +627,12 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         store.incr(_BLOCKED)
         return tag(response, "blocked")
 
+    def options(methods: tuple[str, ...]) -> Response:
+        """204 naming the methods (the mock's answer to OPTIONS), instead of Flask's empty text/html 200."""
+        response = Response(status=204, headers={"Allow": ", ".join(sorted({"OPTIONS", *methods}))})
+        del response.headers["Content-Type"]  # no body, so no type either
+        return tag(response, "local")
+
     def read_raw() -> bytes:
         if request.content_length is None and request.environ.get("wsgi.input_terminated"):
             raw = read_capped(request.environ["wsgi.input"], cfg.max_body_bytes)  # chunked upload
@@ -338,60 +641,39 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             return raw
         return request.get_data(cache=False)  # 413 from Content-Length, before reading anything
 
-    def target() -> str:
-        raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
-        if isinstance(raw_uri, str) and raw_uri.startswith("/"):
-            return raw_uri
-        query = request.query_string.decode("latin-1")
-        return quote(request.path) + (f"?{query}" if query else "")
-
-    def forward(raw: bytes) -> _Forwarded:
+    def outgoing_headers(endpoint: bool) -> list[tuple[str, str]]:
         listed = {part.strip().lower() for part in request.headers.get("Connection", "").split(",")}
-        headers = [
-            (name, value)
-            for name, value in request.headers.items()
-            if name.lower() not in _HOP_BY_HOP and name.lower() not in listed
-        ]
+        headers = []
+        for name, value in request.headers.items():
+            lower = name.lower()
+            if lower in _HOP_BY_HOP or lower in listed:
+                continue
+            if endpoint and lower == "accept-encoding":  # the guard must decode what it judges
+                value = _narrow_accept_encoding(value)
+            headers.append((name, value))
+        return headers
+
+    def forward(raw: bytes, url: httpx.URL, *, endpoint: bool) -> _Answer:
         has_body = bool(raw) or request.method in ("POST", "PUT", "PATCH")
-        outgoing = client.build_request(request.method, target(), headers=headers, content=raw if has_body else None)
-        for name in _CLIENT_DEFAULTS:
-            if name not in request.headers:
-                del outgoing.headers[name]
-        started = time.perf_counter()
-        try:
-            answer = client.send(outgoing, stream=True)
-        except httpx.ConnectTimeout:
-            raise _NoAnswer(
-                504, "upstream_timeout", f"The upstream {upstream} did not accept a connection in time.", sent=False
-            ) from None
-        except (httpx.ConnectError, httpx.PoolTimeout, httpx.UnsupportedProtocol):
-            raise _NoAnswer(
-                502, "upstream_unreachable", f"The upstream {upstream} cannot be reached.", sent=False
-            ) from None
-        except httpx.TimeoutException:
-            raise _NoAnswer(
-                504, "upstream_timeout", f"The upstream {upstream} did not answer within {cfg.timeout:g} s.", sent=True
-            ) from None
-        except httpx.HTTPError:
-            raise _NoAnswer(
-                502,
-                "upstream_disconnected",
-                f"The upstream {upstream} closed the connection without an answer.",
-                sent=True,
-            ) from None
-        try:
-            body = b"".join(answer.iter_raw())
-        except httpx.TimeoutException:
-            raise _NoAnswer(
-                504, "upstream_timeout", f"The upstream {upstream} did not finish its answer in time.", sent=True
-            ) from None
-        except httpx.HTTPError:
-            raise _NoAnswer(
-                502, "upstream_disconnected", f"The upstream {upstream} broke off its answer.", sent=True
-            ) from None
-        finally:
-            answer.close()
-        return _Forwarded(answer, body, time.perf_counter() - started)
+        given = {name.lower() for name, _ in request.headers.items()}
+        return upstream.send(request.method, url, outgoing_headers(endpoint), raw if has_body else None, given)
+
+    def to_flask(answer: _Answer) -> Response:
+        headers = []
+        for name, value in answer.headers.multi_items():
+            lower = name.lower()
+            if lower in _HOP_BY_HOP or lower in _SERVER_WRITTEN:
+                continue
+            if name.title() in _LOCATION_HEADERS:
+                local = upstream.local_location(value, answer.url)
+                if local is None:  # never a URL that takes the client (and its token) past the guard
+                    continue
+                value = local
+            headers.append((name, value))
+        response = Response(answer.raw, status=answer.status, headers=headers)
+        if "Content-Type" not in answer.headers:
+            del response.headers["Content-Type"]  # transparent: no type the upstream did not send
+        return response
 
     def add_finding(summary: Mapping[str, Any], status: int | None, problems: list[str]) -> None:
         finding = {
@@ -400,28 +682,50 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             "status": status,
             "problems": problems,
         }
-        store.append(_FINDINGS, json.dumps(finding, ensure_ascii=False).encode("utf-8"))
+        store.append(_FINDINGS, _json_bytes(finding))
 
-    @app.post(ENDPOINT_PATH)
+    def record(answer: _Answer, raw: bytes, token: str, content: bytes | None) -> None:
+        if recorder is None:
+            return
+        try:
+            recorder.save(answer, raw, token, content)
+        except Exception as exc:  # the answer may have been billed: the client still gets it
+            app.logger.warning("could not record an answer: %s", type(exc).__name__)
+
+    def reserve() -> str | None:
+        """The budget counter holding this create's reservation, or ``None`` when the budget is spent."""
+        key = _reserved(store.get(_EPOCH))
+        if not store.reserve(key, cfg.max_creates):
+            return None
+        current = _reserved(store.get(_EPOCH))
+        if current != key:  # a reset came in between: this create counts against the new budget
+            store.incr(key, -1)
+            if not store.reserve(current, cfg.max_creates):
+                return None
+            key = current
+        return key
+
     def create_character() -> Response:
         denied = authorize(request.headers.get("Authorization"), None)
         if denied is not None:
             return blocked(denied)
         raw = read_raw()
         try:
-            body = decode_body(raw)
+            body = decode_body(raw, reject_duplicates=True)  # the mock's rules: a repeated key is a 400
         except RuleError as exc:
             return blocked(violation_response(exc.violation))
         violation = check_request(body, contract)
         if violation is not None:
             return blocked(violation_response(violation))
-        epoch = store.get(_EPOCH)
-        if not store.reserve(_RESERVED, cfg.max_creates):
+        query = request.query_string
+        url = upstream.url(ENDPOINT_PATH, query)
+        reserved = reserve()
+        if reserved is None:
             store.incr(_OVER_BUDGET)
             refusal = error_response(
                 429,
                 f"The guard's budget of {cfg.max_creates} billable create(s) is spent; nothing was sent upstream. "
-                f"POST {GUARD_PREFIX}/reset starts a new budget.",
+                f"POST {_RESET_PATH} starts a new budget.",
                 code="budget_exhausted",
                 error_type="insufficient_quota",
             )
@@ -429,66 +733,144 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         token = _bearer(request.headers.get("Authorization"))
         summary = _request_summary(body, token)
 
-        def give_back() -> None:
-            if store.get(_EPOCH) == epoch:
-                store.incr(_RESERVED, -1)
+        def kept(status: int | None) -> None:
+            """The create stays reserved: billed (a 200) or maybe billed (anything unclear)."""
+            store.incr(_CREATES if status == 200 else _UNCERTAIN)
 
         try:
-            answer = forward(raw)
+            answer = forward(raw, url, endpoint=True)
         except _NoAnswer as exc:
-            if exc.sent:  # unknown outcome: the create may have been billed, so the reservation stays
-                store.incr(_FORWARDED)
-                add_finding(summary, None, [f"no answer from the upstream ({exc.code}); counted as a possible create"])
-            else:
-                give_back()
+            if not exc.sent:
+                store.incr(reserved, -1)  # nothing left the guard: nothing was billed
+                return tag(exc.response(), "upstream-error")
+            store.incr(_FORWARDED)
+            kept(exc.upstream_status)
+            problem = f"no whole answer from the upstream ({exc.code}); kept as a possible create"
+            add_finding(summary, exc.upstream_status, [problem])
             return tag(exc.response(), "upstream-error")
-        except BaseException:
-            give_back()
+        except BaseException:  # an interrupt: the request may have left, so never give the create back
+            kept(None)
             raise
         store.incr(_FORWARDED)
-        if answer.status != 200:
-            give_back()
-        elif store.get(_EPOCH) == epoch:
-            store.incr(_CREATES)
-        problems = judge_answer(answer.status, answer.headers, answer.content, contract)
+        try:
+            content = _decode_answer(answer.raw, answer.headers, cfg.max_answer_bytes)
+        except (_Unreadable, _TooLarge) as exc:
+            kept(answer.status)
+            if isinstance(exc, _TooLarge):
+                problem = f"the decoded body is over the guard's limit of {cfg.max_answer_bytes} bytes"
+                code, why = "upstream_answer_too_large", f"decodes to more than {cfg.max_answer_bytes} bytes"
+            else:
+                problem, code, why = str(exc), "upstream_answer_unreadable", f"cannot be read: {exc}"
+            add_finding(summary, answer.status, [f"{problem}; kept as a possible create"])
+            failure = error_response(
+                502,
+                f"The answer of the upstream {upstream.name} (HTTP {answer.status}) {why}. "
+                "The create stays counted: it may have been billed.",
+                code=code,
+                error_type="server_error",
+            )
+            return tag(failure, "upstream-error")
+        if 200 <= answer.status < 300:
+            kept(answer.status)
+        else:
+            store.incr(reserved, -1)  # a clear answer that bills nothing
+        try:
+            problems = judge_answer(answer.status, answer.headers, content, contract)
+        except Exception as exc:  # never a 500 for an answer that came back
+            problems = [f"the guard could not judge the answer ({type(exc).__name__})"]
         if problems:
             add_finding(summary, answer.status, problems)
-        if recorder is not None:
-            try:
-                recorder.save(answer, raw, token)
-            except OSError as exc:  # the answer was billed: the client still gets it
-                app.logger.warning("could not record an answer: %s", type(exc).__name__)
-        return tag(answer.to_flask(), "forwarded")
+        record(answer, raw, token, content)
+        return tag(to_flask(answer), "forwarded")
 
-    @app.get(f"{GUARD_PREFIX}/report")
+    def endpoint() -> Response:
+        if request.method == "OPTIONS":
+            return options(("POST",))
+        if request.method != "POST":
+            raise MethodNotAllowed(valid_methods=["OPTIONS", "POST"])
+        for name in METHOD_OVERRIDE_HEADERS:
+            value = request.headers.get(name)
+            if value is not None and value.strip().upper() != "POST":
+                refusal = error_response(
+                    405,
+                    f"{name}: {value.strip()[:20]} asks for another method than POST on {request.path}; "
+                    f"the endpoint takes POST only.",
+                    code="method_not_allowed",
+                    param=name,
+                    headers={"Allow": "OPTIONS, POST"},
+                )
+                return blocked(refusal)
+        return create_character()
+
     def report() -> Response:
-        return Response(json.dumps(state.report(), ensure_ascii=False), mimetype="application/json")
+        return tag(Response(_json_bytes(state.report()), mimetype="application/json"), "local")
 
-    @app.post(f"{GUARD_PREFIX}/reset")
     def reset() -> Response:
-        store.incr(_EPOCH)
-        store.reset(counters=_COUNTERS)
-        return Response(json.dumps({"status": "reset", "budget_left": cfg.max_creates}), mimetype="application/json")
+        why = _cross_origin()
+        if why is not None:
+            refusal = error_response(
+                403,
+                f"POST {_RESET_PATH} is refused from a web page ({why}); call it from a script or curl.",
+                code="cross_origin",
+                param="Origin",
+            )
+            return blocked(refusal)
+        if not _is_json(request.headers.get("Content-Type")):
+            refusal = error_response(
+                415,
+                f"POST {_RESET_PATH} needs Content-Type: application/json "
+                f"(got {(request.headers.get('Content-Type') or 'none')[:60]}).",
+                code="unsupported_media_type",
+                param="Content-Type",
+            )
+            return blocked(refusal)
+        store.incr(_EPOCH)  # a new budget counter; forwarded, blocked, creates and findings stay
+        answer = Response(json.dumps({"status": "reset", "budget_left": cfg.max_creates}), mimetype="application/json")
+        return tag(answer, "local")
 
-    @app.route("/", defaults={"path": ""}, methods=_METHODS)
-    @app.route("/<path:path>", methods=_METHODS)
-    def other(path: str) -> Response:
-        if not cfg.pass_through or request.path.startswith(f"{GUARD_PREFIX}/"):
-            if request.path == ENDPOINT_PATH:
-                raise MethodNotAllowed(valid_methods=["POST"])
-            raise NotFound()
+    own: dict[str, tuple[tuple[str, ...], Any]] = {
+        _REPORT_PATH: (("GET", "HEAD"), report),
+        _RESET_PATH: (("POST",), reset),
+    }
+
+    def pass_through() -> Response:
+        url = upstream.url(forwarded_path(request.path), request.query_string)
         raw = read_raw()
         try:
-            answer = forward(raw)
+            answer = forward(raw, url, endpoint=False)
         except _NoAnswer as exc:
             return tag(exc.response(), "upstream-error")
         store.incr(_PASSED)
         if recorder is not None:
-            recorder.save(answer, raw, _bearer(request.headers.get("Authorization")))
-        return tag(answer.to_flask(), "passed")
+            try:
+                content: bytes | None = _decode_answer(answer.raw, answer.headers, cfg.max_answer_bytes)
+            except (_Unreadable, _TooLarge):
+                content = None
+            record(answer, raw, _bearer(request.headers.get("Authorization")), content)
+        return tag(to_flask(answer), "passed")
+
+    @app.route("/", defaults={"path": ""}, methods=_METHODS, provide_automatic_options=False)
+    @app.route("/<path:path>", methods=_METHODS, provide_automatic_options=False)
+    def dispatch(path: str) -> Response:
+        """Route on what the path means to the upstream (:func:`resolve_path`), not on its text."""
+        if upstream.is_endpoint(request.path):
+            return endpoint()
+        if request.path in own:
+            methods, view = own[request.path]
+            if request.method == "OPTIONS":
+                return options(methods)
+            if request.method not in methods:
+                raise MethodNotAllowed(valid_methods=sorted({"OPTIONS", *methods}))
+            response: Response = view()
+            return response
+        if is_under(resolve_path(request.path), GUARD_PREFIX) or not cfg.pass_through:
+            raise NotFound()  # the guard's own prefix is never forwarded
+        return pass_through()
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, MethodNotAllowed) and upstream.is_endpoint(request.path):
+            exc = MethodNotAllowed(valid_methods=["OPTIONS", "POST"])  # a method no route lists (PROPFIND)
         return blocked(http_error_response(exc, cfg.max_body_bytes))
 
     @app.errorhandler(Exception)
@@ -507,29 +889,42 @@ class _Recorder:
         self.directory = directory
         self.upstream = upstream
 
-    def save(self, answer: _Forwarded, raw: bytes, token: str) -> None:
+    def save(self, answer: _Answer, raw: bytes, token: str, content: bytes | None) -> None:
+        """Write one document; ``content`` is the decoded answer body (``None``: it could not be decoded)."""
         req_headers = {}
         if "Authorization" in request.headers:
             req_headers["Authorization"] = f"Bearer {TOKEN_PLACEHOLDER}" if token else "[redacted]"
         if "Content-Type" in request.headers:
             req_headers["Content-Type"] = request.headers["Content-Type"]
         sent: dict[str, Any] = {"method": request.method, "path": request.path, "headers": req_headers}
+        description = f"{request.method} {request.path} forwarded by sora-mock guard"
         if raw:
             try:
-                sent["json"] = json.loads(raw.decode("utf-8"))
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:  # scrubbed as bytes: base64 would hide the token from any later check
+                scrubbed = scrub_bytes(raw, token)
+                if is_secret(token) and token.encode("utf-8") in scrubbed:
+                    description += " (its binary body was not kept: the token could not be scrubbed from it)"
+                else:
+                    sent["base64"] = base64.b64encode(scrubbed).decode("ascii")
+            else:
+                sent.update(_as_json_or_text(text))
+        body: Any
+        if content is None:
+            body = {"text": "[not kept: the answer could not be decoded]"}
+        elif not content:
+            body = None
+        else:
+            try:
+                decoded = _as_json_or_text(content.decode("utf-8"))
             except UnicodeDecodeError:
-                sent["base64"] = base64.b64encode(raw).decode("ascii")
-            except ValueError:
-                sent["text"] = raw.decode("utf-8")
-        try:
-            body: Any = json.loads(answer.content) if answer.content else None
-        except (UnicodeDecodeError, ValueError):
-            body = {"text": answer.content.decode("utf-8", "replace")[:2000]}
+                decoded = {"text": content.decode("utf-8", "replace")}
+            body = decoded["json"] if "json" in decoded else {"text": decoded["text"][:2000]}
         response = {"status": answer.status, "headers": kept_headers(answer.headers), "body": body}
         stamp = datetime.now(UTC)
         item = {
             "name": f"guard-{stamp.strftime('%H%M%S')}-{uuid.uuid4().hex[:8]}",
-            "description": f"{request.method} {request.path} forwarded by sora-mock guard",
+            "description": description,
             "fault": None,
             "request": scrub(sent, token),
             "response": {**scrub(response, token), "elapsed_ms": round(answer.elapsed * 1000)},
@@ -540,11 +935,18 @@ class _Recorder:
             "recorded_at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "cases": [item],
         }
-        text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-        if token and token in text:  # belt and braces: never write the token
-            return
+        data = _json_bytes(document, indent=2) + b"\n"
+        if is_secret(token) and token.encode("utf-8") in data:  # belt and braces: never write the token
+            raise ValueError("the token survived scrubbing")
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{item['name']}.json"
-        partial = path.with_name(f".{path.name}.tmp")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        _write_atomically(self.directory / f"{item['name']}.json", data)
+
+
+def _as_json_or_text(text: str) -> dict[str, Any]:
+    """``{"json": data}`` when ``text`` is JSON every UTF-8 writer can keep, else ``{"text": text}``."""
+    try:
+        data = json.loads(text)
+        json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeEncodeError):  # not JSON, 1e400, too deep, a lone surrogate
+        return {"text": text}
+    return {"json": data}

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from flask import Flask
@@ -15,12 +14,14 @@ from flask import Flask
 from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, serve_app
 from ..store import StoreUnavailable, is_memory_url, open_store, prepare_state_url
 from .guard import (
+    DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_UPSTREAM,
     GuardConfig,
     create_guard_app,
     guard_report,
     public_url,
     summary_line,
+    upstream_problem,
     write_report,
 )
 
@@ -74,9 +75,9 @@ def _report_on_stop(config: GuardConfig) -> None:
 
 
 def _check_upstream(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"must be an absolute http(s) URL, got {parts.scheme or 'no scheme'}://…")
+    problem = upstream_problem(value)
+    if problem is not None:
+        raise click.BadParameter(problem)
     return value
 
 
@@ -101,20 +102,30 @@ def _check_upstream(ctx: click.Context, param: click.Parameter, value: str) -> s
     default=10,
     show_default=True,
     type=click.IntRange(0, 1_000_000),
-    help="Billable creates (upstream 200s) allowed; then conforming creates get a local 429 budget_exhausted "
-    "until POST /__guard/reset.",
+    help="Creates allowed: each forwarded create is reserved, and only a clear non-2xx answer gives it back; "
+    "then conforming creates get a local 429 budget_exhausted until POST /__guard/reset.",
 )
 @click.option(
     "--timeout",
     default=60.0,
     show_default=True,
     type=click.FloatRange(min=0.1),
-    help="Seconds to wait for the upstream; then 504 (the create still counts: it may have been billed).",
+    help="Seconds the whole exchange with the upstream may take (connect, send, the answer's last byte); "
+    "then 504, and the create stays counted: it may have been billed.",
+)
+@click.option(
+    "--max-answer-bytes",
+    default=DEFAULT_MAX_ANSWER_BYTES,
+    show_default=True,
+    type=click.IntRange(1024, 1 << 30),
+    help="Bytes of an upstream answer the guard reads, as received and decoded; a longer one is a 502 "
+    "(the create stays counted).",
 )
 @click.option(
     "--pass-through",
     is_flag=True,
-    help="Forward requests to other paths unchecked (default: a local 404).",
+    help="Forward requests to other paths unchecked (default: a local 404). A path the upstream could read "
+    "as the endpoint (/sora/v1/./characters, /SORA/v1/characters/) is always the endpoint.",
 )
 @click.option(
     "--record",
@@ -157,6 +168,7 @@ def guard(
     port: int,
     max_creates: int,
     timeout: float,
+    max_answer_bytes: int,
     pass_through: bool,
     record_dir: Path | None,
     report_path: Path | None,
@@ -168,14 +180,17 @@ def guard(
 
     Point a client's base URL at http://HOST:PORT instead of the relay and change nothing else.
     POST /sora/v1/characters that breaks a rule (or has no bearer token) gets the mock's
-    400/401/413/422 locally; a conforming one is forwarded with the client's Authorization, and
-    its answer comes back unchanged apart from the X-Sora-Guard header (blocked, forwarded,
-    budget, upstream-error). Answers that break the contract become findings.
+    400/401/413/422 locally, another method a 405; a conforming one is forwarded with the
+    client's Authorization, and its answer comes back unchanged apart from the X-Sora-Guard
+    header (blocked, forwarded, budget, upstream-error, passed, local). Answers that break the
+    contract become findings.
 
-    GET /__guard/report shows forwarded, blocked, creates (billable 200s), budget_left and the
-    findings; POST /__guard/reset starts a new budget. /__guard/ takes no token: keep the guard
-    on 127.0.0.1. On Ctrl-C or SIGTERM the guard prints a one-line summary (and writes --report).
-    The token is never stored, logged or reported.
+    GET /__guard/report shows forwarded, blocked, passed (--pass-through), creates (billed 200s),
+    uncertain (timeouts, drops, unreadable answers: they keep their reservation), budget_left,
+    over_budget and the findings. POST /__guard/reset with Content-Type: application/json starts
+    a new budget and keeps those counts. /__guard/ takes no token: keep the guard on 127.0.0.1.
+    On Ctrl-C or SIGTERM the guard prints a one-line summary (and writes --report). The token is
+    never stored, logged or reported.
     """
     if state_url is not None and is_memory_url(state_url):
         raise click.BadParameter(
@@ -189,6 +204,7 @@ def guard(
             upstream=upstream,
             max_creates=max_creates,
             timeout=timeout,
+            max_answer_bytes=max_answer_bytes,
             pass_through=pass_through,
             record_dir=str(record_dir) if record_dir else None,
             report_path=str(report_path) if report_path else None,

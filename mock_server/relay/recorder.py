@@ -4,7 +4,8 @@ The selection is checked against the live smoke run's budget before anything is 
 ``SORA_LIVE_MAX_CREATES`` (default 1) requests a conforming server would answer 200 (billable
 creates), ``SORA_LIVE_MAX_REQUESTS`` (default 40) requests in all. The bearer token comes from
 ``SORA_API_KEY`` and never reaches the file: headers keep the ``{token}`` placeholder, and any
-copy of the token in an answer, like the ``sig=`` value of a signed URL, is scrubbed.
+copy of the token in an answer (when it is at least :data:`MIN_SECRET_LENGTH` characters long,
+as the mock's journal has it), like the ``sig=`` value of a signed URL, is scrubbed.
 """
 
 from __future__ import annotations
@@ -27,11 +28,27 @@ from ..contract.spec import load_contract
 from ..fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
 from .budget import Budget, BudgetError
 
-__all__ = ["DEFAULT_CASES", "REDACTED", "Budget", "is_billable", "record", "record_cases", "scrub"]
+__all__ = [
+    "DEFAULT_CASES",
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "Budget",
+    "is_billable",
+    "is_secret",
+    "record",
+    "record_cases",
+    "scrub",
+    "scrub_bytes",
+]
 
 DEFAULT_CASES = ("url-form",)
 REDACTED = "[redacted]"
+MIN_SECRET_LENGTH = 8
+"""A token this long or longer is scrubbed wherever it appears; a shorter one (``mp4``) only in
+credential headers, or every URL holding its letters would be mangled. The mock's journal uses
+the same minimum for the bearer token a client presents."""
 _SIG = re.compile(r"(?i)(\bsig(?:=|%3D))[^&\"'\s#]*")
+_SIG_BYTES = re.compile(rb"(?i)(\bsig(?:=|%3D))[^&\"'\s#]*")
 
 
 def is_billable(item: Case) -> bool:
@@ -45,10 +62,15 @@ def is_billable(item: Case) -> bool:
         return False
 
 
+def is_secret(token: str) -> bool:
+    """Whether ``token`` is long enough to be scrubbed wherever it appears (:data:`MIN_SECRET_LENGTH`)."""
+    return len(token) >= MIN_SECRET_LENGTH
+
+
 def scrub(value: Any, token: str) -> Any:
-    """``value`` with every copy of ``token`` and every ``sig=`` value replaced by ``[redacted]``."""
+    """``value`` with every ``sig=`` value, and each copy of ``token`` if :func:`is_secret`, as ``[redacted]``."""
     if isinstance(value, str):
-        if token:
+        if is_secret(token):
             value = value.replace(token, REDACTED)
         return _SIG.sub(lambda m: m.group(1) + REDACTED, value)
     if isinstance(value, Mapping):
@@ -56,6 +78,14 @@ def scrub(value: Any, token: str) -> Any:
     if isinstance(value, list):
         return [scrub(v, token) for v in value]
     return value
+
+
+def scrub_bytes(raw: bytes, token: str) -> bytes:
+    """:func:`scrub` for a body that is not text: done on the bytes, before they are encoded (e.g. as base64)."""
+    if is_secret(token):
+        for form in (token.encode("utf-8"), token.encode("utf-16-le"), token.encode("utf-16-be")):
+            raw = raw.replace(form, REDACTED.encode("ascii"))
+    return _SIG_BYTES.sub(lambda m: m.group(1) + REDACTED.encode("ascii"), raw)
 
 
 def _public_url(url: str) -> str:
@@ -119,7 +149,8 @@ def record_cases(
                 answer = {"status": response.status_code, "headers": kept_headers(response.headers), "body": body}
             answer = scrub(answer, token)
             answer["elapsed_ms"] = round((time.perf_counter() - started) * 1000)
-            if token in json.dumps(answer, ensure_ascii=False):  # belt and braces: never write the token
+            leaked = is_secret(token) and token in json.dumps(answer, ensure_ascii=False)
+            if leaked:  # belt and braces: never write the token
                 raise click.ClickException("the token survived scrubbing; nothing was written")
             recorded.append(
                 {
