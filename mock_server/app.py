@@ -24,44 +24,17 @@ from werkzeug.wsgi import get_content_length
 from . import defects
 from .admin import admin_blueprint
 from .config import MockConfig
-from .contract.http import AUTH_CHALLENGE, check_bearer, envelope
-from .contract.rules import Violation
 from .contract.spec import ENDPOINT_PATH, load_contract
 from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
 from .mock.core import Answer, Endpoint, Request, too_large
+from .serving.flask_glue import error_response, http_error_response, read_capped
 from .state import MockState
 from .store import StoreUnavailable
 
-__all__ = [
-    "authorize",
-    "create_app",
-    "endpoint_of",
-    "error_response",
-    "http_error_response",
-    "read_capped",
-    "request_from_environ",
-    "violation_response",
-]
+__all__ = ["create_app", "endpoint_of", "error_response", "request_from_environ"]
 
 _ROUTED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 _log = logging.getLogger("sora_mock.app")
-
-
-def error_response(
-    status: int,
-    message: str,
-    *,
-    code: str,
-    param: str | None = None,
-    error_type: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """A Flask answer carrying the error envelope (:func:`mock_server.contract.http.envelope`)."""
-    body = envelope(Violation(status, param, code, message), error_type)
-    response = Response(body, status=status, mimetype="application/json")
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
 
 
 def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
@@ -124,39 +97,10 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def violation_response(violation: Violation, headers: Mapping[str, str] | None = None) -> Response:
-    """The Flask answer for a broken rule, in the envelope."""
-    return error_response(
-        violation.status, violation.message, code=violation.code, param=violation.param, headers=headers
-    )
-
-
-def authorize(header: str | None, token: str | None) -> Response | None:
-    """The 401 answer (:func:`mock_server.contract.http.check_bearer`) as a Flask response, else ``None``."""
-    denied = check_bearer(header, token)
-    return None if denied is None else violation_response(denied, dict([AUTH_CHALLENGE]))
-
-
 def endpoint_of(app: Flask) -> Endpoint:
     """The endpoint core that ``app`` (made by :func:`create_app`) answers with."""
     endpoint: Endpoint = app.extensions["sora_mock"]["endpoint"]
     return endpoint
-
-
-def http_error_response(exc: HTTPException, max_body_bytes: int = 0) -> Response:
-    """The enveloped answer for a routing or size error outside the endpoint (404, 405, 413, ...)."""
-    status = exc.code or 500
-    if status == 413:
-        violation = too_large(max_body_bytes)
-        return error_response(413, violation.message, code=violation.code, headers={"Connection": "close"})
-    if status == 405:
-        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ["GET"]))
-        message = f"Method {request.method} is not allowed on {request.path}; allowed: {allowed}."
-        return error_response(405, message, code="method_not_allowed", headers={"Allow": allowed})
-    if status == 404:
-        message = f"No route for {request.method} {request.path}; the endpoint is POST {ENDPOINT_PATH}."
-        return error_response(404, message, code="not_found")
-    return error_response(status, exc.description or exc.name, code=exc.name.lower().replace(" ", "_"))
 
 
 def request_from_environ(environ: dict[str, Any], max_body_bytes: int) -> Request:
@@ -177,18 +121,6 @@ def request_from_environ(environ: dict[str, Any], max_body_bytes: int) -> Reques
             return Request(method, path, headers, None, peer, too_large(max_body_bytes))
         return Request(method, path, headers, raw, peer)
     return Request(method, path, headers, stream.read(length) if length else b"", peer)
-
-
-def read_capped(stream: IO[bytes], limit: int) -> bytes | None:
-    """Read a body of unknown length (a chunked upload); ``None`` as soon as it passes ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := stream.read(min(65536, limit + 1 - size)):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def flask_response(answer: Answer) -> Response:

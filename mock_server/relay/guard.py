@@ -43,11 +43,12 @@ import httpx
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from ..app import authorize, error_response, http_error_response, read_capped, violation_response
 from ..config import MAX_BODY_BYTES
+from ..contract.http import bearer_token, check_bearer
 from ..contract.rules import Contract, RuleError, check_character, check_error_body, check_request, decode_body
 from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..fixtures import TOKEN_PLACEHOLDER, kept_headers
+from ..serving.flask_glue import error_response, http_error_response, read_capped, violation_response
 from ..store import Store, open_store
 from .paths import forwarded_path, is_under, resolve_path
 from .recorder import is_secret, scrub, scrub_bytes
@@ -349,8 +350,7 @@ def _request_summary(body: object, token: str) -> dict[str, Any]:
 
 
 def _bearer(header: str | None) -> str:
-    scheme, _, token = (header or "").strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    return bearer_token(header) or ""
 
 
 class _Unreadable(Exception):
@@ -706,9 +706,9 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         return key
 
     def create_character() -> Response:
-        denied = authorize(request.headers.get("Authorization"), None)
+        denied = check_bearer(request.headers.get("Authorization"), None)
         if denied is not None:
-            return blocked(denied)
+            return blocked(violation_response(denied))
         raw = read_raw()
         try:
             body = decode_body(raw, reject_duplicates=True)  # the mock's rules: a repeated key is a 400
