@@ -6,6 +6,10 @@ read timeout and the body cap, then calls the Flask app. The app is built in eve
 importable ``"module:function"`` factory from a JSON-able config that the master passes down in
 the environment (never on a command line). :func:`serve` serves the mock; :func:`serve_app` is the
 generic entry other servers of the kit (the guard proxy) reuse.
+
+Connection limits (docs/serving.md): each worker holds as many connections as its descriptors
+allow (:func:`connection_limit`), the kernel queues :data:`DEFAULT_BACKLOG` more, and a connection
+that has not sent a complete request header within the read timeout, idle or kept alive, is closed.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "DEFAULT_THREADS",
     "DEFAULT_WORKERS",
     "ENV_SPEC",
+    "FD_RESERVE",
     "PortBusyError",
     "connection_limit",
     "is_loopback",
