@@ -400,10 +400,11 @@ class SQLiteStore(Store):
             try:
                 conn.execute("INSERT INTO counters VALUES (?, ?, 0) ON CONFLICT DO NOTHING", (self.prefix, "check"))
             finally:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
-        fd = self._process_lock()
         with self._write_lock:
+            fd = self._process_lock()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 self._run(write)
