@@ -1,8 +1,10 @@
 """The ``/__mock/`` admin API: readiness, request journal, created characters, reset, faults.
 
 Without ``admin_token`` in the config it takes no bearer token: it is meant for a mock bound to
-127.0.0.1 (the default). With ``admin_token`` set, every admin route requires
-``Authorization: Bearer <admin_token>`` (the endpoint's own token does not open it).
+127.0.0.1 (the default). With ``admin_token`` set, every request under ``/__mock`` requires
+``Authorization: Bearer <admin_token>`` (the endpoint's own token does not open it) before
+anything else is said about it: an unknown admin path or a wrong method gets the 401 first, and
+its 404 or 405 only with the token.
 
 ``GET /__mock/requests`` and ``/__mock/characters`` stream one JSON array, fetched from the store
 in small batches, so a read neither builds the whole journal in memory nor holds up creates;
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
@@ -98,14 +101,20 @@ def _stream(read: Callable[[int, int | None], Iterator[bytes]]) -> Response:
     return Response(body(), status=200, mimetype="application/json")
 
 
+def _is_admin_path(path: str) -> bool:
+    """Whether ``path`` is under :data:`ADMIN_PREFIX` (a route of the admin API or not; ``//`` counts as ``/``)."""
+    path = re.sub("/{2,}", "/", path)
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
+
 def admin_blueprint() -> Blueprint:
     """A fresh blueprint (one per app) serving the admin API under :data:`ADMIN_PREFIX`."""
     bp = Blueprint("sora_mock_admin", __name__, url_prefix=ADMIN_PREFIX)
 
-    @bp.before_request
+    @bp.before_app_request  # every request of the app: unknown admin paths and wrong methods too
     def require_admin_token() -> Response | None:
         expected = current_app.extensions["sora_mock"]["config"].admin_token
-        if expected is None:
+        if expected is None or not _is_admin_path(request.path):
             return None
         scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode()):

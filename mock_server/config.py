@@ -62,6 +62,8 @@ class MockConfig:
             raise ValueError("journal_bytes must be at least 1024")
         if not self.state.strip():
             raise ValueError("state must be a state URL such as memory, sqlite:///PATH or redis://HOST:PORT/DB")
+        if not self.state_prefix.strip():
+            raise ValueError("state_prefix must not be empty: it keeps this mock's keys apart from others in the store")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be zero or more")
         if not 0.0 <= self.fault_rate <= 1.0:

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DroppedConnection", "Fault", "FaultError"]
+__all__ = ["MAX_RETRY_AFTER", "DroppedConnection", "Fault", "FaultError"]
 
+MAX_RETRY_AFTER = 86_400
+"""Largest ``retry_after`` (seconds, one day): a ``Retry-After`` a client can act on."""
 _KEYS = {"status", "retry_after", "delay_ms", "drop", "times"}
 
 
@@ -31,8 +33,8 @@ class Fault:
     def __post_init__(self) -> None:
         if self.status is not None and not 400 <= self.status <= 599:
             raise FaultError("status must be an HTTP error status between 400 and 599")
-        if self.retry_after is not None and self.retry_after < 0:
-            raise FaultError("retry_after must be zero or more seconds")
+        if self.retry_after is not None and not 0 <= self.retry_after <= MAX_RETRY_AFTER:
+            raise FaultError(f"retry_after must be between 0 and {MAX_RETRY_AFTER} seconds")
         if not 0 <= self.delay_ms <= 60_000:
             raise FaultError("delay_ms must be between 0 and 60000")
         if self.status is None and not self.drop and not self.delay_ms:

@@ -120,6 +120,32 @@ def test_wrong_method_on_an_admin_path_is_a_json_405(client: FlaskClient) -> Non
     assert check_error_body(response.get_json()) == []
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/__mock/nope", 404),
+        ("GET", "/__mock", 404),
+        ("GET", "/__mock/", 404),
+        ("DELETE", "/__mock/requests", 405),
+        ("PUT", "/__mock/reset", 405),
+        ("POST", "/__mock/health", 405),
+        ("OPTIONS", "/__mock/faults", 200),
+    ],
+)
+def test_with_an_admin_token_unknown_admin_paths_and_wrong_methods_ask_for_it_first(
+    make_app: Callable[..., Flask], method: str, path: str, status: int
+) -> None:
+    client = make_app(admin_token="admin-secret-5150").test_client()
+    denied = client.open(path, method=method)
+    assert denied.status_code == 401
+    assert denied.get_json()["error"]["code"] == "invalid_admin_token"
+    assert "Allow" not in denied.headers  # nothing about the route is told before the token
+    allowed = client.open(path, method=method, headers={"Authorization": "Bearer admin-secret-5150"})
+    assert allowed.status_code == status
+    assert create(client).status_code == 200  # the endpoint does not take the admin token
+    assert client.get("/elsewhere").status_code == 404  # only admin paths ask for it
+
+
 def test_journal_is_valid_json_for_any_endpoint_body(client: FlaskClient) -> None:
     odd = {"url": VIDEO, "timestamps": "1,3", "note": 'é\u2028"quoted"', "nested": {"a": [1, 2.5, None]}}
     create(client, odd)

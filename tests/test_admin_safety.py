@@ -77,6 +77,11 @@ def test_admin_token_guards_every_admin_route_but_not_the_endpoint() -> None:
             denied = requests.request(method, url, headers={"Authorization": f"Bearer {ENDPOINT_SECRET}"}, timeout=10)
             assert denied.status_code == 401 and denied.json()["error"]["code"] == "invalid_admin_token"
             assert requests.request(method, url, headers=admin, timeout=10).status_code == 200
+        for method, path in (("GET", "nope"), ("DELETE", "requests"), ("PUT", "reset"), ("GET", "")):
+            url = server.url(f"/__mock/{path}")
+            denied = requests.request(method, url, timeout=10)
+            assert denied.status_code == 401 and denied.json()["error"]["code"] == "invalid_admin_token", (method, path)
+            assert requests.request(method, url, headers=admin, timeout=10).status_code in (404, 405)
         create = requests.post(
             server.url("/sora/v1/characters"),
             json={"url": "https://example.com/v.mp4", "timestamps": "1,3"},

@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mock_server import Fault, FaultError, MockState, check_error_body
+from mock_server.faults import MAX_RETRY_AFTER
 from mock_server.state import MAX_PENDING_FAULTS
 
 from .conftest import AUTH, VIDEO
@@ -92,6 +93,8 @@ def test_delay_answers_normally_but_late(client: FlaskClient) -> None:
         ({"drop": "yes"}, "drop"),
         ({"status": 500, "drop": True}, "drop"),
         ({"status": 429, "retry_after": -1}, "retry_after"),
+        ({"status": 429, "retry_after": MAX_RETRY_AFTER + 1}, "retry_after"),
+        ({"status": 429, "retry_after": 10**400}, "retry_after"),
         ({"status": 500, "colour": "red"}, "colour"),
         ({}, None),
         ([{"status": 500}], None),
@@ -177,6 +180,28 @@ def test_faults_over_http_hit_the_next_requests(served: MockProcess) -> None:
     answers = [session.post(served.url(PATH), json=VALID, headers=AUTH, timeout=10) for _ in range(3)]
     assert [a.status_code for a in answers] == [429, 429, 200]
     assert answers[0].headers["Retry-After"] == "3"
+
+
+def test_retry_after_is_bounded_by_a_documented_maximum_over_http(served: MockProcess) -> None:
+    session = requests.Session()
+    session.post(served.url("/__mock/reset"), timeout=10)
+    huge = b'{"status": 429, "retry_after": 1' + b"0" * 400 + b"}"
+    refused = session.post(served.url("/__mock/faults"), data=huge, timeout=10)
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["param"] == "retry_after" and str(MAX_RETRY_AFTER) in error["message"]
+    assert session.get(served.url("/__mock/faults"), timeout=10).json() == []
+    assert session.post(served.url(PATH), json=VALID, headers=AUTH, timeout=10).status_code == 200
+    longest = {"status": 429, "retry_after": MAX_RETRY_AFTER}
+    queued = session.post(served.url("/__mock/faults"), json=longest, timeout=10)
+    assert queued.status_code == 201
+    answer = session.post(served.url(PATH), json=VALID, headers=AUTH, timeout=10)
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == str(MAX_RETRY_AFTER)
+
+
+def test_a_fault_built_in_code_refuses_a_retry_after_over_the_maximum() -> None:
+    with pytest.raises(FaultError, match=f"retry_after must be between 0 and {MAX_RETRY_AFTER}"):
+        Fault(status=429, retry_after=MAX_RETRY_AFTER + 1)
 
 
 def _drain_faults(url: str, results: Any) -> None:

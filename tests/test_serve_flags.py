@@ -68,6 +68,8 @@ def test_help_explains_every_serve_option() -> None:
         ["--journal-bytes", "10"],
         ["--state", "postgres://db/x"],
         ["--state", "memory", "--workers", "2"],
+        ["--state-prefix", ""],
+        ["--state-prefix", "  "],
     ],
 )
 def test_bad_option_values_are_refused_before_serving(args: list[str]) -> None:

@@ -9,7 +9,7 @@ import click
 
 from ..config import DEFAULT_JOURNAL_BYTES, MockConfig
 from ..journal import BODY_CAP
-from ..store import check_shareable, open_store
+from ..store import StoreUnavailable, check_prefix, check_shareable, is_memory_url, open_store
 from .server import DEFAULT_READ_TIMEOUT, DEFAULT_THREADS, DEFAULT_WORKERS, PortBusyError, is_loopback
 from .server import serve as serve_forever
 
@@ -45,6 +45,35 @@ def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) 
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     return value.strip()
+
+
+def _check_prefix(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        check_prefix(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_store(url: str | None, prefix: str) -> None:
+    """Try the store ``--state`` names before serving.
+
+    A SQLite file that cannot be used (a directory, ``/dev/null``, a missing folder, no write
+    access) never recovers: one error line, exit status 1. A store server that does not answer
+    may come back, and the mock recovers with it: one warning line, and the mock starts.
+    """
+    if url is None or is_memory_url(url):
+        return
+    store = open_store(url, prefix=prefix)
+    try:
+        store.check()
+    except StoreUnavailable as exc:
+        if store.backend == "sqlite":
+            click.echo(f"sora-mock: error: --state: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"sora-mock: warning: --state: {exc}; starting anyway, requests get 503 until it answers", err=True)
+    finally:
+        store.close()
 
 
 class _DefectName(click.ParamType):  # type: ignore[type-arg]
@@ -161,7 +190,8 @@ def main() -> None:
     "--state-prefix",
     default="sora-mock:",
     show_default=True,
-    help="Key prefix in the state store, so several mocks can share one Redis or SQLite file.",
+    callback=_check_prefix,
+    help="Key prefix in the state store, so several mocks can share one Redis or SQLite file (never empty).",
 )
 @click.option(
     "--no-admin",
@@ -233,6 +263,7 @@ def serve(
         check_shareable(state, workers)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--state") from None
+    _check_store(state, state_prefix)
     if not no_admin and not is_loopback(host):
         guarded = "protected by --admin-token" if admin_token else "open to anyone who can reach it (no --admin-token)"
         click.echo(f"sora-mock: warning: the /__mock/ admin API is served on {host}, {guarded}", err=True)

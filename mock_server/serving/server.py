@@ -6,6 +6,10 @@ read timeout and the body cap, then calls the Flask app. The app is built in eve
 importable ``"module:function"`` factory from a JSON-able config that the master passes down in
 the environment (never on a command line). :func:`serve` serves the mock; :func:`serve_app` is the
 generic entry other servers of the kit (the guard proxy) reuse.
+
+Connection limits (docs/serving.md): each worker holds as many connections as its descriptors
+allow (:func:`connection_limit`), the kernel queues :data:`DEFAULT_BACKLOG` more, and a connection
+that has not sent a complete request header within the read timeout, idle or kept alive, is closed.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from ..config import MockConfig
 from ..store import prepare_state_url
 
 __all__ = [
+    "DEFAULT_BACKLOG",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_THREADS",
     "DEFAULT_WORKERS",
     "ENV_SPEC",
+    "FD_RESERVE",
     "PortBusyError",
+    "connection_limit",
     "is_loopback",
     "mock_app",
     "serve",
@@ -47,6 +54,12 @@ DEFAULT_THREADS = 0
 """Threads per worker running the app; 0 runs it on the worker's event loop (no blocking I/O in it)."""
 DEFAULT_READ_TIMEOUT = 10.0
 """Seconds a client gets to send its request headers, and then its whole body."""
+DEFAULT_BACKLOG = 4096
+"""Connections the kernel queues before a worker accepts them (it caps this at ``net.core.somaxconn``)."""
+FD_RESERVE = 256
+"""Descriptors a worker keeps out of the connection limit for its own use (state store, upstream
+connections of the guard, log and lock files)."""
+_MAX_OPEN_FILES = 1 << 20
 ENV_SPEC = "SORA_MOCK_SERVING"
 """Environment variable carrying the worker spec (factory, config, limits) from master to workers."""
 
@@ -80,6 +93,38 @@ def _reserve(host: str, port: int) -> int:
     except OSError as exc:
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
         raise PortBusyError(exc.errno or 0, f"cannot listen on {host}:{port}: {reason}") from None
+
+
+def _raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open descriptors to its hard limit; return the soft limit.
+
+    Workers inherit it. Each connection costs one descriptor, so this limit, not a number of our
+    own, is what bounds the connections a worker can hold. (granian 2.8's native module raises it
+    too when imported; doing it here keeps the sizing below right whatever granian does.)
+    """
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, _MAX_OPEN_FILES)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return _MAX_OPEN_FILES if soft == resource.RLIM_INFINITY else soft
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    return soft
+
+
+def connection_limit(open_files: int) -> int:
+    """Connections one worker holds at once, given its limit of open descriptors.
+
+    granian gives each connection a permit for its whole life (an idle keep-alive connection
+    included) and accepts no more once they are taken; the next clients wait in the kernel's
+    queue. So the limit is as high as the descriptors allow, less :data:`FD_RESERVE`: idle clients
+    are then bounded by the machine, and each one is closed after the read timeout.
+    """
+    return max(open_files // 2, open_files - FD_RESERVE)
 
 
 def _config_mapping(config: MockConfig) -> dict[str, Any]:
@@ -159,6 +204,7 @@ def serve_app(
     from granian.server import Server
 
     port = _reserve(host, port)
+    connections = connection_limit(_raise_open_files_limit())
     spec = {
         "factory": factory,
         "config": dict(config),
@@ -178,7 +224,11 @@ def serve_app(
         workers=workers,
         http=HTTPModes.http1,
         websockets=False,
+        # hyper's header timer also runs while a kept-alive connection waits for its next request,
+        # so an idle connection is closed after read_timeout too.
         http1_settings=HTTP1Settings(header_read_timeout=int(read_timeout * 1000), keep_alive=True),
+        backlog=DEFAULT_BACKLOG,
+        backpressure=connections,
         log_level=LogLevels.warning,
         log_access=False,
         factory=True,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
@@ -27,6 +28,7 @@ __all__ = [
     "FaultQueueFull",
     "Store",
     "StoreUnavailable",
+    "check_prefix",
     "check_shareable",
     "is_memory_url",
     "open_store",
@@ -38,8 +40,31 @@ SERIAL = "serial"
 """The counter behind ids and seeded characters (never cleared by :meth:`Store.reset`)."""
 
 
+_SECRET_NAME = re.compile(r"pass|pwd|secret|token|auth", re.I)
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^\s/]*)@", re.I)
+_SECRET_PARAM = re.compile(r"([?&;][^\s=&;#?]*(?:pass|pwd|secret|token|auth)[^\s=&;#?]*=)[^\s&;#'\"]*", re.I)
+
+
+def _masked_credentials(credentials: str) -> str:
+    """``user:PASSWORD`` as ``user:***``; a lone ``SECRET`` as ``***``."""
+    return credentials.split(":", 1)[0] + ":***" if ":" in credentials else "***"
+
+
+def _scrub(text: str) -> str:
+    """``text`` with the password of every URL in it (``scheme://user:PW@``, ``?password=PW``) shown as ``***``."""
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}{_masked_credentials(m.group(2))}@", text)
+    return _SECRET_PARAM.sub(r"\1***", text)
+
+
 class StoreUnavailable(RuntimeError):
-    """The store cannot be reached or used right now; the message says why (never a secret)."""
+    """The store cannot be reached or used right now; the message says why (never a secret).
+
+    The message is one clause without a final period (answers append their own sentence to it),
+    and any password of a URL inside it is masked.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_scrub(message).strip().rstrip(".").rstrip())
 
 
 class FaultQueueFull(ValueError):
@@ -142,6 +167,11 @@ class Store(ABC):
     def ping(self) -> None:
         """Return if the store answers; :class:`StoreUnavailable` with a reason otherwise."""
 
+    def check(self) -> None:
+        """Prove the store usable now, as a server does at start: :meth:`ping` for a store server;
+        a file store also proves it can write (rolled back). :class:`StoreUnavailable` otherwise."""
+        self.ping()
+
     def close(self) -> None:  # noqa: B027 - optional for backends holding nothing
         """Release connections (a store that outlives the process is left as it is)."""
 
@@ -151,9 +181,11 @@ def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: in
 
     ``sqlite:///state.db`` is relative to the working folder, ``sqlite:////tmp/state.db`` absolute.
     ``max_bytes`` 0 means no byte bound. Opening connects to nothing: each process connects on
-    first use, so a store opened before ``fork()`` works in every child. An unknown scheme is a
-    ``ValueError`` naming the forms.
+    first use, so a store opened before ``fork()`` works in every child. An unknown scheme, or an
+    empty ``prefix`` (a reset would then delete keys of other applications sharing the store), is
+    a ``ValueError`` naming the problem.
     """
+    check_prefix(prefix)
     if max_items < 1:
         raise ValueError("max_items must be at least 1")
     if max_bytes < 0:
@@ -175,14 +207,37 @@ def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: in
     )
 
 
+def check_prefix(prefix: str) -> None:
+    """A ``ValueError`` when ``prefix`` cannot keep this server's keys apart from others' (empty or blank)."""
+    if not isinstance(prefix, str) or not prefix.strip():
+        raise ValueError(
+            "the state prefix must not be empty: it keeps this server's keys apart from everything else "
+            "in the store (the default is sora-mock:)"
+        )
+
+
 def safe_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (what logs and health answers may show)."""
+    """``url`` with any password replaced by ``***`` (what logs and health answers may show).
+
+    Masks the password of ``scheme://user:PASSWORD@host`` (or ``scheme://SECRET@host``) and the
+    value of every query parameter whose name speaks of a secret (``?password=``, ``?token=``, …).
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
+    if not sep:
         return url
-    credentials, _, host = rest.partition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://***@{host}"
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        credentials, _, host = authority.rpartition("@")
+        authority = f"{_masked_credentials(credentials)}@{host}"
+    rest = authority + slash + path
+    head, question, query = rest.partition("?")
+    if question:
+        pairs = []
+        for pair in re.split("([&;])", query):
+            name, equals, _ = pair.partition("=")
+            pairs.append(f"{name}=***" if equals and _SECRET_NAME.search(name) else pair)
+        rest = head + question + "".join(pairs)
+    return f"{scheme}://{rest}"
 
 
 def is_memory_url(url: str) -> bool:

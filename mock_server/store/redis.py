@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -21,12 +22,26 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import FaultQueueFull, Store, StoreUnavailable, safe_url
+from .base import _SECRET_NAME, FaultQueueFull, Store, StoreUnavailable, safe_url
 
 __all__ = ["RedisStore"]
 
 _T = TypeVar("_T")
 _BATCH = 256
+_MIN_SECRET = 4  # shorter values are not replaced inside messages (they would mangle the text)
+
+
+def _secrets_of(url: str) -> list[str]:
+    """The passwords ``url`` carries (in its user part or its query), as given and decoded."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        found = [parts.password or parts.username or ""] if "@" in parts.netloc else []  # user:PW@ or SECRET@
+        found += [value for name, value in urllib.parse.parse_qsl(parts.query) if _SECRET_NAME.search(name)]
+    except ValueError:
+        return []
+    raw = [*found, *(urllib.parse.quote(value, safe="") for value in found)]
+    return sorted({value for value in raw if len(value) >= _MIN_SECRET}, key=len, reverse=True)
+
 
 # KEYS: stream, meta hash, log-name set; ARGV: item, max_items, max_bytes, log name
 _APPEND = """
@@ -131,6 +146,8 @@ class RedisStore(Store):
             return work(client)
         except redis.RedisError as exc:
             reason = str(exc).replace(self.url, safe_url(self.url))
+            for secret in _secrets_of(self.url):
+                reason = reason.replace(secret, "***")
             raise StoreUnavailable(f"the Redis state store {safe_url(self.url)} cannot be used: {reason}") from None
 
     def _key(self, kind: str, name: str = "") -> str:

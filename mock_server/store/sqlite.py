@@ -383,6 +383,34 @@ class SQLiteStore(Store):
     def ping(self) -> None:
         self._run(lambda conn: conn.execute("SELECT 1 FROM logs LIMIT 1").fetchall())
 
+    def check(self) -> None:
+        """The path must be a regular file (or a new one), and a write must succeed (it is rolled back)."""
+        if os.path.isdir(self.path):
+            raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: it is a directory")
+        if os.path.exists(self.path) and not os.path.isfile(self.path):
+            raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: it is not a regular file")
+        folder = os.path.dirname(self.path) or "."
+        if not os.path.isdir(folder):
+            raise StoreUnavailable(
+                f"the SQLite state file {self.path} cannot be used: its folder {folder} does not exist"
+            )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT INTO counters VALUES (?, ?, 0) ON CONFLICT DO NOTHING", (self.prefix, "check"))
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+        with self._write_lock:
+            fd = self._process_lock()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                self._run(write)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
     def close(self) -> None:
         local = self._local
         if getattr(local, "pid", 0) == _pid[0]:
