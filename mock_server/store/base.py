@@ -27,6 +27,7 @@ __all__ = [
     "FaultQueueFull",
     "Store",
     "StoreUnavailable",
+    "StubLimit",
     "check_shareable",
     "is_memory_url",
     "open_store",
@@ -44,6 +45,10 @@ class StoreUnavailable(RuntimeError):
 
 class FaultQueueFull(ValueError):
     """Too many fault entries are pending; the message names the limit."""
+
+
+class StubLimit(ValueError):
+    """The store holds as many stubs as it may; the message names the limit."""
 
 
 class Store(ABC):
@@ -133,10 +138,38 @@ class Store(ABC):
     def pending_faults(self) -> list[tuple[bytes, int]]:
         """Queued ``(fault, times left)``, next first."""
 
+    # stubs (items are a stub's JSON; the store counts hits and what is left of ``times``)
+    @abstractmethod
+    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
+        """Store a stub (``times`` ``None``: unlimited); :class:`StubLimit` when ``max_stubs`` are held.
+
+        A stub with an ``id`` already held replaces it (hits start again at 0).
+        """
+
+    @abstractmethod
+    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
+        """``(id, item, hits, remaining)`` of every stub, newest first (``remaining`` ``None``: unlimited).
+
+        Exhausted stubs stay listed with ``remaining`` 0 (and count against ``max_stubs``) until
+        deleted or reset, so a test can see what was used up.
+        """
+
+    @abstractmethod
+    def hit_stub(self, stub_id: str) -> bool:
+        """Atomically count one hit and use up one of its ``times``; ``False`` when exhausted or gone."""
+
+    @abstractmethod
+    def delete_stub(self, stub_id: str) -> bool:
+        """Remove one stub; whether it was there."""
+
+    @abstractmethod
+    def clear_stubs(self) -> None:
+        """Remove every stub."""
+
     # whole store
     @abstractmethod
     def reset(self, counters: tuple[str, ...] = ()) -> None:
-        """Empty every log and the fault queue, and zero ``counters`` (the serial keeps counting)."""
+        """Empty every log, the fault queue and the stubs, and zero ``counters`` (the serial keeps counting)."""
 
     @abstractmethod
     def ping(self) -> None:
