@@ -460,3 +460,32 @@ def test_stubs_are_shared_by_apps_on_one_state(tmp_path: Path) -> None:
     assert [s["id"] for s in second.get("/__mock/stubs").get_json()] == [made["id"]]
     assert second.delete("/__mock/stubs").status_code == 200
     assert first.get("/__mock/stubs").get_json() == []
+
+
+# --- sora-mock serve, one worker and two ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-worker", "two-workers"])
+def test_served_stubs_are_one_set_for_every_worker(workers: list[str]) -> None:
+    import requests
+
+    from .helpers import MockProcess
+
+    with MockProcess(workers) as mock:
+        made = requests.post(
+            mock.url("/__mock/stubs"), json={"response": {"status": 404, "json": ENVELOPE}}, timeout=10
+        )
+        assert made.status_code == 201, made.text
+        stub_id = made.json()["id"]
+        for _ in range(8):  # fresh connections: with two workers both answer some
+            with requests.Session() as fresh:
+                assert [s["id"] for s in fresh.get(mock.url("/__mock/stubs"), timeout=10).json()] == [stub_id]
+        refused = requests.post(mock.url("/__mock/stubs"), json={"response": {"status": 200, "json": {}}}, timeout=10)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "stub_off_contract"
+        assert requests.delete(mock.url(f"/__mock/stubs/{stub_id}"), timeout=10).status_code == 200
+        requests.post(mock.url("/__mock/stubs"), json={"response": {"status": 404, "json": ENVELOPE}}, timeout=10)
+        assert requests.post(mock.url("/__mock/reset"), timeout=10).status_code == 200
+        for _ in range(4):
+            with requests.Session() as fresh:
+                assert fresh.get(mock.url("/__mock/stubs"), timeout=10).json() == []
+        assert mock.stop() == 0
