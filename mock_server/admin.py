@@ -193,7 +193,7 @@ def admin_blueprint() -> Blueprint:
         try:
             data = decode_body(raw)
         except RuleError as exc:
-            return _bad_stub(StubError(f"Invalid stub body: {exc}", None))
+            return _bad_stub(StubError(f"the body is not a JSON stub description: {exc}", None))
         state = _state()
         contract = current_app.extensions["sora_mock"]["contract"]
         try:
@@ -246,8 +246,8 @@ def _read_at_most(limit: int) -> bytes:
 
 
 def _bad_stub(exc: StubError) -> Response:
-    message = str(exc)
-    message = message[0].upper() + message[1:] if message else "Invalid stub."
+    lead = "Stub refused by the contract" if exc.status == 422 else "Invalid stub"
+    message = f"{lead}: {exc}." if not str(exc).endswith(".") else f"{lead}: {exc}"
     return _json(
         {"error": {"message": message, "type": "invalid_request_error", "param": exc.param, "code": exc.code}},
         exc.status,

@@ -155,7 +155,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if never:
         terminalreporter.write_line(f"never met: {', '.join(never)}")
     for row in summary.get("stubbed", ()):
-        terminalreporter.write_line(f"stubbed outside the catalogue: {row['outcome']} ({row['status']}) x{row['seen']}")
+        terminalreporter.write_line(
+            f"stubbed, outside the catalogue: {row['outcome']} ({row['status']}): seen {row['seen']}"
+        )
     if collected.path:
         terminalreporter.write_line(f"coverage JSON written to {collected.path}")
     if collected.missing:
