@@ -42,6 +42,7 @@ __all__ = [
     "merge",
     "missing",
     "outcome_ids",
+    "outcome_of",
     "parse_required",
 ]
 
@@ -95,6 +96,16 @@ def outcome_ids() -> tuple[str, ...]:
 def is_outcome(outcome_id: str) -> bool:
     """Whether ``outcome_id`` is in the catalogue."""
     return outcome_id in _BY_ID
+
+
+def outcome_of(status: int | None, code: str | None = None) -> str:
+    """The outcome id of one answer: ``dropped`` when none was given, ``created`` for a 200, else the
+    envelope's ``code`` (``server_error`` when an error answer has none)."""
+    if status is None:
+        return "dropped"
+    if status == 200:
+        return "created"
+    return code or "server_error"
 
 
 def counter_name(outcome_id: str) -> str:

@@ -145,6 +145,12 @@ class Stub:
             return False
         return all(key in body and _json_equal(body[key], want) for key, want in self.match_body.items())
 
+    def response_headers(self) -> list[tuple[str, str]]:
+        """The headers of its answer: ``Content-Type: application/json`` (unless the stub sets one) and its own."""
+        if any(name.lower() == "content-type" for name, _ in self.headers):
+            return list(self.headers)
+        return [("Content-Type", "application/json"), *self.headers]
+
     def to_json(self) -> dict[str, Any]:
         """The stored description: ``id``, ``match``, ``response``, ``times``, ``off_contract``."""
         match: dict[str, Any] = {}

@@ -102,6 +102,13 @@ def test_merge_sums_reports() -> None:
     assert merge([])["met"] == 0
 
 
+def test_outcome_of_names_one_answer() -> None:
+    from mock_server.coverage import outcome_of
+
+    assert outcome_of(None) == "dropped" and outcome_of(200) == "created" and outcome_of(200, "x") == "created"
+    assert outcome_of(422, "invalid_url") == "invalid_url" and outcome_of(503, None) == "server_error"
+
+
 def test_parse_required_reads_a_comma_list_or_all() -> None:
     assert parse_required(" dropped , created") == ("created", "dropped")
     assert parse_required("all") == outcome_ids()

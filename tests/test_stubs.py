@@ -212,6 +212,16 @@ def test_a_stub_without_match_answers_every_request(contract: Contract) -> None:
     assert stub.matches(None, {}) and stub.matches({"x": 1}, {"a": "b"})
 
 
+def test_answer_headers_carry_the_json_type_unless_the_stub_sets_one(contract: Contract) -> None:
+    plain = parse({"response": {"status": 404, "json": ENVELOPE, "headers": {"X-Trace": "t"}}}, contract)
+    assert plain.response_headers() == [("Content-Type", "application/json"), ("X-Trace", "t")]
+    typed = parse(
+        {"response": {"status": 404, "json": ENVELOPE, "headers": {"content-type": "application/json; charset=utf-8"}}},
+        contract,
+    )
+    assert typed.response_headers() == [("content-type", "application/json; charset=utf-8")]
+
+
 def test_a_stub_survives_storage(contract: Contract) -> None:
     stub = parse(
         {

@@ -229,8 +229,8 @@ def serve(
 ) -> None:
     """Serve the mock on HOST:PORT until Ctrl-C or SIGTERM.
 
-    The admin API lives under /__mock/ (health, requests, characters, reset, faults) unless
-    --no-admin is given.
+    The admin API lives under /__mock/ (health, requests, characters, reset, faults, stubs,
+    coverage) unless --no-admin is given.
     """
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
