@@ -151,7 +151,7 @@ class MockState:
     # stubs
     def add_stub(self, stub: Stub) -> None:
         """Store ``stub`` (the newest answers first); :class:`~mock_server.stubs.StubError` past :data:`MAX_STUBS`."""
-        if not is_outcome(stub.outcome):
+        if not is_outcome(stub.outcome) and stub.outcome not in self._stubbed_outcomes():
             self.store.append(STUB_OUTCOMES, journal.dumps({"outcome": stub.outcome, "status": stub.status}))
         try:
             self.store.add_stub(stub.id, journal.dumps(stub.to_json()), stub.times, MAX_STUBS)

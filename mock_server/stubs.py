@@ -64,6 +64,7 @@ OFF_CONTRACT_OUTCOME = "off_contract"
 FORBIDDEN_HEADERS = frozenset(
     {
         "connection",
+        "content-encoding",
         "content-length",
         "keep-alive",
         "proxy-authenticate",
@@ -79,7 +80,8 @@ FORBIDDEN_HEADERS = frozenset(
 """Response headers a stub may not set: hop-by-hop and framing headers belong to the server."""
 _CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110 token)
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # CR, LF, other controls, and non-ASCII (servers differ on it)
+MAX_MATCH_DEPTH = 32
 _TOP = ("match", "response", "times", "off_contract")
 _MATCH = ("body", "headers")
 _RESPONSE = ("status", "json", "headers", "delay_ms")
@@ -237,6 +239,14 @@ def _object(value: object, param: str) -> Mapping[str, Any]:
     return value
 
 
+def _depth(value: object, limit: int = MAX_MATCH_DEPTH + 1) -> int:
+    """How deeply ``value`` nests (counting stops past ``limit``)."""
+    if limit <= 0 or not isinstance(value, (Mapping, list)):
+        return 0
+    children = value.values() if isinstance(value, Mapping) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
 def _given(value: Mapping[str, Any], key: str) -> object:
     """``value[key]``, with a missing key or ``null`` read as an empty object."""
     found = value.get(key)
@@ -268,7 +278,7 @@ def _headers(value: object, param: str, *, response: bool) -> tuple[tuple[str, s
         if not isinstance(text, str):
             raise StubError(f"{where} must be a string", where)
         if _BAD_VALUE.search(text):
-            raise StubError(f"{where} must not hold CR, LF or other control characters", where)
+            raise StubError(f"{where} must be printable ASCII: no CR, LF or other control characters", where)
         lower = name.lower()
         if lower in seen:
             raise StubError(f"{where}: the header is given twice (names are case-insensitive)", where)
@@ -348,6 +358,9 @@ def parse_stub(data: object, contract: Contract, *, stub_id: str) -> Stub:
     match_body: dict[str, Any] | None = None
     if match.get("body") is not None:
         match_body = dict(_object(match["body"], "match.body"))
+        for key, value in match_body.items():
+            if _depth(value) > MAX_MATCH_DEPTH:
+                raise StubError(f"match.body.{key} is nested deeper than {MAX_MATCH_DEPTH} levels", f"match.body.{key}")
     match_headers = _headers(_given(match, "headers"), "match.headers", response=False)
     if "response" not in top:
         raise StubError('response is required: {"status": ..., "json": ...}', "response")

@@ -31,6 +31,10 @@ ENVELOPE = {
     "error": {"message": "No such task.", "type": "invalid_request_error", "param": None, "code": "task_not_found"}
 }
 
+DEEP: Any = 1
+for _ in range(40):
+    DEEP = [DEEP]
+
 
 def _error(code: str, message: str = "Nope.") -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
@@ -101,6 +105,12 @@ def test_an_error_stub_counts_under_its_code(contract: Contract) -> None:
         ({"response": {"status": 404, "json": ENVELOPE, "delay_ms": -1}}, "response.delay_ms"),
         ({"response": {"status": 404, "json": ENVELOPE, "delay_ms": 60_001}}, "response.delay_ms"),
         ({"response": {"status": 404, "json": ENVELOPE, "delay_ms": 1.5}}, "response.delay_ms"),
+        ({"response": {"status": 404, "json": ENVELOPE, "headers": {"X-A": "caf\u00e9"}}}, "response.headers.X-A"),
+        (
+            {"response": {"status": 404, "json": ENVELOPE, "headers": {"Content-Encoding": "gzip"}}},
+            "response.headers.Content-Encoding",
+        ),
+        ({"match": {"body": {"deep": DEEP}}, "response": {"status": 404, "json": ENVELOPE}}, "match.body.deep"),
         ({"response": {"status": 404, "json": ENVELOPE}, "times": 0}, "times"),
         ({"response": {"status": 404, "json": ENVELOPE}, "times": "2"}, "times"),
         ({"response": {"status": 404, "json": ENVELOPE}, "off_contract": "yes"}, "off_contract"),
