@@ -509,3 +509,77 @@ def test_served_stubs_are_one_set_for_every_worker(workers: list[str]) -> None:
             with requests.Session() as fresh:
                 assert fresh.get(mock.url("/__mock/stubs"), timeout=10).json() == []
         assert mock.stop() == 0
+
+
+NEEDS_CORE = pytest.mark.xfail(
+    strict=True,
+    reason="needs the endpoint core (issue 15) to answer from stubs, count outcomes and journal them; "
+    "drop this mark once it does",
+)
+
+
+@NEEDS_CORE
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-worker", "two-workers"])
+def test_served_stubs_answer_creates_exactly_times_across_workers(workers: list[str]) -> None:
+    import requests
+
+    from .helpers import MockProcess
+
+    body = fixtures.case("task-form").json_body
+    auth = {"Authorization": "Bearer sk-test"}
+    with MockProcess(workers) as mock:
+        stub = {
+            "match": {"body": {"from_task": body["from_task"]}},
+            "response": {"status": 404, "json": ENVELOPE},
+            "times": 3,
+        }
+        made = requests.post(mock.url("/__mock/stubs"), json=stub, timeout=10).json()
+        statuses = []
+        for _ in range(6):
+            with requests.Session() as fresh:
+                answer = fresh.post(mock.url("/sora/v1/characters"), json=body, headers=auth, timeout=10)
+                statuses.append(answer.status_code)
+                if answer.status_code == 404:
+                    assert answer.json() == ENVELOPE
+        assert sorted(statuses) == [200, 200, 200, 404, 404, 404]
+        rule_break = requests.post(
+            mock.url("/sora/v1/characters"), json={**body, "timestamps": "1,9"}, headers=auth, timeout=10
+        )
+        assert rule_break.status_code == 422  # the rules come before the stubs
+        (listed,) = requests.get(mock.url("/__mock/stubs"), timeout=10).json()
+        assert (listed["id"], listed["hits"], listed["remaining"]) == (made["id"], 3, 0)
+        coverage = requests.get(mock.url("/__mock/coverage"), timeout=10).json()
+        seen = {row["outcome"]: row["seen"] for row in coverage["outcomes"]}
+        assert (seen["created"], seen["invalid_timestamps_span"]) == (3, 1)
+        assert coverage["stubbed"] == [{"outcome": "task_not_found", "status": 404, "seen": 3}]
+        stubbed = requests.get(mock.url("/__mock/requests?code=task_not_found"), timeout=10).json()
+        assert [(e["status"], e["stub"]) for e in stubbed] == [(404, made["id"])] * 3
+        assert not any(e.get("off_contract") for e in stubbed)
+        assert mock.stop() == 0
+
+
+@NEEDS_CORE
+def test_an_off_contract_stub_answer_is_flagged_in_the_journal(make_app: Callable[..., Any]) -> None:
+    from .conftest import AUTH, VIDEO
+
+    client = make_app().test_client()
+    made = client.post(
+        "/__mock/stubs", json={"response": {"status": 502, "json": "Bad gateway"}, "off_contract": True}
+    ).get_json()
+    answer = client.post("/sora/v1/characters", json={"url": VIDEO, "timestamps": "1,3"}, headers=AUTH)
+    assert (answer.status_code, answer.get_json()) == (502, "Bad gateway")
+    (entry,) = client.get("/__mock/requests").get_json()
+    assert (entry["stub"], entry["off_contract"], entry["outcome"]) == (made["id"], True, OFF_CONTRACT_OUTCOME)
+
+
+@NEEDS_CORE
+def test_sora_respx_answers_from_stubs(sora_respx: Any) -> None:
+    import httpx
+
+    sora_respx.stub_from("span-too-wide", match_body=False, times=1)
+    first = httpx.post(
+        "https://api.jxincm.cn/sora/v1/characters",
+        json=fixtures.case("url-form").json_body,
+        headers={"Authorization": f"Bearer {sora_respx.token}"},
+    )
+    assert first.status_code == 422 and first.json() == fixtures.case("span-too-wide").body
