@@ -54,31 +54,31 @@ _MARKER_HELP = (
 
 
 class _Coverage:
-    """The coverage reports the fixtures handed in during one session, and what the session must meet."""
+    """The outcome counts the fixtures handed in during one session, and what the session must meet."""
 
     def __init__(self, path: str | None, required: tuple[str, ...]) -> None:
         self.path = path
         self.required = required
-        self.reports: list[dict[str, Any]] = []
+        self.counts: dict[str, int] = {}
+        self.statuses: dict[str, int | None] = {}
         self.missing: list[str] = []
-        self._summary: dict[str, Any] | None = None
 
     def add(self, report: dict[str, Any]) -> None:
-        self.reports.append(report)
-        self._summary = None
+        """Add one fixture's report (``MockState.coverage()``) to the session's sums."""
+        for row in (*report["outcomes"], *report.get("stubbed", ())):
+            self.counts[row["outcome"]] = self.counts.get(row["outcome"], 0) + int(row["seen"])
+        for row in report.get("stubbed", ()):
+            self.statuses.setdefault(row["outcome"], row.get("status"))
 
     def summary(self) -> dict[str, Any]:
-        if self._summary is None:
-            from ..coverage import merge
+        from ..coverage import coverage_report
 
-            self._summary = merge(self.reports)
-        return self._summary
+        return coverage_report(self.counts, self.statuses)
 
     @property
     def answered(self) -> bool:
         """Whether the fixtures answered any request at all."""
-        summary = self.summary()
-        return any(row["seen"] for row in (*summary["outcomes"], *summary.get("stubbed", ())))
+        return any(self.counts.values())
 
 
 _COVERAGE = pytest.StashKey[_Coverage]()
