@@ -8,7 +8,9 @@ A store holds, under one key prefix:
 - **counters**: named integers changed atomically (the serial counter behind ids and seeded
   characters, the guard's budget);
 - **the fault queue**: JSON fault descriptions, each for an exact number of requests, served in
-  order whatever process asks.
+  order whatever process asks;
+- **stubs**: opaque stub items by id, newest first, each with its hits and what is left of its
+  ``times``, used up atomically whatever process answers.
 
 Items are bytes the caller encoded; a store never parses them.
 """
