@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS stubs (
     hits INTEGER NOT NULL DEFAULT 0, remaining INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS stubs_by_id ON stubs (prefix, id);
+CREATE INDEX IF NOT EXISTS stubs_by_age ON stubs (prefix, n);
 """
 
 
