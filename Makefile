@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SEED ?=
+CORS ?=
 TOKEN ?=
 PRISM_DIR ?= .tools/prism
 PRISM := $(PRISM_DIR)/node_modules/.bin/prism
@@ -36,7 +37,8 @@ need-venv:
 
 # The token reaches sora-mock through its environment, never its command line (ps shows those).
 mock: export SORA_MOCK_TOKEN := $(or $(TOKEN),$(SORA_MOCK_TOKEN))
-mock: need-venv ## serve the mock on HOST:PORT until Ctrl-C (SEED; token: TOKEN or SORA_MOCK_TOKEN from the environment)
+mock: export SORA_MOCK_CORS := $(or $(CORS),$(SORA_MOCK_CORS))
+mock: need-venv ## serve the mock on HOST:PORT until Ctrl-C (SEED, CORS; token: TOKEN or SORA_MOCK_TOKEN from the environment)
 	@if [ -n "$$SORA_MOCK_TOKEN" ]; then echo "make mock: only the configured bearer token is accepted"; \
 	else echo "make mock: no TOKEN or SORA_MOCK_TOKEN: any non-empty bearer token is accepted"; fi
 	$(BIN)/sora-mock serve --host $(HOST) --port $(PORT) $(if $(SEED),--seed $(SEED))

@@ -26,9 +26,11 @@ if TYPE_CHECKING:
         parse_timestamps,
     )
     from .contract.spec import ENDPOINT_PATH, load_contract, load_spec, refined_spec_path, vendored_spec_path
+    from .coverage import OUTCOMES, Outcome, coverage_report
     from .faults import DroppedConnection, Fault, FaultError
     from .provider import CharacterProvider, make_faker
     from .state import MockState
+    from .stubs import Stub, StubError, parse_stub, stub_from_recording
     from .testing.server import MockHandle, SoraServer
 
 _HOMES: dict[str, str] = {
@@ -51,6 +53,13 @@ _HOMES: dict[str, str] = {
     "MockConfig": "config",
     "MockHandle": "testing.server",
     "MockState": "state",
+    "Outcome": "coverage",
+    "OUTCOMES": "coverage",
+    "coverage_report": "coverage",
+    "parse_stub": "stubs",
+    "Stub": "stubs",
+    "StubError": "stubs",
+    "stub_from_recording": "stubs",
     "parse_timestamps": "contract.rules",
     "refined_spec_path": "contract.spec",
     "RuleError": "contract.rules",
@@ -62,6 +71,7 @@ _HOMES: dict[str, str] = {
 
 __all__ = [
     "ENDPOINT_PATH",
+    "OUTCOMES",
     "CharacterProvider",
     "Contract",
     "DroppedConnection",
@@ -70,22 +80,28 @@ __all__ = [
     "MockConfig",
     "MockHandle",
     "MockState",
+    "Outcome",
     "RuleError",
     "SoraServer",
+    "Stub",
+    "StubError",
     "Timestamps",
     "Violation",
     "check_character",
     "check_error_body",
     "check_request",
     "conforms",
+    "coverage_report",
     "create_app",
     "decode_body",
     "error_response",
     "load_contract",
     "load_spec",
     "make_faker",
+    "parse_stub",
     "parse_timestamps",
     "refined_spec_path",
+    "stub_from_recording",
     "vendored_spec_path",
 ]
 

@@ -1,4 +1,4 @@
-"""The ``/__mock/`` admin API: readiness, request journal, created characters, reset, faults.
+"""The ``/__mock/`` admin API: readiness, request journal, created characters, reset, faults, stubs, coverage.
 
 Without ``admin_token`` in the config it takes no bearer token: it is meant for a mock bound to
 127.0.0.1 (the default). With ``admin_token`` set, every request under ``/__mock`` requires
@@ -8,7 +8,9 @@ its 404 or 405 only with the token.
 
 ``GET /__mock/requests`` and ``/__mock/characters`` stream one JSON array, fetched from the store
 in small batches, so a read neither builds the whole journal in memory nor holds up creates;
-``?limit=N&after=SEQ`` pages through it (each entry carries its ``seq``).
+``?limit=N&after=SEQ`` pages through it (each entry carries its ``seq``). The journal also takes
+``?status=N`` and ``?code=OUTCOME`` (the entry's ``outcome``), combinable with each other and with
+paging: ``limit`` counts the entries that pass the filters.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
@@ -25,6 +28,7 @@ from .contract.rules import RuleError, decode_body
 from .faults import Fault, FaultError
 from .state import MockState
 from .store import StoreUnavailable
+from .stubs import MAX_STUB_BYTES, StubError, parse_stub
 
 __all__ = ["ADMIN_PREFIX", "admin_blueprint"]
 
@@ -32,6 +36,7 @@ ADMIN_PREFIX = "/__mock"
 MAX_PAGE = 1_000_000
 _FAULT_FIELDS = ("status", "retry_after", "delay_ms", "drop", "times")
 _UNKNOWN = "unknown fault field(s): "
+_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 def _state() -> MockState:
@@ -142,7 +147,14 @@ def admin_blueprint() -> Blueprint:
 
     @bp.get("/requests")
     def requests() -> Response:
-        return _stream(_state().iter_requests)
+        try:
+            wanted = _journal_filter()
+        except ValueError as exc:
+            return _bad_parameter(str(exc).split(" ", 1)[0], str(exc))
+        if wanted is None:
+            return _stream(_state().iter_requests)
+        state = _state()
+        return _stream(lambda after, limit: _filtered(state, wanted, after, limit))
 
     @bp.get("/characters")
     def characters() -> Response:
@@ -175,4 +187,113 @@ def admin_blueprint() -> Blueprint:
             return _bad_fault(f"Cannot queue the fault: {exc}.", _param_of(str(exc)))
         return _json({"queued": {"fault": asdict(fault), "times": times}, "pending": state.pending_faults()}, 201)
 
+    @bp.post("/stubs")
+    def add_stub() -> Response:
+        cap = 2 * MAX_STUB_BYTES  # room for indented JSON; the stored description is held to MAX_STUB_BYTES
+        raw = b""
+        too_big = (request.content_length or 0) > cap
+        if not too_big:
+            request.max_content_length = cap + 1  # its own bound: a 400 naming it, not the endpoint's 413
+            raw = _read_at_most(cap + 1)
+            too_big = len(raw) > cap
+        if too_big:
+            return _bad_stub(StubError(f"a stub may hold at most {MAX_STUB_BYTES} bytes of JSON", "body"))
+        try:
+            data = decode_body(raw)
+        except RuleError as exc:
+            return _bad_stub(StubError(f"the body is not a JSON stub description: {exc}", None))
+        state = _state()
+        contract = current_app.extensions["sora_mock"]["contract"]
+        try:
+            stub = parse_stub(data, contract, stub_id=uuid.uuid4().hex)
+            state.add_stub(stub)
+        except StubError as exc:
+            return _bad_stub(exc)
+        return _json({**stub.to_json(), "hits": 0, "remaining": stub.times}, 201)
+
+    @bp.get("/stubs")
+    def list_stubs() -> Response:
+        return _json(_state().list_stubs())
+
+    @bp.delete("/stubs/<stub_id>")
+    def delete_stub(stub_id: str) -> Response:
+        if not _state().delete_stub(stub_id):
+            return _json(
+                {
+                    "error": {
+                        "message": f"No stub with id {json.dumps(stub_id[:80])}; GET /__mock/stubs lists them.",
+                        "type": "invalid_request_error",
+                        "param": "id",
+                        "code": "stub_not_found",
+                    }
+                },
+                404,
+            )
+        return _json({"status": "deleted", "id": stub_id})
+
+    @bp.delete("/stubs")
+    def clear_stubs() -> Response:
+        _state().clear_stubs()
+        return _json({"status": "cleared"})
+
+    @bp.get("/coverage")
+    def coverage() -> Response:
+        return _json(_state().coverage())
+
     return bp
+
+
+def _read_at_most(limit: int) -> bytes:
+    """The request body, or its first ``limit`` bytes when it is longer."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit and (chunk := request.stream.read(min(65536, limit - size))):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _bad_stub(exc: StubError) -> Response:
+    lead = "Stub refused by the contract" if exc.status == 422 else "Invalid stub"
+    message = f"{lead}: {exc}." if not str(exc).endswith(".") else f"{lead}: {exc}"
+    return _json(
+        {"error": {"message": message, "type": "invalid_request_error", "param": exc.param, "code": exc.code}},
+        exc.status,
+    )
+
+
+def _journal_filter() -> tuple[int | None, str | None] | None:
+    """``(status, code)`` of the journal filters (``None`` when there are none); ``ValueError`` naming one."""
+    status = _int_arg("status", 100, 599)
+    code = request.args.get("code")
+    if code is not None and not _CODE.fullmatch(code):
+        raise ValueError(
+            "code must be an outcome id such as rate_limit_exceeded (letters, digits, _ . : -; "
+            f"at most 100); got {json.dumps(code[:40])}."
+        )
+    if status is None and code is None:
+        return None
+    return status, code
+
+
+def _filtered(
+    state: MockState, wanted: tuple[int | None, str | None], after: int, limit: int | None
+) -> Iterator[bytes]:
+    """Journal entries after ``after`` whose ``status`` and ``outcome`` are the wanted ones, at most ``limit``."""
+    status, code = wanted
+    if limit == 0:
+        return
+    needle = b"%d" % status if status is not None else code.encode() if code is not None else b""
+    kept = 0
+    for item in state.iter_requests(after, None):
+        if needle not in item:  # most entries are passed over without decoding them
+            continue
+        entry = json.loads(item)
+        if status is not None and entry.get("status") != status:
+            continue
+        if code is not None and entry.get("outcome") != code:
+            continue
+        yield item
+        kept += 1
+        if limit is not None and kept >= limit:
+            return

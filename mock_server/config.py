@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .cors import check_origin
+
 __all__ = ["DEFAULT_JOURNAL_BYTES", "MAX_BODY_BYTES", "MockConfig"]
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -45,6 +47,9 @@ class MockConfig:
     """Print one line per request (method, path, status, ms); never headers or bodies."""
     defects: tuple[str, ...] = ()
     """Named ways of breaking the contract on purpose (see :mod:`mock_server.defects`)."""
+    cors: tuple[str, ...] = ()
+    """Origins (``scheme://host[:port]``, or ``*`` for any) whose browser requests get CORS headers
+    (see :mod:`mock_server.cors`); empty: no CORS header at all."""
     worker: int = 0
     """Index of the serving worker (informative: ids and characters come from the state's serials)."""
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
@@ -72,6 +77,9 @@ class MockConfig:
             raise ValueError("fault_status must be an HTTP error status (400-599)")
         if not 0 <= self.worker < 256:
             raise ValueError("worker must be between 0 and 255")
+        if isinstance(self.cors, str) or not all(isinstance(origin, str) for origin in self.cors):
+            raise ValueError("cors must be a tuple of origins, e.g. ('http://localhost:5173',) or ('*',)")
+        object.__setattr__(self, "cors", tuple(check_origin(origin) for origin in self.cors))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> MockConfig:
@@ -83,6 +91,10 @@ class MockConfig:
         data = dict(values)
         if "defects" in data:
             data["defects"] = tuple(data["defects"])
+        if isinstance(data.get("cors"), str):  # "http://a,http://b", as on the command line
+            data["cors"] = tuple(part for part in data["cors"].split(",") if part.strip())
+        elif "cors" in data:
+            data["cors"] = tuple(data["cors"])
         return cls(**data)
 
     def __repr__(self) -> str:  # the token never shows up in logs or tracebacks

@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
 
 from . import journal
 from .config import DEFAULT_JOURNAL_BYTES
+from .coverage import OUTCOMES, counter_name, coverage_report, is_outcome
 from .faults import Fault, FaultError
-from .store import FaultQueueFull, Store, open_store
+from .store import FaultQueueFull, Store, StubLimit, open_store
+from .stubs import MAX_STUBS, Stub, StubError, decode_stub
 
-__all__ = ["CHARACTERS", "DEFAULT_JOURNAL_BYTES", "MAX_PENDING_FAULTS", "REQUESTS", "MockState"]
+__all__ = ["CHARACTERS", "DEFAULT_JOURNAL_BYTES", "MAX_PENDING_FAULTS", "REQUESTS", "STUB_OUTCOMES", "MockState"]
 
 MAX_PENDING_FAULTS = 1000
 """How many distinct fault entries may wait at once (each with its own ``times``)."""
 REQUESTS = "requests"
 CHARACTERS = "characters"
+STUB_OUTCOMES = "stub-outcomes"
+"""The log naming the outcomes of stubs that the catalogue does not hold (so coverage and reset find them)."""
 
 
 class MockState:
@@ -144,9 +148,68 @@ class MockState:
         """Queued faults, next first: ``{"fault": {...}, "times": n}`` each."""
         return [{"fault": json.loads(raw), "times": times} for raw, times in self.store.pending_faults()]
 
+    # stubs
+    def add_stub(self, stub: Stub) -> None:
+        """Store ``stub`` (the newest answers first); :class:`~mock_server.stubs.StubError` past :data:`MAX_STUBS`."""
+        if not is_outcome(stub.outcome) and stub.outcome not in self._stubbed_outcomes():
+            self.store.append(STUB_OUTCOMES, journal.dumps({"outcome": stub.outcome, "status": stub.status}))
+        try:
+            self.store.add_stub(stub.id, journal.dumps(stub.to_json()), stub.times, MAX_STUBS)
+        except StubLimit as exc:
+            raise StubError(f"{exc} (DELETE /__mock/stubs/ID, or DELETE /__mock/stubs)", None) from None
+
+    def list_stubs(self) -> list[dict[str, Any]]:
+        """Every stub, newest first: its description with ``hits`` and ``remaining`` (``None``: unlimited)."""
+        return [
+            {**decode_stub(item).to_json(), "hits": hits, "remaining": remaining}
+            for _, item, hits, remaining in self.store.stubs()
+        ]
+
+    def take_stub(self, body: object, headers: Mapping[str, str]) -> Stub | None:
+        """The stub answering this request (newest first), its hit counted; ``None`` when none matches.
+
+        ``body`` is the decoded request body, ``headers`` its headers with lower-cased names. A stub
+        whose ``times`` another process used up meanwhile is passed over for the next match.
+        """
+        for stub_id, item, _, remaining in self.store.stubs():
+            if remaining == 0:
+                continue
+            stub = decode_stub(item)
+            if stub.matches(body, headers) and self.store.hit_stub(stub_id):
+                return stub
+        return None
+
+    def delete_stub(self, stub_id: str) -> bool:
+        """Remove one stub; whether it was there."""
+        return self.store.delete_stub(stub_id)
+
+    def clear_stubs(self) -> None:
+        """Remove every stub."""
+        self.store.clear_stubs()
+
+    # contract coverage
+    def count_outcome(self, outcome: str) -> None:
+        """Count one answer under ``outcome`` (see :mod:`mock_server.coverage`)."""
+        self.store.incr(counter_name(outcome))
+
+    def _stubbed_outcomes(self) -> dict[str, int | None]:
+        found: dict[str, int | None] = {}
+        for _, item in self.store.read(STUB_OUTCOMES):
+            data = json.loads(item)
+            found.setdefault(data["outcome"], data.get("status"))
+        return found
+
+    def coverage(self) -> dict[str, Any]:
+        """The coverage report of this state (see :func:`mock_server.coverage.coverage_report`)."""
+        stubbed = self._stubbed_outcomes()
+        names = [o.id for o in OUTCOMES] + [name for name in stubbed if not is_outcome(name)]
+        counts = {name: self.store.get(counter_name(name)) for name in names}
+        return coverage_report(counts, stubbed)
+
     def reset(self) -> None:
-        """Forget the journal, the characters and pending faults (serials keep counting)."""
-        self.store.reset()
+        """Forget the journal, the characters, pending faults, stubs and coverage (serials keep counting)."""
+        names = [o.id for o in OUTCOMES] + [name for name in self._stubbed_outcomes() if not is_outcome(name)]
+        self.store.reset(counters=tuple(counter_name(name) for name in names))
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 __all__ = [
+    "RULE_OUTCOMES",
     "Contract",
     "RuleError",
     "Timestamps",
@@ -80,7 +81,27 @@ class RuleError(ValueError):
         self.violation = violation
 
 
-def _invalid(param: str | None, code: str, message: str, status: int = 422) -> Violation:
+RULE_OUTCOMES: dict[str, int] = {
+    "invalid_json": 400,
+    "duplicate_key": 400,
+    "invalid_body": 400,
+    "invalid_type": 422,
+    "missing_required_parameter": 422,
+    "invalid_timestamps": 422,
+    "invalid_timestamps_order": 422,
+    "invalid_timestamps_span": 422,
+    "conflicting_sources": 422,
+    "missing_source": 422,
+    "invalid_url": 422,
+    "invalid_task_id": 422,
+}
+"""Every ``code`` a rule of this module answers, with its status (the catalogue of
+:mod:`mock_server.coverage` is read from here)."""
+
+
+def _invalid(param: str | None, code: str, message: str, status: int | None = None) -> Violation:
+    if status is None:
+        status = RULE_OUTCOMES.get(code, 422)
     return Violation(status=status, param=param, code=code, message=message)
 
 

@@ -76,6 +76,17 @@ def _check_store(url: str | None, prefix: str) -> None:
         store.close()
 
 
+def _check_cors(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if value is None or not value.strip():
+        return ()
+    from ..cors import parse_origins
+
+    try:
+        return parse_origins(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 class _DefectName(click.ParamType):  # type: ignore[type-arg]
     """A defect name, checked against the catalogue only when one is given (keeps start-up light)."""
 
@@ -210,6 +221,15 @@ def main() -> None:
     help="Print one line per request to stderr: method, path, status, ms (never the token).",
 )
 @click.option(
+    "--cors",
+    envvar="SORA_MOCK_CORS",
+    default=None,
+    callback=_check_cors,
+    metavar="ORIGIN[,ORIGIN...]",
+    help="Answer browser requests from these origins (scheme://host[:port], or * for any) with CORS headers, "
+    "preflights included (env SORA_MOCK_CORS). Without it no CORS header is sent.",
+)
+@click.option(
     "--defect",
     "defects",
     multiple=True,
@@ -234,12 +254,13 @@ def serve(
     no_admin: bool,
     admin_token: str | None,
     access_log: bool,
+    cors: tuple[str, ...],
     defects: tuple[str, ...],
 ) -> None:
     """Serve the mock on HOST:PORT until Ctrl-C or SIGTERM.
 
-    The admin API lives under /__mock/ (health, requests, characters, reset, faults) unless
-    --no-admin is given.
+    The admin API lives under /__mock/ (health, requests, characters, reset, faults, stubs,
+    coverage) unless --no-admin is given.
     """
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
@@ -257,6 +278,7 @@ def serve(
         admin=not no_admin,
         admin_token=admin_token,
         access_log=access_log,
+        cors=cors,
         defects=defects,
     )
     try:
@@ -284,3 +306,111 @@ def list_defects() -> None:
     width = max(len(name) for name in DEFECTS)
     for name, description in sorted(DEFECTS.items()):
         click.echo(f"{name:<{width}}  {description}")
+
+
+@main.command("coverage")
+@click.argument("url")
+@click.option(
+    "--admin-token",
+    envvar="SORA_MOCK_ADMIN_TOKEN",
+    default=None,
+    help="The admin token of a mock started with --admin-token (env SORA_MOCK_ADMIN_TOKEN).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (what GET /__mock/coverage answers).")
+@click.option(
+    "--require",
+    default=None,
+    metavar="OUTCOME[,OUTCOME...]|all",
+    help="Exit with status 1, naming them, when these outcomes were never met.",
+)
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait.")
+def coverage_command(url: str, admin_token: str | None, as_json: bool, require: str | None, timeout: float) -> None:
+    """Print the contract coverage of the mock running at URL (e.g. http://127.0.0.1:8000).
+
+    Lists every outcome of the endpoint with how often the mock gave it since its last reset, for
+    clients in any language whose tests run against `make mock`.
+    """
+    import json as jsonlib
+
+    from ..coverage import missing, parse_required
+
+    required: tuple[str, ...] = ()
+    if require is not None:
+        try:
+            required = parse_required(require)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--require") from None
+    try:
+        report = _fetch_coverage(url, admin_token, timeout)
+    except click.UsageError:
+        raise
+    except click.ClickException as exc:
+        click.echo(f"sora-mock: error: {exc.message}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(jsonlib.dumps(report, indent=2))
+    else:
+        rows = [
+            (row["outcome"], "-" if row["status"] is None else str(row["status"]), str(row["seen"]))
+            for row in report["outcomes"]
+        ]
+        rows += [
+            (row["outcome"] + " (stubbed)", str(row["status"]), str(row["seen"])) for row in report.get("stubbed", ())
+        ]
+        width = max(len("outcome"), *(len(row[0]) for row in rows))
+        click.echo(f"{'outcome':<{width}}  status  seen")
+        for outcome, status, seen in rows:
+            click.echo(f"{outcome:<{width}}  {status:>6}  {seen:>4}")
+        click.echo(f"{report['met']} of {report['total']} outcomes met")
+    if required:
+        absent = missing(report, required)
+        if absent:
+            click.echo(f"sora-mock: required outcomes never met: {', '.join(absent)}", err=True)
+            sys.exit(1)
+
+
+def _fetch_coverage(url: str, admin_token: str | None, timeout: float) -> dict[str, Any]:
+    """``GET URL/__mock/coverage``; a one-line :class:`click.ClickException` when it is not a mock's answer."""
+    import json as jsonlib
+    import urllib.error
+    import urllib.request
+
+    from ..store import safe_url
+
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"must be an http(s) URL, got {safe_url(url)!r}", param_hint="URL")
+    target = url.rstrip("/") + "/__mock/coverage"
+    shown = safe_url(target)
+    headers = {"Accept": "application/json"}
+    if admin_token:
+        headers["Authorization"] = f"Bearer {admin_token.strip()}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(target, headers=headers), timeout=timeout) as answer:
+            raw = answer.read(4 * 1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            hint = (
+                "a wrong --admin-token"
+                if admin_token
+                else "its admin token: pass --admin-token or SORA_MOCK_ADMIN_TOKEN"
+            )
+            raise click.ClickException(f"{shown} answered 401: the admin API needs {hint}") from None
+        if exc.code == 404:
+            raise click.ClickException(
+                f"{shown} answered 404: not a sora-mock with coverage, or one started with --no-admin"
+            ) from None
+        raise click.ClickException(f"{shown} answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise click.ClickException(f"cannot reach {shown}: {reason}") from None
+    try:
+        report = jsonlib.loads(raw)
+        if not isinstance(report, dict) or not isinstance(report.get("outcomes"), list):
+            raise ValueError
+        for row in report["outcomes"]:
+            if not {"outcome", "status", "seen"} <= set(row):
+                raise ValueError
+        int(report["met"]), int(report["total"])
+    except (ValueError, TypeError, KeyError):
+        raise click.ClickException(f"{shown} did not answer a coverage report: is it a sora-mock?") from None
+    return report

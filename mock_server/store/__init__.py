@@ -4,7 +4,7 @@
 fixtures and the respx router use); ``sqlite:///PATH`` is the embedded default of a
 multi-worker ``sora-mock serve``; ``redis://HOST:PORT/DB`` (or ``unix://PATH``) lets several
 servers, on one machine or many, share one state. Every process that opens the same URL (and
-prefix) sees the same logs, counters and fault queue.
+prefix) sees the same logs, counters, fault queue and stubs.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from .base import (
     FaultQueueFull,
     Store,
     StoreUnavailable,
+    StubLimit,
     check_prefix,
     check_shareable,
     is_memory_url,
@@ -25,6 +26,7 @@ __all__ = [
     "FaultQueueFull",
     "Store",
     "StoreUnavailable",
+    "StubLimit",
     "check_prefix",
     "check_shareable",
     "is_memory_url",

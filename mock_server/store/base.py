@@ -8,7 +8,9 @@ A store holds, under one key prefix:
 - **counters**: named integers changed atomically (the serial counter behind ids and seeded
   characters, the guard's budget);
 - **the fault queue**: JSON fault descriptions, each for an exact number of requests, served in
-  order whatever process asks.
+  order whatever process asks;
+- **stubs**: opaque stub items by id, newest first, each with its hits and what is left of its
+  ``times``, used up atomically whatever process answers.
 
 Items are bytes the caller encoded; a store never parses them.
 """
@@ -28,6 +30,7 @@ __all__ = [
     "FaultQueueFull",
     "Store",
     "StoreUnavailable",
+    "StubLimit",
     "check_prefix",
     "check_shareable",
     "is_memory_url",
@@ -69,6 +72,10 @@ class StoreUnavailable(RuntimeError):
 
 class FaultQueueFull(ValueError):
     """Too many fault entries are pending; the message names the limit."""
+
+
+class StubLimit(ValueError):
+    """The store holds as many stubs as it may; the message names the limit."""
 
 
 class Store(ABC):
@@ -158,10 +165,38 @@ class Store(ABC):
     def pending_faults(self) -> list[tuple[bytes, int]]:
         """Queued ``(fault, times left)``, next first."""
 
+    # stubs (items are a stub's JSON; the store counts hits and what is left of ``times``)
+    @abstractmethod
+    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
+        """Store a stub (``times`` ``None``: unlimited); :class:`StubLimit` when ``max_stubs`` are held.
+
+        A stub with an ``id`` already held replaces it (hits start again at 0).
+        """
+
+    @abstractmethod
+    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
+        """``(id, item, hits, remaining)`` of every stub, newest first (``remaining`` ``None``: unlimited).
+
+        Exhausted stubs stay listed with ``remaining`` 0 (and count against ``max_stubs``) until
+        deleted or reset, so a test can see what was used up.
+        """
+
+    @abstractmethod
+    def hit_stub(self, stub_id: str) -> bool:
+        """Atomically count one hit and use up one of its ``times``; ``False`` when exhausted or gone."""
+
+    @abstractmethod
+    def delete_stub(self, stub_id: str) -> bool:
+        """Remove one stub; whether it was there."""
+
+    @abstractmethod
+    def clear_stubs(self) -> None:
+        """Remove every stub."""
+
     # whole store
     @abstractmethod
     def reset(self, counters: tuple[str, ...] = ()) -> None:
-        """Empty every log and the fault queue, and zero ``counters`` (the serial keeps counting)."""
+        """Empty every log, the fault queue and the stubs, and zero ``counters`` (the serial keeps counting)."""
 
     @abstractmethod
     def ping(self) -> None:

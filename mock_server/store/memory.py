@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 
-from .base import FaultQueueFull, Store
+from .base import FaultQueueFull, Store, StubLimit
 
 __all__ = ["MemoryStore"]
 
@@ -40,6 +40,15 @@ class _Log:
         self.bytes = 0
 
 
+class _StubSlot:
+    __slots__ = ("hits", "item", "remaining")
+
+    def __init__(self, item: bytes, remaining: int | None) -> None:
+        self.item = item
+        self.hits = 0
+        self.remaining = remaining
+
+
 class MemoryStore(Store):
     """State of one process, bounded like every store."""
 
@@ -53,6 +62,7 @@ class MemoryStore(Store):
         self._logs: dict[str, _Log] = {}
         self._counters: dict[str, int] = {}
         self._faults: deque[list[object]] = deque()
+        self._stubs: dict[str, _StubSlot] = {}  # oldest first
 
     def append(self, log: str, item: bytes) -> int:
         with self._lock:
@@ -127,11 +137,46 @@ class MemoryStore(Store):
         with self._lock:
             return [(bytes(f), int(n)) for f, n in self._faults]  # type: ignore[call-overload]
 
+    # stubs
+    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
+        with self._lock:
+            if stub_id not in self._stubs and len(self._stubs) >= max_stubs:
+                raise StubLimit(f"at most {max_stubs} stubs may be held; delete some first")
+            self._stubs.pop(stub_id, None)
+            self._stubs[stub_id] = _StubSlot(item, times)
+
+    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
+        if not self._stubs:  # cheap unlocked peek on the hot path
+            return []
+        with self._lock:
+            return [(k, v.item, v.hits, v.remaining) for k, v in reversed(self._stubs.items())]
+
+    def hit_stub(self, stub_id: str) -> bool:
+        with self._lock:
+            slot = self._stubs.get(stub_id)
+            if slot is None:
+                return False
+            if slot.remaining is not None:
+                if slot.remaining <= 0:
+                    return False
+                slot.remaining -= 1
+            slot.hits += 1
+            return True
+
+    def delete_stub(self, stub_id: str) -> bool:
+        with self._lock:
+            return self._stubs.pop(stub_id, None) is not None
+
+    def clear_stubs(self) -> None:
+        with self._lock:
+            self._stubs.clear()
+
     def reset(self, counters: tuple[str, ...] = ()) -> None:
         with self._lock:
             for entries in self._logs.values():  # sequence numbers keep growing across resets
                 entries.clear()
             self._faults.clear()
+            self._stubs.clear()
             for name in counters:
                 self._counters.pop(name, None)
 

@@ -22,7 +22,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import _SECRET_NAME, FaultQueueFull, Store, StoreUnavailable, safe_url
+from .base import _SECRET_NAME, FaultQueueFull, Store, StoreUnavailable, StubLimit, safe_url
 
 __all__ = ["RedisStore"]
 
@@ -102,6 +102,58 @@ return 1
 """
 
 
+# Stubs: KEYS[1] order (sorted set id -> n), [2] items (hash), [3] hits (hash), [4] remaining (hash; no
+# field: unlimited), [5] the counter behind n.
+# add: ARGV id, item, times ('' for unlimited), max_stubs
+_STUB_ADD = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+    redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[3], ARGV[1])
+    redis.call('HDEL', KEYS[4], ARGV[1])
+elseif redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+    return 0
+end
+redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[5]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], 0)
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[3]) end
+return 1
+"""
+
+# hit: ARGV id
+_STUB_HIT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local left = redis.call('HGET', KEYS[4], ARGV[1])
+if left then
+    if tonumber(left) <= 0 then return 0 end
+    redis.call('HINCRBY', KEYS[4], ARGV[1], -1)
+end
+redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+return 1
+"""
+
+# delete: ARGV id
+_STUB_DELETE = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return removed
+"""
+
+# list, newest first: {id, item, hits, remaining or false, ...}
+_STUB_LIST = """
+local out = {}
+for _, id in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
+    out[#out + 1] = id
+    out[#out + 1] = redis.call('HGET', KEYS[2], id)
+    out[#out + 1] = redis.call('HGET', KEYS[3], id)
+    out[#out + 1] = redis.call('HGET', KEYS[4], id) or ''
+end
+return out
+"""
+
+
 class RedisStore(Store):
     """State in one Redis database: ``redis://[:PASSWORD@]HOST:PORT/DB`` or ``unix://PATH[?db=N]``."""
 
@@ -134,6 +186,10 @@ class RedisStore(Store):
                         ("take", _TAKE),
                         ("reserve", _RESERVE),
                         ("reset", _RESET),
+                        ("stub_add", _STUB_ADD),
+                        ("stub_hit", _STUB_HIT),
+                        ("stub_delete", _STUB_DELETE),
+                        ("stub_list", _STUB_LIST),
                     )
                 }
                 self._client = client
@@ -221,9 +277,40 @@ class RedisStore(Store):
             pending.append((fault, int(times)))
         return pending
 
+    # stubs
+    def _stub_keys(self) -> list[str]:
+        return [self._key(f"stubs:{part}") for part in ("order", "items", "hits", "left")]
+
+    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
+        keys = [*self._stub_keys(), self._key("stubs:n")]
+        args: list[Any] = [stub_id, item, "" if times is None else times, max_stubs]
+        if not self._run(lambda r: self._scripts["stub_add"](keys=keys, args=args)):
+            raise StubLimit(f"at most {max_stubs} stubs may be held; delete some first")
+
+    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
+        flat: list[bytes] = self._run(lambda r: self._scripts["stub_list"](keys=self._stub_keys()))
+        return [
+            (flat[i].decode(), bytes(flat[i + 1]), int(flat[i + 2]), int(flat[i + 3]) if flat[i + 3] else None)
+            for i in range(0, len(flat), 4)
+        ]
+
+    def hit_stub(self, stub_id: str) -> bool:
+        return bool(self._run(lambda r: self._scripts["stub_hit"](keys=self._stub_keys(), args=[stub_id])))
+
+    def delete_stub(self, stub_id: str) -> bool:
+        return bool(self._run(lambda r: self._scripts["stub_delete"](keys=self._stub_keys(), args=[stub_id])))
+
+    def clear_stubs(self) -> None:
+        self._run(lambda r: r.delete(*self._stub_keys()))
+
     # whole store
     def reset(self, counters: tuple[str, ...] = ()) -> None:
-        keys = [self._key("logs"), self._key("faults"), *(self._key("counter:", name) for name in counters)]
+        keys = [
+            self._key("logs"),
+            self._key("faults"),
+            *self._stub_keys(),
+            *(self._key("counter:", name) for name in counters),
+        ]
         self._run(lambda r: self._scripts["reset"](keys=keys, args=[self.prefix]))
 
     def ping(self) -> None:

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from .base import SERIAL, FaultQueueFull, Store, StoreUnavailable
+from .base import SERIAL, FaultQueueFull, Store, StoreUnavailable, StubLimit
 
 __all__ = ["SQLiteStore"]
 
@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY AUTOINCREMENT, prefix TEXT NOT NULL, fault BLOB NOT NULL, times INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS faults_by_prefix ON faults (prefix, id);
+CREATE TABLE IF NOT EXISTS stubs (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, prefix TEXT NOT NULL, id TEXT NOT NULL, item BLOB NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0, remaining INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS stubs_by_id ON stubs (prefix, id);
+CREATE INDEX IF NOT EXISTS stubs_by_age ON stubs (prefix, n);
 """
 
 
@@ -368,6 +374,49 @@ class SQLiteStore(Store):
         )
         return [(bytes(fault), int(times)) for fault, times in rows]
 
+    # stubs
+    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            p = self.prefix
+            conn.execute("DELETE FROM stubs WHERE prefix = ? AND id = ?", (p, stub_id))
+            (held,) = conn.execute("SELECT count(*) FROM stubs WHERE prefix = ?", (p,)).fetchone()
+            if held >= max_stubs:
+                raise StubLimit(f"at most {max_stubs} stubs may be held; delete some first")
+            conn.execute(
+                "INSERT INTO stubs (prefix, id, item, remaining) VALUES (?, ?, ?, ?)", (p, stub_id, item, times)
+            )
+
+        self._write(work)
+
+    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT id, item, hits, remaining FROM stubs WHERE prefix = ? ORDER BY n DESC", (self.prefix,)
+            ).fetchall()
+        )
+        return [(str(i), bytes(item), int(hits), None if left is None else int(left)) for i, item, hits, left in rows]
+
+    def hit_stub(self, stub_id: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE stubs SET hits = hits + 1, remaining = remaining - 1 "
+                "WHERE prefix = ? AND id = ? AND (remaining IS NULL OR remaining > 0)",
+                (self.prefix, stub_id),
+            )
+            return cursor.rowcount == 1
+
+        return self._write(work)
+
+    def delete_stub(self, stub_id: str) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute("DELETE FROM stubs WHERE prefix = ? AND id = ?", (self.prefix, stub_id))
+            return cursor.rowcount == 1
+
+        return self._write(work)
+
+    def clear_stubs(self) -> None:
+        self._write(lambda conn: conn.execute("DELETE FROM stubs WHERE prefix = ?", (self.prefix,)))
+
     # whole store
     def reset(self, counters: tuple[str, ...] = ()) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -375,6 +424,7 @@ class SQLiteStore(Store):
             conn.execute("DELETE FROM items WHERE prefix = ?", (p,))
             conn.execute("UPDATE logs SET low = seq + 1 WHERE prefix = ?", (p,))
             conn.execute("DELETE FROM faults WHERE prefix = ?", (p,))
+            conn.execute("DELETE FROM stubs WHERE prefix = ?", (p,))
             for name in counters:
                 conn.execute("DELETE FROM counters WHERE prefix = ? AND name = ?", (p, name))
 

@@ -15,12 +15,21 @@ configuration fixtures in your ``conftest.py``:
 ``@pytest.mark.sora(seed=..., token=..., ...)`` gives one test a freshly built mock with those
 settings (any ``MockConfig`` field) on top of ``sora_server_config``; ``token`` pins the only
 token accepted. A misspelled setting is a usage error at collection, naming it and the known ones.
+
+Contract coverage (:mod:`mock_server.coverage`): each ``sora_server`` / ``sora_respx`` fixture hands
+its mock's counts to the session when the test ends (before its reset). After a session in which
+they answered requests, the terminal summary says ``sora contract coverage: K of N outcomes met``
+and names the others. ``--sora-coverage=PATH`` (ini ``sora_coverage``) writes the summed report
+as JSON; ``--sora-require=OUTCOME[,OUTCOME...]`` or ``all`` (ini ``sora_require``) fails the
+session, like pytest-cov's ``--cov-fail-under``, when one of them was never met.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -44,8 +53,119 @@ _MARKER_HELP = (
 )
 
 
+class _Coverage:
+    """The outcome counts the fixtures handed in during one session, and what the session must meet."""
+
+    def __init__(self, path: str | None, required: tuple[str, ...]) -> None:
+        self.path = path
+        self.required = required
+        self.counts: dict[str, int] = {}
+        self.statuses: dict[str, int | None] = {}
+        self.missing: list[str] = []
+
+    def add(self, report: dict[str, Any]) -> None:
+        """Add one fixture's report (``MockState.coverage()``) to the session's sums."""
+        for row in (*report["outcomes"], *report.get("stubbed", ())):
+            self.counts[row["outcome"]] = self.counts.get(row["outcome"], 0) + int(row["seen"])
+        for row in report.get("stubbed", ()):
+            self.statuses.setdefault(row["outcome"], row.get("status"))
+
+    def summary(self) -> dict[str, Any]:
+        from ..coverage import coverage_report
+
+        return coverage_report(self.counts, self.statuses)
+
+    @property
+    def answered(self) -> bool:
+        """Whether the fixtures answered any request at all."""
+        return any(self.counts.values())
+
+
+_COVERAGE = pytest.StashKey[_Coverage]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sora", "sora mock contract coverage")
+    group.addoption(
+        "--sora-coverage",
+        metavar="PATH",
+        default=None,
+        help="write the contract coverage of the sora_server / sora_respx fixtures, summed over the session, "
+        "as JSON to PATH (ini: sora_coverage)",
+    )
+    group.addoption(
+        "--sora-require",
+        metavar="OUTCOME[,OUTCOME...]|all",
+        default=None,
+        help="fail the session when one of these endpoint outcomes (e.g. rate_limit_exceeded,dropped) was "
+        "never met by the sora fixtures (ini: sora_require)",
+    )
+    parser.addini("sora_coverage", "like --sora-coverage: where to write the contract coverage JSON", default="")
+    parser.addini("sora_require", "like --sora-require: outcomes the session must meet", default="")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
+    path = config.getoption("sora_coverage", None) or str(config.getini("sora_coverage") or "").strip() or None
+    wanted = config.getoption("sora_require", None) or str(config.getini("sora_require") or "").strip()
+    required: tuple[str, ...] = ()
+    if wanted:
+        from ..coverage import parse_required
+
+        try:
+            required = parse_required(wanted)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--sora-require: {exc}") from None
+    config.stash[_COVERAGE] = _Coverage(path, required)
+
+
+def _hand_in(request: pytest.FixtureRequest, report: dict[str, Any]) -> None:
+    collected = request.config.stash.get(_COVERAGE, None)
+    if collected is not None:
+        collected.add(report)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """After the tests: write ``--sora-coverage`` and fail the session on a missing ``--sora-require``."""
+    result = yield
+    collected = session.config.stash.get(_COVERAGE, None)
+    if collected is None or session.config.option.collectonly:
+        return result
+    if collected.path:
+        target = Path(collected.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(collected.summary(), indent=2) + "\n", encoding="utf-8")
+    if collected.required:
+        from ..coverage import missing
+
+        collected.missing = missing(collected.summary(), collected.required)
+        if collected.missing:
+            session.testsfailed += 1
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    collected = config.stash.get(_COVERAGE, None)
+    if collected is None or not (collected.answered or collected.required or collected.path):
+        return
+    summary = collected.summary()
+    terminalreporter.write_sep("-", f"sora contract coverage: {summary['met']} of {summary['total']} outcomes met")
+    never = [row["outcome"] for row in summary["outcomes"] if not row["seen"]]
+    if never:
+        terminalreporter.write_line(f"never met: {', '.join(never)}")
+    for row in summary.get("stubbed", ()):
+        terminalreporter.write_line(
+            f"stubbed, outside the catalogue: {row['outcome']} ({row['status']}): seen {row['seen']}"
+        )
+    if collected.path:
+        terminalreporter.write_line(f"coverage JSON written to {collected.path}")
+    if collected.missing:
+        terminalreporter.write_line(
+            f"FAIL required sora outcomes never met: {', '.join(collected.missing)}", red=True, bold=True
+        )
+    elif collected.required:
+        terminalreporter.write_line(f"required sora outcomes met: {', '.join(collected.required)}", green=True)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -123,7 +243,8 @@ def sora_server(sora_server_session: SoraServer, request: pytest.FixtureRequest)
     """The mock over real HTTP on 127.0.0.1, state reset for this test.
 
     ``.url``, ``.token``, ``.requests``, ``.characters``, ``.reset()``, ``.fail_next(status,
-    retry_after=None, times=1)``, ``.drop_next()``, ``.delay_next(ms)``.
+    retry_after=None, times=1)``, ``.drop_next()``, ``.delay_next(ms)``, ``.stub(match, response,
+    times)``, ``.stub_from(case_or_recording)``, ``.stubs``, ``.clear_stubs()``, ``.coverage``.
     """
     from .server import build_config
 
@@ -131,6 +252,7 @@ def sora_server(sora_server_session: SoraServer, request: pytest.FixtureRequest)
     sora_server_session.reset()
     if settings is None:
         yield sora_server_session
+        _hand_in(request, sora_server_session.coverage)
         sora_server_session.reset()
         return
     from ..app import create_app
@@ -138,6 +260,7 @@ def sora_server(sora_server_session: SoraServer, request: pytest.FixtureRequest)
     app = create_app(build_config(sora_server_session.config, **settings))
     with sora_server_session.use(app):
         yield sora_server_session
+        _hand_in(request, sora_server_session.coverage)
     sora_server_session.reset()
 
 
@@ -163,3 +286,4 @@ def sora_respx(
     config = build_config(sora_server_config, **(_marker_settings(request) or {}))
     with SoraRouter(config, base_urls=sora_respx_base_urls) as router:
         yield router
+        _hand_in(request, router.coverage)

@@ -40,7 +40,7 @@ def build_config(base: MockConfig | Mapping[str, Any] | None = None, **overrides
 
 
 class MockHandle:
-    """What a test can ask of one mock app: its journal, its characters, faults, a reset."""
+    """What a test can ask of one mock app: its journal, its characters, faults, stubs, coverage, a reset."""
 
     def __init__(self, app: Flask) -> None:
         self._app = app
@@ -82,8 +82,64 @@ class MockHandle:
         return self.state.characters()
 
     def reset(self) -> None:
-        """Forget the journal, the characters and pending faults."""
+        """Forget the journal, the characters, pending faults, stubs and coverage counts."""
         self.state.reset()
+
+    def stub(
+        self,
+        match: Mapping[str, Any] | None = None,
+        response: Mapping[str, Any] | None = None,
+        times: int | None = None,
+        off_contract: bool = False,
+    ) -> dict[str, Any]:
+        """Answer the endpoint requests ``match`` selects with ``response``; returns the stored stub.
+
+        ``match``: ``{"body": {...top-level fields...}, "headers": {...}}`` (default: every request);
+        ``response``: ``{"status": 200 or 400-599, "json": ..., "headers": {...}, "delay_ms": 0}``;
+        ``times``: how many requests (default: unlimited). Checked against the contract like
+        ``POST /__mock/stubs``: a :class:`~mock_server.stubs.StubError` (a ``ValueError``) names the
+        field or the broken rule, unless ``off_contract`` (each answer is then flagged in the journal).
+        Auth, the request rules and pending faults still come first; the newest matching stub wins.
+        """
+        import uuid
+
+        from ..stubs import parse_stub
+
+        data: dict[str, Any] = {"response": response, "off_contract": off_contract}
+        if match is not None:
+            data["match"] = match
+        if times is not None:
+            data["times"] = times
+        stub = parse_stub(data, self._app.extensions["sora_mock"]["contract"], stub_id=uuid.uuid4().hex)
+        self.state.add_stub(stub)
+        return {**stub.to_json(), "hits": 0, "remaining": stub.times}
+
+    def stub_from(
+        self, source: Any, *, case: str | None = None, match_body: bool = True, times: int | None = None
+    ) -> dict[str, Any]:
+        """:meth:`stub` answering like a corpus case, a corpus case's name, or a file ``sora-mock record`` wrote.
+
+        See :func:`mock_server.stubs.stub_from_recording`; ``match_body`` answers only requests with
+        the recorded request's top-level body fields.
+        """
+        from ..stubs import stub_from_recording
+
+        described = stub_from_recording(source, case=case, match_body=match_body, times=times)
+        return self.stub(described.get("match"), described["response"], described.get("times"))
+
+    @property
+    def stubs(self) -> list[dict[str, Any]]:
+        """The stubs, newest first, each with its ``hits`` and ``remaining`` times (``None``: unlimited)."""
+        return self.state.list_stubs()
+
+    def clear_stubs(self) -> None:
+        """Remove every stub."""
+        self.state.clear_stubs()
+
+    @property
+    def coverage(self) -> dict[str, Any]:
+        """Which outcomes of the endpoint this mock gave since the last reset (``GET /__mock/coverage``)."""
+        return self.state.coverage()
 
     def fail_next(self, status: int, retry_after: int | None = None, times: int = 1) -> None:
         """Answer the next ``times`` endpoint requests with ``status`` (and ``Retry-After``).
