@@ -432,6 +432,15 @@ def test_an_unreachable_target_is_said_once() -> None:
         assert reachable(server.url) is None
 
 
+def test_a_target_gone_mid_run_stops_the_run_once() -> None:
+    """A connection failure to a target that no longer listens ends the whole run, not one test per case."""
+    target = Target(token="x", base_url=f"http://127.0.0.1:{free_port()}", strict=False, token_known=False)
+    boundary, _ = make_tests(target, max_examples=1)
+    with pytest.raises(pytest.exit.Exception, match="UNREACHABLE during the run") as stopped:
+        boundary(BOUNDARY_CASES[0])
+    assert stopped.value.returncode == EXIT_UNREACHABLE
+
+
 def test_every_run_names_its_target() -> None:
     in_process = describe(Target.in_process(), 7, env={})
     assert "the in-process mock" in in_process and "TARGET / SORA_CONTRACT_TARGET is empty" in in_process
