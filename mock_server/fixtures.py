@@ -227,11 +227,6 @@ def _valid_specs() -> list[dict[str, Any]]:
             {"url": _VIDEO_URL, "timestamps": "1,3", "model": "sora-2-character"},
         ),
         _post(
-            "other-model-ignored",
-            "Another model name is ignored too: the contract states no rule for it.",
-            {"url": _VIDEO_URL, "timestamps": "1,3", "model": "sora-2-pro-character"},
-        ),
-        _post(
             "unknown-field-ignored",
             "Fields the contract does not define are ignored.",
             {"from_task": _TASK_ID, "timestamps": "1,2", "note": "ignored"},
