@@ -70,18 +70,27 @@ bench: ## wrk the mock (default config), Prism 5, WireMock 3.13 and a trivial RS
 	$(BIN)/python bench/run.py --prism $(PRISM) --wiremock $(WIREMOCK) --mock $(BIN)/sora-mock --out reports/bench.json
 
 # Contract suites: any URL, the budgeted live smoke run, and the defect kill matrix.
+# TARGET is the server's base URL (the suite adds /sora/v1/characters); TARGET= (empty) tests the
+# in-process mock. FUZZ_SEED reruns the cases of a red run (its summary prints the seed; `random`
+# picks a new one); ARGS go to pytest as they are, e.g. ARGS='--junitxml=reports/contract.xml -x'.
+# make exits 2 on any failure; the command it prints gives the suite's own status (1 a check
+# failed, 2 wrong setup, 3 unreachable), as `$(BIN)/python -m contract_tests.live` does for live.
 TARGET ?= http://127.0.0.1:8000
 STRICT ?=
 MAX_EXAMPLES ?= 200
+FUZZ_SEED ?=
+ARGS ?=
 
 .PHONY: contract live kill-matrix
 
-contract: need-venv ## fuzz a running server: make contract TARGET=http://127.0.0.1:8000 [STRICT=1] (token: SORA_API_KEY)
+contract: need-venv ## fuzz a running server: make contract TARGET=http://127.0.0.1:8000 [STRICT=1] [FUZZ_SEED=N] [ARGS=...] (token: SORA_API_KEY)
 	SORA_CONTRACT_TARGET='$(TARGET)' SORA_CONTRACT_STRICT='$(STRICT)' SORA_CONTRACT_MAX_EXAMPLES='$(MAX_EXAMPLES)' \
-		$(BIN)/python -m pytest contract_tests/test_target.py
+		SORA_CONTRACT_SEED='$(FUZZ_SEED)' $(BIN)/python -m pytest contract_tests/test_target.py $(ARGS)
 
-live: need-venv ## budgeted live smoke run of SORA_BASE_URL (SORA_API_KEY required; exit 3: unreachable)
-	$(BIN)/python -m contract_tests.live --junit reports/live.xml
+live: need-venv ## budgeted live smoke run of SORA_BASE_URL (SORA_API_KEY required; unreachable: the command exits 3, make 2)
+	@$(BIN)/python -m contract_tests.live --junit reports/live.xml; status=$$?; \
+	if [ $$status -ne 0 ]; then echo "make live: $(BIN)/python -m contract_tests.live exited $$status (1 a check failed, 2 setup, 3 unreachable); make itself exits 2"; fi; \
+	exit $$status
 
 kill-matrix: need-venv ## live + in-process suites against the mock with each --defect; every defect must be caught
 	$(BIN)/python -m contract_tests.kill_matrix --output reports/kill-matrix.txt

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import httpx
 import jsonschema  # type: ignore[import-untyped]
@@ -33,6 +34,7 @@ from mock_server.faults import DroppedConnection
 from mock_server.relay.budget import Budget, BudgetError
 
 __all__ = [
+    "ANY_TOKEN_NOTE",
     "DEFAULT_BASE_URL",
     "DEFAULT_VIDEO_URL",
     "EXAMPLE_TASK_ID",
@@ -74,6 +76,14 @@ the first such failure, and nothing is said about the contract.
 """
 
 
+ANY_TOKEN_NOTE = (
+    "a random bearer token was accepted (HTTP {status}): this server accepts any token. sora-mock does "
+    "so when started without TOKEN / SORA_MOCK_TOKEN: start it with SORA_MOCK_TOKEN set to SORA_API_KEY's "
+    "value to check auth; a relay that does so breaks the contract"
+)
+"""What the run can know when a random token gets a 2xx: the server takes any token, not why."""
+
+
 class SettingsError(ValueError):
     """The environment does not describe a run that can start (nothing was sent)."""
 
@@ -103,6 +113,12 @@ class LiveSettings:
         base_url = env.get("SORA_BASE_URL", "").strip() or DEFAULT_BASE_URL
         if not base_url.startswith(("http://", "https://")):
             raise SettingsError(f"SORA_BASE_URL must be an http(s) URL, got {base_url!r}")
+        if "/sora/v1" in urlsplit(base_url).path:
+            base = base_url[: base_url.index("/sora/v1", base_url.index("//") + 2)]
+            raise SettingsError(
+                f"SORA_BASE_URL is the server's base URL, without the endpoint path: the run adds {ENDPOINT_PATH} "
+                f"itself; use SORA_BASE_URL={base}; nothing was sent"
+            )
         raw_timeout = env.get("SORA_LIVE_TIMEOUT", "").strip()
         try:
             timeout = float(raw_timeout) if raw_timeout else 60.0
@@ -397,6 +413,8 @@ class _Runner:
         if 200 <= status < 300:
             if isinstance(body, Mapping) and "error" in body:
                 return [f"{status} carrying an error body"]
+            if probe.auth == "wrong":
+                return [ANY_TOKEN_NOTE.format(status=status)]
             return [f"accepted ({status}) a request a conforming server rejects"]
         if not 400 <= status < 500:
             return [f"unexpected status {status}"]
@@ -423,6 +441,10 @@ def run(
         return runner.run(plan(settings) if probes is None else probes)
 
 
+def _any_token(outcome: Outcome) -> bool:
+    return outcome.failed and outcome.detail.startswith(ANY_TOKEN_NOTE.split("{", 1)[0])
+
+
 def format_table(report: LiveReport) -> str:
     """The final table: check, request, expected, got, verdict (+ why)."""
     header = ("check", "request", "expected", "got", "verdict")
@@ -440,7 +462,11 @@ def format_table(report: LiveReport) -> str:
     elif report.ok:
         verdict = "CONTRACT HOLDS"
     else:
-        verdict = "CONTRACT BROKEN: " + ", ".join(report.failed_checks())
+        verdict = "CONTRACT BROKEN: " + ", ".join(
+            f"{o.name} (the server accepts any bearer token)" if _any_token(o) else o.name
+            for o in report.outcomes
+            if o.failed
+        )
     summary = (
         f"requests sent: {report.requests_sent}, conforming creates sent: {report.creates_sent}, "
         f"200 answers: {report.created}, waited for 429: {report.waited:g} s -> {verdict}"
@@ -533,6 +559,12 @@ def main(
     print(f"live: JUnit report written to {args.junit}", file=stream)
     if any("refused SORA_API_KEY" in outcome.detail for outcome in report.outcomes):
         print("live: FAILED: the server refused SORA_API_KEY (wrong or expired token)", file=stream)
+    if any(_any_token(outcome) for outcome in report.outcomes):
+        print(
+            "live: FAILED wrong_token: the server accepts any bearer token. Against `make mock` this is the mock "
+            'started without a token: SORA_MOCK_TOKEN="$SORA_API_KEY" make mock checks auth too',
+            file=stream,
+        )
     return 0 if report.ok else 1
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from schemathesis import GenerationMode
 
@@ -35,9 +36,20 @@ def _report(result: SuiteResult) -> str:
     return "\n".join(f"{f.check} on {f.case} (HTTP {f.status}): {f.message}" for f in result.failures)
 
 
-def make_tests(target: Target, max_examples: int = 50) -> tuple[Callable[..., None], Callable[..., None]]:
-    """``(test_boundary, test_fuzz)`` for ``target``: fixed seed, no example database."""
-    schema = build_schema(target, config=schemathesis.Config(seed=DEFAULT_SEED))
+def _stop_if_gone(target: Target) -> None:
+    """After a failed connection: stop the whole run once if the target no longer accepts connections."""
+    from .preflight import EXIT_UNREACHABLE, reachable
+
+    why = reachable(target.base_url) if target.base_url else None
+    if why is not None:
+        pytest.exit(f"contract: UNREACHABLE during the run: {why}; the rest was not checked", EXIT_UNREACHABLE)
+
+
+def make_tests(
+    target: Target, max_examples: int = 50, seed: int = DEFAULT_SEED
+) -> tuple[Callable[..., None], Callable[..., None]]:
+    """``(test_boundary, test_fuzz)`` for ``target``: ``seed`` for the fuzzing, no example database."""
+    schema = build_schema(target, config=schemathesis.Config(seed=seed))
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=max_examples, database="none"
     )
@@ -51,6 +63,8 @@ def make_tests(target: Target, max_examples: int = 50) -> tuple[Callable[..., No
             pytest.skip(reason)
         result = SuiteResult(target=target.label)
         send(make_case(operation_of(schema), boundary, target), target, checks, result, boundary.name, boundary)
+        if any(failure.check == "connection" for failure in result.failures):
+            _stop_if_gone(target)
         assert result.ok, _report(result)
 
     parametrize: Callable[[Callable[..., None]], Callable[..., None]] = schema.parametrize()
@@ -61,6 +75,10 @@ def make_tests(target: Target, max_examples: int = 50) -> tuple[Callable[..., No
         headers: dict[str, Any] = dict(case.headers or {})
         headers.setdefault("Authorization", target.auth_header()["Authorization"])
         kwargs: dict[str, Any] = {"base_url": target.base_url} if target.base_url else {}
-        case.call_and_validate(headers=headers, checks=checks, **kwargs)
+        try:
+            case.call_and_validate(headers=headers, checks=checks, **kwargs)
+        except requests.ConnectionError:
+            _stop_if_gone(target)
+            raise
 
     return test_boundary, test_fuzz

@@ -11,10 +11,12 @@ Two profiles:
   checks apply.
 - **lenient** (default for a URL target): only what the seed spec and its prose state, plus answers
   no client could use. What the contract leaves open may go either way — a conforming request may
-  be refused with a 4xx (unknown task, unreachable video, decimals or spaces not supported), errors
-  need only be JSON, any 4xx status is a valid rejection, a ``model`` (a field the seed does not
-  define) is the relay's business whatever its value, and methods or paths outside the spec are
-  never judged (a 501 to ``TRACE`` is fine).
+  be refused with a 4xx (unknown task, unreachable video, decimals or spaces not supported, a
+  ``model`` the relay does not take), errors need only be JSON, any 4xx status is a valid
+  rejection, and methods or paths outside the spec are never judged (a 501 to ``TRACE`` is fine).
+
+In both profiles ``model`` (a field the seed does not define) is an unknown field like any other:
+it never makes a request rule-breaking, nor a rule-breaking one conforming.
 
 Both profiles fail a 200 to a rule-breaking request, a 5xx to a request the spec defines, a
 malformed 200 body, a 2xx without a valid token, and a 401/403 to a request carrying the
@@ -182,15 +184,14 @@ def _number(text: str) -> str | None:
 def relaxed(body: object) -> object:
     """``body`` as a liberal relay may read it where the contract is open.
 
-    ``null`` or empty optional fields count as absent, whitespace around values is trimmed,
-    ``model`` (a field the seed does not define) is ignored whatever its value, and
-    numbers in ``timestamps`` are read like ``float`` does (``.5``, ``1e0``). The span, the
-    order, the sign and the exactly-one-source rules are not relaxed.
+    ``null``, empty strings and empty JSON containers (``{}``, ``[]``) in the optional source
+    fields count as absent, whitespace around values is trimmed, and numbers in ``timestamps``
+    are read like ``float`` does (``.5``, ``1e0``). The span, the order, the sign and the
+    exactly-one-source rules are not relaxed.
     """
     if not isinstance(body, Mapping):
         return body
-    # ``model`` is not in the seed at all: whatever a relay does with it is its own business.
-    fixed = {k: v for k, v in body.items() if k != "model" and not (k in (_URL, _TASK) and v in (None, ""))}
+    fixed = {k: v for k, v in body.items() if not (k in (_URL, _TASK) and _empty(v))}
     for key in (_URL, _TASK):
         if isinstance(fixed.get(key), str):
             fixed[key] = fixed[key].strip()
@@ -200,6 +201,11 @@ def relaxed(body: object) -> object:
         if all(part is not None for part in parts):
             fixed["timestamps"] = ",".join(part for part in parts if part is not None)
     return fixed
+
+
+def _empty(value: object) -> bool:
+    """``null``, ``""``, ``{}`` or ``[]``: what a liberal relay may read as "not given"."""
+    return value is None or (isinstance(value, str | list | dict) and len(value) == 0)
 
 
 def _open_to_either(response: Response) -> bool:
@@ -434,7 +440,7 @@ def _variants(body: object) -> st.SearchStrategy[object]:
         return {**base, "timestamps": window}
 
     def one_source(window: str, use_task: bool) -> dict[str, Any]:
-        fixed = {k: v for k, v in base.items() if k not in (_URL, _TASK, "model")}
+        fixed = {k: v for k, v in base.items() if k not in (_URL, _TASK)}
         fixed["timestamps"] = window
         fixed[_TASK if use_task else _URL] = TASK if use_task else VIDEO
         return fixed
@@ -452,6 +458,8 @@ def _variants(body: object) -> st.SearchStrategy[object]:
         {**base, _URL: None},
         {**base, _TASK: 123},
         {**base, "model": None},
+        {**base, _TASK: {}},
+        {**base, _URL: []},
         {k: v for k, v in base.items() if k != "timestamps"},
         {**base, _URL: ""},
         {**base, _TASK: ""},
@@ -520,6 +528,7 @@ BOUNDARY_CASES: tuple[BoundaryCase, ...] = (
     BoundaryCase("url_decimals", _u("1.5,4.5")),
     BoundaryCase("url_spaces", _u(" 1 , 3 ")),
     BoundaryCase("url_with_model", _u("0.5,2.5", model="sora-2-character")),
+    BoundaryCase("url_with_other_model", _u("1,3", model="sora-2-pro-character")),
     BoundaryCase("url_extra_field", _u("1,3", note="ignored")),
     BoundaryCase("task_1_3", {_TASK: TASK, "timestamps": "1,3"}),
     BoundaryCase("span_just_under_1", _u("0,0.999")),
@@ -542,8 +551,11 @@ BOUNDARY_CASES: tuple[BoundaryCase, ...] = (
     BoundaryCase("url_not_http", _u("1,3") | {_URL: "ftp://example.com/v.mp4"}),
     BoundaryCase("task_malformed", {_TASK: "video_123", "timestamps": "1,3"}),
     BoundaryCase("model_unknown", _u("1,3", model="sora-1")),
-    BoundaryCase("open_model_null", _u("1,3", model=None)),
+    BoundaryCase("model_null", _u("1,3", model=None)),
+    BoundaryCase("model_not_string", _u("1,3", model=2)),
     BoundaryCase("open_task_null_with_url", _u("1,3", from_task=None)),
+    BoundaryCase("open_task_empty_object_with_url", _u("1,3", from_task={})),
+    BoundaryCase("open_url_empty_list_with_task", {_URL: [], _TASK: TASK, "timestamps": "1,3"}),
     BoundaryCase("open_leading_dot", _u(".5,2")),
     BoundaryCase("open_url_padded", _u("1,3") | {_URL: f" {VIDEO} "}),
     BoundaryCase("body_not_json", raw=b"url=video&timestamps=1,3"),

@@ -8,6 +8,16 @@ from typing import Any
 
 import pytest
 
+from contract_tests.preflight import (
+    EXIT_FAILED,
+    EXIT_SETUP,
+    EXIT_UNREACHABLE,
+    base_url_hint,
+    check_target,
+    contract_seed,
+    describe,
+    reachable,
+)
 from contract_tests.pytest_suite import make_tests
 from contract_tests.suite import (
     BOUNDARY_CASES,
@@ -21,6 +31,9 @@ from contract_tests.suite import (
 from mock_server import MockConfig, create_app, load_contract
 from mock_server.contract.rules import conforms
 from mock_server.defects import DEFECTS
+from mock_server.testing import SoraServer
+
+from .helpers import free_port
 
 # The full in-process suite (boundary cases + property-based fuzzing, fixed seed, no database).
 test_boundary, test_fuzz = make_tests(Target.in_process(), max_examples=40)
@@ -179,20 +192,23 @@ def test_url_target_through_pytest_entry_point_and_wrong_token(tmp_path: Any) ->
             )
             outputs[key] = (done.returncode, done.stdout + done.stderr)
     assert outputs[secret][0] == 0, outputs[secret][1][-2000:]
+    assert f"contract: testing POST {base_url}/sora/v1/characters, lenient profile" in outputs[secret][1]
     code, text = outputs[secret + "-expired"]
-    assert code == 1 and "sora_token_accepted" in text
+    assert code == EXIT_SETUP and text.count("the server refused SORA_API_KEY (HTTP 401)") == 1
+    assert "FAILED" not in text and "no tests ran" in text
     assert secret not in text
 
 
 def _liberal_relay(app: Any) -> Callable[..., Iterable[bytes]]:
-    """A relay that reads the open parts of the contract liberally: null/empty optional fields are
-    absent, values are trimmed, timestamps numbers are parsed with ``float``; then the mock judges."""
+    """A relay that reads the open parts of the contract liberally: null, empty or empty-container
+    optional source fields are absent, values are trimmed, timestamps numbers are parsed with
+    ``float``; then the mock judges."""
     import io
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         raw, body = _read_json(environ)
         if isinstance(body, dict):
-            body = {k: v for k, v in body.items() if not (k in ("url", "from_task", "model") and v in (None, ""))}
+            body = {k: v for k, v in body.items() if not (k in ("url", "from_task") and v in (None, "", {}, []))}
             body = {k: v.strip() if isinstance(v, str) and k != "timestamps" else v for k, v in body.items()}
             window = body.get("timestamps")
             if isinstance(window, str):
@@ -218,29 +234,70 @@ def test_lenient_profile_accepts_liberal_reading_of_open_fields_but_strict_does_
 
 
 def _open_relay(app: Any) -> Callable[..., Iterable[bytes]]:
-    """A healthy relay that differs where the seed is silent: it ignores ``model`` whatever its value
-    (the seed has no such field), and answers methods it does not know (``TRACE``…) with a 501 page."""
-    import io
+    """A healthy relay that differs where the seed is silent: it answers methods it does not know
+    (``TRACE``…) with a 501 page."""
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
             start_response("501 Not Implemented", [("Content-Type", "text/html")])
             return [b"<html><body>501 Not Implemented</body></html>"]
+        return app(environ, start_response)  # type: ignore[no-any-return]
+
+    return wsgi
+
+
+def _model_refusing_relay(app: Any) -> Callable[..., Iterable[bytes]]:
+    """A relay like the one the seed describes by some accounts: a 404 to any request naming a ``model``."""
+    import io
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         raw, body = _read_json(environ)
         if isinstance(body, dict) and "model" in body:
-            raw = json.dumps({k: v for k, v in body.items() if k != "model"}).encode()
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"message": "model not found"}']
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(raw), str(len(raw))
         return app(environ, start_response)  # type: ignore[no-any-return]
 
     return wsgi
 
 
-def test_lenient_profile_leaves_undefined_fields_and_methods_to_the_relay() -> None:
+def test_lenient_profile_leaves_undefined_methods_to_the_relay() -> None:
     relay = _open_relay(create_app(MockConfig(token="relay-token")))
     lenient = run_suite(Target(token="relay-token", app=relay, strict=False), max_examples=25)
     assert lenient.ok, lenient.failures
-    strict = run_suite(Target(token="relay-token", app=relay, strict=True), max_examples=0)
-    assert "sora_rejects_broken_rules" in strict.caught_by()  # the mock's own reading: model must be known
+
+
+def test_model_is_an_unknown_field_in_both_profiles() -> None:
+    """The mock ignores ``model`` whatever its value, so the strict profile wants 200 for it; the lenient one
+    lets a relay refuse it with a 4xx, as it may any conforming request it cannot serve."""
+    model_cases = [b for b in BOUNDARY_CASES if isinstance(b.body, dict) and "model" in b.body]
+    assert {b.body["model"] for b in model_cases if isinstance(b.body, dict)} >= {  # type: ignore[index]
+        "sora-2-character",
+        "sora-2-pro-character",
+        None,
+        2,
+    }
+    contract = load_contract()
+    assert all(conforms(b.body, contract) for b in model_cases)
+    assert run_suite(Target.in_process(), max_examples=0).ok
+    refusing = _model_refusing_relay(create_app(MockConfig(token="relay-token")))
+    lenient = run_suite(Target(token="relay-token", app=refusing, strict=False), max_examples=15)
+    assert lenient.ok, lenient.failures
+    strict = run_suite(Target(token="relay-token", app=refusing, strict=True), max_examples=0)
+    assert "sora_accepts_conforming" in strict.caught_by()
+
+
+@pytest.mark.parametrize("empty", [None, "", {}, []])
+def test_an_empty_optional_source_is_open_in_the_lenient_profile(empty: object) -> None:
+    """``{"url": ..., "from_task": {}}`` read as url-only (200) or refused (4xx): both fine, lenient only."""
+    from contract_tests.suite import relaxed
+
+    contract = load_contract()
+    body = {"url": "https://example.com/v.mp4", "timestamps": "1,3", "from_task": empty}
+    assert not conforms(body, contract)
+    assert conforms(relaxed(body), contract)
+    assert not conforms(relaxed({**body, "timestamps": "1,5"}), contract)  # the other rules still hold
+    assert not conforms(relaxed({"url": empty, "timestamps": "1,3"}), contract)  # and no source is still none
 
 
 def test_lenient_pytest_entry_point_accepts_a_501_to_trace_but_not_to_the_endpoint_post() -> None:
@@ -310,3 +367,146 @@ def test_make_contract_passes_out_of_the_box_against_the_default_mock() -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "SKIPPED" in output and "SORA_API_KEY is not set" in output and "wrong-token checks skipped" in output
+    assert f"contract: testing POST {base_url}/sora/v1/characters" in output
+    assert f"contract: tested {base_url}" in output
+
+
+# --- the preflight: one clear stop instead of a cascade ---
+
+
+def test_preflight_passes_a_right_setup_and_stops_each_wrong_one_with_its_fix() -> None:
+    with SoraServer() as any_token, SoraServer({"token": "pinned-token"}) as pinned:
+        assert check_target(Target(token="whatever", base_url=any_token.url, strict=False, token_known=False)) is None
+        assert check_target(Target(token="pinned-token", base_url=pinned.url, strict=False)) is None
+        assert len(pinned.requests) == 2  # the create, then a random token (refused)
+
+        exported = check_target(Target(token="sk-exported", base_url=any_token.url, strict=False))
+        assert exported is not None and exported.exit_code == EXIT_FAILED
+        assert "accepted a random bearer token" in exported.message
+        assert "SORA_MOCK_TOKEN" in exported.message and "unset SORA_API_KEY" in exported.message
+        assert "sk-exported" not in exported.message
+
+        placeholder = check_target(Target(token="x", base_url=pinned.url, strict=False, token_known=False))
+        assert placeholder is not None and placeholder.exit_code == EXIT_SETUP
+        assert "Export that token as SORA_API_KEY" in placeholder.message
+
+        wrong = check_target(Target(token="sk-not-it", base_url=pinned.url, strict=False))
+        assert wrong is not None and wrong.exit_code == EXIT_SETUP
+        assert "refused SORA_API_KEY (HTTP 401)" in wrong.message and "sk-not-it" not in wrong.message
+        assert "pinned-token" not in placeholder.message + wrong.message
+
+        prefixed = check_target(Target(token="x", base_url=any_token.url + "/api", strict=False, token_known=False))
+        assert prefixed is not None and prefixed.exit_code == EXIT_SETUP and "answered 404" in prefixed.message
+    assert check_target(Target.in_process()) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("http://127.0.0.1:8000/sora/v1", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/sora/v1/", "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/sora/v1/characters", "http://127.0.0.1:8000"),
+        ("https://relay.example/api/sora/v1/characters", "https://relay.example/api"),
+    ],
+)
+def test_a_target_with_the_endpoint_path_gets_the_base_url_hint(url: str, base: str) -> None:
+    hint = base_url_hint(url)
+    assert hint is not None and hint.endswith(f"use TARGET={base}")
+    problem = check_target(Target(token="x", base_url=url, strict=False, token_known=False))
+    assert problem is not None and problem.exit_code == EXIT_SETUP and problem.message == hint
+
+
+def test_no_hint_for_a_base_url() -> None:
+    assert base_url_hint("http://127.0.0.1:8000") is None
+    assert base_url_hint("https://relay.example/api") is None
+
+
+def test_an_unreachable_target_is_said_once() -> None:
+    port = free_port()
+    target = Target(token="x", base_url=f"http://127.0.0.1:{port}", strict=False, token_known=False)
+    assert reachable(target.base_url or "") is not None
+    problem = check_target(target)
+    assert problem is not None and problem.exit_code == EXIT_UNREACHABLE
+    assert problem.message.startswith("UNREACHABLE: cannot connect to 127.0.0.1:") and str(port) in problem.message
+    with SoraServer() as server:
+        assert reachable(server.url) is None
+
+
+def test_a_target_gone_mid_run_stops_the_run_once() -> None:
+    """A connection failure to a target that no longer listens ends the whole run, not one test per case."""
+    target = Target(token="x", base_url=f"http://127.0.0.1:{free_port()}", strict=False, token_known=False)
+    boundary, _ = make_tests(target, max_examples=1)
+    with pytest.raises(pytest.exit.Exception, match="UNREACHABLE during the run") as stopped:
+        boundary(BOUNDARY_CASES[0])
+    assert stopped.value.returncode == EXIT_UNREACHABLE
+
+
+def test_every_run_names_its_target() -> None:
+    in_process = describe(Target.in_process(), 7, env={})
+    assert "the in-process mock" in in_process and "TARGET / SORA_CONTRACT_TARGET is empty" in in_process
+    assert "strict profile" in in_process and "fuzz seed 7" in in_process
+    url = describe(Target(base_url="http://h:1", strict=False, token_known=False), 9, env={})
+    assert "POST http://h:1/sora/v1/characters" in url and "lenient" in url and "wrong-token checks skipped" in url
+    assert "token: SORA_API_KEY" in describe(Target(base_url="http://h:1"), 9, env={"SORA_API_KEY": "k"})
+
+
+def test_the_fuzz_seed_comes_from_the_environment() -> None:
+    from contract_tests.suite import DEFAULT_SEED
+
+    assert contract_seed("") == DEFAULT_SEED
+    assert contract_seed(" 42 ") == 42
+    assert 0 <= contract_seed("random") < 2**32
+    with pytest.raises(ValueError, match="FUZZ_SEED"):
+        contract_seed("forty-two")
+
+
+def _run_target(env: dict[str, str], *args: str) -> tuple[int, str]:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SORA_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "contract_tests/test_target.py", *args],
+        env=clean | {"SORA_CONTRACT_MAX_EXAMPLES": "4"} | env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_make_contract_stops_once_on_a_wrong_setup_or_a_dead_target() -> None:
+    with SoraServer() as any_token:
+        code, text = _run_target({"SORA_CONTRACT_TARGET": any_token.url, "SORA_API_KEY": "sk-exported"})
+        assert code == EXIT_FAILED and text.count("accepted a random bearer token") == 1, text[-2000:]
+        assert "FAILED" not in text and "ConnectionError" not in text
+        assert len(any_token.requests) == 2  # the preflight only
+    code, text = _run_target({"SORA_CONTRACT_TARGET": f"http://127.0.0.1:{free_port()}"})
+    assert code == EXIT_UNREACHABLE and text.count("UNREACHABLE") == 1, text[-2000:]
+    assert "ConnectionError" not in text and len(text.splitlines()) < 40
+    code, text = _run_target({"SORA_CONTRACT_TARGET": "http://127.0.0.1:8000/sora/v1"})
+    assert (
+        code == EXIT_SETUP and "TARGET is the server's base URL" in text and "use TARGET=http://127.0.0.1:8000" in text
+    )
+
+
+@pytest.mark.slow
+def test_a_fuzz_seed_sends_the_same_cases_again_and_a_red_run_prints_it() -> None:
+    """``FUZZ_SEED=N`` twice sends the same bodies; another seed other ones; a red run names its seed."""
+
+    def bodies(server: SoraServer, seed: str) -> list[object]:
+        server.reset()
+        code, text = _run_target({"SORA_CONTRACT_TARGET": server.url, "SORA_CONTRACT_SEED": seed}, "-q")
+        assert code == 0, text[-2000:]
+        return [entry["body"] for entry in server.requests]
+
+    with SoraServer() as server:
+        first, again, other = bodies(server, "1234"), bodies(server, "1234"), bodies(server, "98765")
+        assert first == again and first != other
+    with SoraServer({"defects": ("span_too_wide",)}) as broken:
+        url = broken.url
+        code, text = _run_target({"SORA_CONTRACT_TARGET": url, "SORA_CONTRACT_SEED": "555"}, "-q")
+    assert code == EXIT_FAILED
+    assert f"make contract TARGET={url} FUZZ_SEED=555" in text

@@ -2,9 +2,13 @@
 
 Every ``console`` block is a session: ``$ command`` lines (``\\`` continues a line), each followed by
 the answer it prints. ``curl …`` expands to the shorthand the pages define, ``http://127.0.0.1:8000``
-becomes the test server's address, and ``…`` in an answer matches any text. A character answer is
-compared by its fields (ids and signatures change from run to run); with ``curl -i`` the status
-line and the headers shown must be there.
+becomes the test server's address (a real ``sora-mock serve``, as ``make mock`` runs it), and ``…``
+in an answer matches any text. A character answer is compared by its fields (ids and signatures
+change from run to run); with ``curl -i`` the status line must be the one sent, each header shown
+must be sent as shown, and the body must be the one shown (none when none is shown).
+
+Every page's code fences are balanced, and each opening fence names its language, so a fence left
+open (which turns the rest of the page into code) is caught where it happens.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
-from mock_server import SoraServer
+from .helpers import MockProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -71,15 +76,28 @@ def _pattern(expected: str) -> re.Pattern[str]:
     return re.compile(".*?".join(re.escape(part) for part in expected.split("…")), re.S)
 
 
+_HEADER = re.compile(r"[A-Za-z0-9-]+: ")
+
+
+def check_head_and_body(expected: str, actual: str) -> None:
+    """``curl -i`` output against what a page shows: the status line, the headers shown, the body."""
+    head, _, body = actual.partition("\n\n")
+    status, *sent = head.splitlines()
+    shown = expected.splitlines()
+    assert shown and shown[0] == status, f"status line: the page shows {shown[0]!r}, the server sent {status!r}"
+    index = 1
+    while index < len(shown) and _HEADER.match(shown[index]):
+        line = shown[index]
+        assert any(_pattern(line).fullmatch(header) for header in sent), f"header {line!r} is not sent: {sent}"
+        index += 1
+    shown_body = "\n".join(shown[index:])
+    assert _pattern(shown_body).fullmatch(body.strip()), f"body: the page shows {shown_body!r}, got {body!r}"
+
+
 def check_answer(expected: str, actual: str, command: str) -> None:
     actual = actual.replace("\r\n", "\n").strip()
     if " -i " in f" {command} ":
-        head = actual.split("\n\n", 1)[0].lower().splitlines()
-        for line in expected.splitlines():
-            if line.startswith("{"):
-                assert _pattern(line).fullmatch(actual.split("\n\n", 1)[1].strip()), (line, actual)
-            else:
-                assert line.lower() in head, (line, head)
+        check_head_and_body(expected, actual)
         return
     if '"id":"ch_' in expected:
         body, _, status = actual.rpartition(" ") if "%{http_code}" in command else (actual, "", "")
@@ -90,10 +108,72 @@ def check_answer(expected: str, actual: str, command: str) -> None:
     assert _pattern(expected).fullmatch(actual), f"expected:\n{expected}\ngot:\n{actual}"
 
 
+class _Served:
+    """The ``sora-mock serve`` process the examples run against, as ``make mock SEED=1`` serves it."""
+
+    def __init__(self, process: MockProcess) -> None:
+        self.process = process
+        self.url = process.url("").rstrip("/")
+
+    def reset(self) -> None:
+        requests.post(self.url + "/__mock/reset", timeout=10).raise_for_status()
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[SoraServer]:
-    with SoraServer({"seed": 1}) as running:
-        yield running
+def server() -> Iterator[_Served]:
+    with MockProcess(["--seed", "1"]) as running:
+        yield _Served(running)
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+
+
+def fence_problems(text: str) -> list[str]:
+    """Where the code fences of a Markdown text go wrong: an opening without a language, a fence left open."""
+    problems = []
+    opened: tuple[int, str] | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _FENCE.match(line)
+        if match is None:
+            continue
+        marker, info = match.groups()
+        if opened is None:
+            if not info.strip():
+                problems.append(f"line {number}: a fence opens without a language (```text, ```console, …)")
+            opened = (number, marker)
+        elif marker[0] == opened[1][0] and len(marker) >= len(opened[1]) and not info.strip():
+            opened = None
+    if opened is not None:
+        problems.append(f"line {opened[0]}: the fence opened here is never closed")
+    return problems
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_code_fences_are_balanced(page: Path) -> None:
+    assert fence_problems(page.read_text(encoding="utf-8")) == []
+
+
+def test_the_fence_check_catches_an_unclosed_fence_and_a_bare_opening() -> None:
+    assert fence_problems("```console\n$ x\n```\n\ntext\n") == []
+    assert fence_problems("````md\n```\n````\n") == []
+    unclosed = "```console\n$ x\n```\n$ y\n```\n| a | b |\n"
+    assert fence_problems(unclosed) == [
+        "line 5: a fence opens without a language (```text, ```console, …)",
+        "line 5: the fence opened here is never closed",
+    ]
+
+
+def test_the_head_check_compares_what_is_shown() -> None:
+    sent = "HTTP/1.1 204 No Content\nallow: OPTIONS, POST\nserver: granian"
+    check_head_and_body("HTTP/1.1 204 No Content\nallow: OPTIONS, POST", sent)
+    for wrong in (
+        "HTTP/1.1 204 NO CONTENT\nallow: OPTIONS, POST",  # another status line
+        "HTTP/1.1 204 No Content\nAllow: OPTIONS, POST",  # not as sent
+        "HTTP/1.1 204 No Content\nallow: POST",
+        "HTTP/1.1 204 No Content\nallow: OPTIONS, POST\n{}",  # a body that is not sent
+    ):
+        with pytest.raises(AssertionError):
+            check_head_and_body(wrong, sent)
 
 
 def test_the_pages_have_examples() -> None:
@@ -103,7 +183,7 @@ def test_the_pages_have_examples() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SESSIONS))
-def test_console_example(server: SoraServer, name: str) -> None:
+def test_console_example(server: _Served, name: str) -> None:
     server.reset()
     for step in SESSIONS[name]:
         command = step.command.replace("curl … ", SHORTHAND + " ").replace("http://127.0.0.1:8000", server.url)
@@ -137,8 +217,6 @@ def _seeded_parts(answer: dict[str, str]) -> tuple[str, str, str]:
 @pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["default", "two-workers"])
 def test_make_mock_seed_1_reproduces_the_mock_page_samples(workers: list[str]) -> None:
     """docs/mock.md's characters are what ``make mock SEED=1`` answers, whatever the number of workers."""
-    from .helpers import MockProcess
-
     (first, *_) = sessions(ROOT / "docs" / "mock.md")
     samples = [step for step in first if '"id":"ch_' in step.expected]
     assert len(samples) >= 2

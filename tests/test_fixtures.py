@@ -56,11 +56,37 @@ def test_committed_corpus_matches_the_mock() -> None:
 def test_check_and_write_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert corpus.main(["--write", "--dir", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.json" for n in corpus.CORPUS_FILES)
+    cases = sum(1 for _ in corpus.iter_cases())
+    assert f"fixtures: wrote 4 files, {cases} cases and 5 sample characters to {tmp_path}" in capsys.readouterr().out
     assert corpus.main(["--dir", str(tmp_path)]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"fixtures: {tmp_path} is in step with the mock (4 files, {cases} cases and 5 sample characters)\n"
+    )
     path = tmp_path / "invalid.json"
     path.write_text(path.read_text().replace('"param": "timestamps"', '"param": "url"', 1))
     assert corpus.main(["--dir", str(tmp_path)]) == 1
-    assert "invalid.json differs" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "invalid.json differs" in captured.err and "in step" not in captured.out
+
+
+def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        corpus.main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "--write" in text and "Exit status" in text
+    assert "``" not in text and ":func:" not in text
+
+
+def test_model_cases_are_valid_and_answered_200() -> None:
+    """The seed defines no ``model``: the corpus shows it ignored, never refused."""
+    with_model = [
+        case for case in corpus.iter_cases() if isinstance(case.json_body, dict) and "model" in case.json_body
+    ]
+    assert with_model and "model-unknown" not in {case.name for case in corpus.iter_cases()}
+    assert all(case.kind == "valid" and case.status == 200 for case in with_model)
+    assert all(case.code != "invalid_model" for case in corpus.iter_cases())
 
 
 def test_loader() -> None:

@@ -22,7 +22,7 @@ from .helpers import free_port
 KEY = "sk-live-secret-7f3a9c1e5b"
 
 
-def _app(token: str = KEY, **overrides: object) -> Flask:
+def _app(token: str | None = KEY, **overrides: object) -> Flask:
     return create_app(MockConfig(token=token, seed=3, **overrides))  # type: ignore[arg-type]
 
 
@@ -276,3 +276,56 @@ def test_dns_and_tls_failures_are_unreachable_too(error: httpx.ConnectError) -> 
     assert report.unreachable is not None and str(error) in report.unreachable
     assert not report.ok and report.failed_checks() == []
     assert [o.verdict for o in report.outcomes[1:]] == ["not run"] * (len(report.outcomes) - 1)
+
+
+def test_an_any_token_server_fails_wrong_token_and_says_why(tmp_path: Path) -> None:
+    """What the run can know: a random token got a 2xx, so the server accepts any. It says so, and how a mock
+    started without a token is pinned, without calling a relay that does the same healthy."""
+    code, output, junit = _run_main(_app(token=None), _env(), tmp_path)
+    assert code == 1
+    assert "CONTRACT BROKEN: wrong_token (the server accepts any bearer token)" in output
+    assert output.count("live: FAILED wrong_token: the server accepts any bearer token") == 1
+    assert (
+        'SORA_MOCK_TOKEN="$SORA_API_KEY" make mock' in output and "a relay that does so breaks the contract" in output
+    )
+    failures = ET.parse(junit).getroot().findall("testcase/failure")
+    assert [failure.get("message", "").split(":")[0] for failure in failures] == [
+        "a random bearer token was accepted (HTTP 200)"
+    ]
+    assert KEY not in output
+
+
+@pytest.mark.parametrize("path", ["/sora/v1", "/sora/v1/", "/sora/v1/characters"])
+def test_a_base_url_with_the_endpoint_path_is_refused_with_a_hint(tmp_path: Path, path: str) -> None:
+    code, output, _ = _run_main(_app(), _env(SORA_BASE_URL="http://127.0.0.1:8000" + path), tmp_path)
+    assert code == 2
+    assert "SORA_BASE_URL is the server's base URL" in output and "use SORA_BASE_URL=http://127.0.0.1:8000;" in output
+
+
+@pytest.mark.slow
+def test_make_live_says_the_runner_status_and_the_direct_command_keeps_it(tmp_path: Path) -> None:
+    """make turns every failure into 2, so ``make live`` prints the runner's own status (3: unreachable);
+    scripts that need it run the command directly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SORA_")}
+    env |= {"SORA_API_KEY": KEY, "SORA_BASE_URL": f"http://127.0.0.1:{free_port()}"}
+    root = Path(__file__).resolve().parent.parent
+    made = subprocess.run(
+        ["make", "--no-print-directory", "live", f"VENV={sys.prefix}"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 2
+    assert "UNREACHABLE" in made.stdout and "contract_tests.live exited 3" in made.stdout
+    direct = subprocess.run(
+        [sys.executable, "-m", "contract_tests.live", "--junit", str(tmp_path / "live.xml")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert direct.returncode == 3 and "UNREACHABLE" in direct.stdout
+    assert KEY not in made.stdout + made.stderr + direct.stdout + direct.stderr

@@ -189,3 +189,31 @@ def test_make_mock_takes_the_token_from_the_environment_and_keeps_it_off_command
         assert other not in _cmdlines() and secret not in _cmdlines()
     with make_mock({}) as base:  # neither: any non-empty token, as make contract expects
         assert _status(base, "anything") == 200
+
+
+@pytest.mark.slow
+def test_make_contract_names_an_empty_target_and_takes_a_seed_and_pytest_args(tmp_path: Path) -> None:
+    """``TARGET=`` tests the in-process mock and says so; ``FUZZ_SEED`` and ``ARGS`` reach the suite."""
+    junit = tmp_path / "contract.xml"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SORA_")}
+    done = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "contract",
+            "TARGET=",
+            "MAX_EXAMPLES=3",
+            "FUZZ_SEED=77",
+            f"ARGS=-q --junitxml={junit}",
+            f"VENV={VENV}",
+        ],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "contract: testing the in-process mock (TARGET / SORA_CONTRACT_TARGET is empty" in done.stdout
+    assert "fuzz seed 77" in done.stdout and "contract: tested the in-process mock" in done.stdout
+    assert junit.is_file() and "<testsuite" in junit.read_text(encoding="utf-8")

@@ -350,8 +350,50 @@ def test_client_code_with_its_own_key_passes_with_both_fixtures(pytester: pytest
     pytester.runpytest(*STRICT).assert_outcomes(passed=3)
 
 
+def test_the_servers_token_variable_does_not_pin_the_fixtures(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SORA_MOCK_TOKEN`` is the server's: exported for ``make mock``, the README's first test still passes."""
+    monkeypatch.setenv("SORA_MOCK_TOKEN", "for-make-mock")
+    pytester.makepyfile(
+        """
+        import requests
+
+        def test_any_token(sora_server, sora_respx):
+            assert sora_server.config.token is None and sora_respx.config.token is None
+            answer = requests.post(f"{sora_server.url}/sora/v1/characters", timeout=10,
+                                   json={"url": "https://example.com/a.mp4", "timestamps": "1,3"},
+                                   headers={"Authorization": "Bearer sk-your-key"})
+            assert answer.status_code == 200
+        """
+    )
+    pytester.runpytest(*STRICT).assert_outcomes(passed=1)
+
+
+def test_the_fixtures_own_token_settings(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``sora_token`` ini option pins the token; ``SORA_FIXTURE_TOKEN`` overrides it; a marker wins over both."""
+    pytester.makeini("[pytest]\nsora_token = from-ini\n")
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        def test_default(sora_server, sora_respx):
+            expected = os.environ.get("SORA_FIXTURE_TOKEN") or "from-ini"
+            assert sora_server.token == expected and sora_respx.token == expected
+
+        @pytest.mark.sora(token="from-marker")
+        def test_marker(sora_server):
+            assert sora_server.token == "from-marker"
+        """
+    )
+    pytester.runpytest(*STRICT).assert_outcomes(passed=2)
+    monkeypatch.setenv("SORA_FIXTURE_TOKEN", "from-env")
+    pytester.runpytest(*STRICT).assert_outcomes(passed=2)
+
+
 def test_env_defaults(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SORA_MOCK_TOKEN", "env-token")
+    monkeypatch.setenv("SORA_FIXTURE_TOKEN", "env-token")
     monkeypatch.setenv("SORA_MOCK_SEED", "12")
     pytester.makepyfile(
         """

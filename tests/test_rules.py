@@ -96,8 +96,6 @@ def test_span_is_exact_decimal_arithmetic(contract: Contract) -> None:
         (body(url=..., from_task="task_123"), "from_task", "invalid_task_id"),
         (body(url=..., from_task="video_E50C76CA-21D4-40E9-8485-E4EAD2D37133"), "from_task", "invalid_task_id"),
         (body(url=..., from_task=""), "from_task", "invalid_task_id"),
-        (body(model="sora-2"), "model", "invalid_model"),
-        (body(model=2), "model", "invalid_type"),
     ],
 )
 def test_field_rules_name_the_field(contract: Contract, request_body: Any, param: str, code: str) -> None:
@@ -129,8 +127,54 @@ def test_other_urls_are_refused(contract: Contract, url: str) -> None:
     assert violation is not None and violation.code == "invalid_url"
 
 
-def test_optional_model_and_unknown_fields_are_accepted(contract: Contract) -> None:
-    assert conforms(body(model="sora-2-character", display_name="x", extra={"a": 1}), contract)
+def test_unknown_fields_are_accepted(contract: Contract) -> None:
+    assert conforms(body(display_name="x", extra={"a": 1}), contract)
+
+
+@pytest.mark.parametrize("model", ["sora-2-character", "sora-2-pro-character", "sora-1", "", None, 2, ["x"], {}])
+def test_model_is_an_unknown_field_like_any_other(contract: Contract, model: object) -> None:
+    """The seed defines no ``model``: no value of it makes a request break a rule, nor mends a broken one."""
+    assert conforms(body(model=model), contract)
+    broken = check_request(body(model=model, timestamps="1,5"), contract)
+    assert broken is not None and broken.code == "invalid_timestamps_span"
+
+
+def test_an_over_long_window_is_told_the_length_limit(contract: Contract) -> None:
+    window = "0," + "9" * 70
+    violation = check_request(body(timestamps=window), contract)
+    assert violation is not None and violation.code == "invalid_timestamps"
+    assert f"at most {contract.timestamps_max_length} characters" in violation.message
+    assert f"got {len(window)} characters" in violation.message
+    short = check_request(body(timestamps="1-3"), contract)
+    assert short is not None and "characters" not in short.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "where", "marker"),
+    [
+        # The seed's own request example, verbatim: a commented-out url line.
+        (
+            b'{\r\n  // "url": "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4",\r\n'
+            b'    "timestamps": "1,3",\r\n    "from_task":"video_e50c76ca-21d4-40e9-8485-e4ead2d37133"\r\n}',
+            "line 2 column 3",
+            "//",
+        ),
+        (b'{"url": "https://e.com/v.mp4", /* the clip */ "timestamps": "1,3"}', "line 1 column 32", "/*"),
+        (b'{"timestamps": "1,3"} // trailing', "line 1 column 23", "//"),
+    ],
+)
+def test_a_json_comment_is_named_as_such(raw: bytes, where: str, marker: str) -> None:
+    with pytest.raises(RuleError) as caught:
+        decode_body(raw)
+    message = caught.value.violation.message
+    assert caught.value.violation.status == 400 and caught.value.violation.code == "invalid_json"
+    assert "JSON has no comments" in message and where in message and f"remove the {marker} comment" in message
+
+
+def test_a_slash_inside_a_string_is_not_taken_for_a_comment() -> None:
+    with pytest.raises(RuleError) as caught:
+        decode_body(b'{"url": "https://e.com//v.mp4" "timestamps": "1,3"}')
+    assert "comment" not in caught.value.violation.message
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,26 @@ def test_contract_is_read_from_the_refined_spec(refined: dict[str, Any], contrac
     assert props["timestamps"]["x-timestamps-span"] == {"min": 1, "max": 3}
     assert contract.timestamps_pattern.pattern == props["timestamps"]["pattern"]
     assert contract.sources == ("url", "from_task")
-    assert contract.models == ("sora-2-character",)
+    assert not hasattr(contract, "models")
+
+
+def test_the_request_schema_has_no_model_rule_and_no_top_level_union(refined: dict[str, Any]) -> None:
+    """``model`` is an unknown field like any other (the seed has none); code generators need one object type."""
+    request = refined["components"]["schemas"]["CreateCharacterRequest"]
+    assert "model" not in request["properties"]
+    assert not {"oneOf", "anyOf", "allOf"} & set(request)
+    assert request["x-exactly-one-of"] == ["url", "from_task"]
+    validator = _validator(refined, request)
+    for model in ("sora-2-character", "sora-2-pro-character", "anything", 3):
+        assert validator.is_valid({"url": "https://a.example/v.mp4", "timestamps": "1,3", "model": model})
+
+
+def test_a_401_states_the_bearer_challenge(refined: dict[str, Any]) -> None:
+    unauthorized = _resolve(refined, refined["paths"]["/sora/v1/characters"]["post"]["responses"]["401"])
+    header = unauthorized["headers"]["WWW-Authenticate"]["schema"]
+    assert re.fullmatch(header["pattern"], "Bearer")
+    assert re.fullmatch(header["pattern"], 'Bearer realm="sora"')
+    assert not re.fullmatch(header["pattern"], "Basic")
 
 
 def test_error_statuses_are_documented_with_the_envelope(refined: dict[str, Any]) -> None:

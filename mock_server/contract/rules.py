@@ -43,7 +43,6 @@ class Contract:
     url_pattern: re.Pattern[str]
     url_max_length: int
     from_task_pattern: re.Pattern[str]
-    models: tuple[str, ...]
     required: tuple[str, ...]
     id_pattern: re.Pattern[str]
     username_pattern: re.Pattern[str]
@@ -149,8 +148,20 @@ def decode_body(raw: bytes, *, reject_duplicates: bool = False) -> object:
         raise
     except RecursionError:
         raise RuleError(_invalid(None, "invalid_json", "The request body is nested too deeply.", 400)) from None
+    except json.JSONDecodeError as exc:
+        raise RuleError(_invalid(None, "invalid_json", _json_message(exc), 400)) from None
     except ValueError as exc:
         raise RuleError(_invalid(None, "invalid_json", f"The request body is not valid JSON: {exc}.", 400)) from None
+
+
+def _json_message(exc: json.JSONDecodeError) -> str:
+    """The 400 message for a body ``json`` cannot read; a comment gets said so (JSON has none)."""
+    if exc.doc[exc.pos : exc.pos + 2] in ("//", "/*"):
+        return (
+            f"The request body is not valid JSON: JSON has no comments, and there is one at line {exc.lineno} "
+            f"column {exc.colno}; remove the {exc.doc[exc.pos : exc.pos + 2]} comment (or the commented-out line)."
+        )
+    return f"The request body is not valid JSON: {exc}."
 
 
 def _short(value: str, limit: int = 40) -> str:
@@ -164,7 +175,16 @@ def parse_timestamps(value: str, contract: Contract) -> Timestamps:
         f'timestamps must be "start,end" in non-negative seconds with a span of at least '
         f'{contract.span_min} and at most {contract.span_max} seconds, e.g. "1,3"'
     )
-    if len(value) > contract.timestamps_max_length or not contract.timestamps_pattern.fullmatch(value):
+    if len(value) > contract.timestamps_max_length:
+        raise RuleError(
+            _invalid(
+                "timestamps",
+                "invalid_timestamps",
+                f"{allowed}, in at most {contract.timestamps_max_length} characters; "
+                f"got {len(value)} characters: {_short(value)}.",
+            )
+        )
+    if not contract.timestamps_pattern.fullmatch(value):
         raise RuleError(_invalid("timestamps", "invalid_timestamps", f"{allowed}; got {_short(value)}."))
     start_text, end_text = value.split(",")
     window = Timestamps(Decimal(start_text.strip()), Decimal(end_text.strip()))
@@ -187,12 +207,13 @@ def check_request(body: object, contract: Contract) -> Violation | None:
     """The first rule ``body`` breaks, or ``None`` when it conforms.
 
     Order: body shape, field types, required ``timestamps``, the window, exactly one source,
-    the source's format, ``model``.
+    the source's format. Fields the contract does not define (``model`` among them: the seed has
+    no such field, and relays differ on it) are ignored, whatever their value.
     """
     if not isinstance(body, Mapping):
         kind = type(body).__name__ if body is not None else "null"
         return _invalid(None, "invalid_body", f"The request body must be a JSON object, not {kind}.", 400)
-    for field in (*contract.sources, "timestamps", "model"):
+    for field in (*contract.sources, "timestamps"):
         if field in body and not isinstance(body[field], str):
             got = "null" if body[field] is None else type(body[field]).__name__
             return _invalid(field, "invalid_type", f"{field} must be a string, not {got}.")
@@ -229,10 +250,6 @@ def check_request(body: object, contract: Contract) -> Violation | None:
                 f'{task_field} must be a task id like "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"; '
                 f"got {_short(task)}.",
             )
-    if "model" in body and body["model"] not in contract.models:
-        return _invalid(
-            "model", "invalid_model", f"model must be one of {list(contract.models)}; got {_short(body['model'])}."
-        )
     return None
 
 

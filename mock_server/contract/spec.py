@@ -80,7 +80,6 @@ def _contract_from(path: str) -> Contract:
         url_pattern=re.compile(props["url"]["pattern"]),
         url_max_length=int(props["url"]["maxLength"]),
         from_task_pattern=re.compile(props["from_task"]["pattern"]),
-        models=tuple(props["model"]["enum"]),
         required=tuple(request["required"]),
         id_pattern=re.compile(character["id"]["pattern"]),
         username_pattern=re.compile(character["username"]["pattern"]),

@@ -5,8 +5,10 @@ configuration fixtures in your ``conftest.py``:
 
 - ``sora_server_config`` (session): settings of the default mock, a mapping of
   :class:`~mock_server.config.MockConfig` field names. Defaults: any non-empty bearer token is
-  accepted (like ``sora-mock serve``), only ``SORA_MOCK_TOKEN`` when that is set; seed
-  ``SORA_MOCK_SEED`` when set.
+  accepted (like ``sora-mock serve``); only one when the fixtures' own setting pins it:
+  ``SORA_FIXTURE_TOKEN`` in the environment, else the ``sora_token`` ini option. The server's
+  ``SORA_MOCK_TOKEN`` is not read: exported for ``make mock``, it must not change the tests.
+  Seed ``SORA_MOCK_SEED`` when set.
 - ``sora_server_listen_address`` (session): ``(host, port)``, default ``("127.0.0.1", 0)``
   (a free port).
 - ``sora_respx_base_urls`` (function): the base URLs ``sora_respx`` answers, default the relay's
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # keep the plugin cheap to load in every pytest run of the en
     from .server import SoraServer
 
 __all__ = [
+    "FIXTURE_TOKEN_ENV",
     "sora_respx",
     "sora_respx_base_urls",
     "sora_server",
@@ -51,6 +54,10 @@ _MARKER_HELP = (
     "sora(**settings): configure the sora_server / sora_respx mock of this test with MockConfig "
     "fields, e.g. seed=7 (reproducible characters) or token='secret' (the only token accepted)."
 )
+
+
+FIXTURE_TOKEN_ENV = "SORA_FIXTURE_TOKEN"
+"""The fixtures' own variable pinning their token (never the server CLI's ``SORA_MOCK_TOKEN``)."""
 
 
 class _Coverage:
@@ -102,6 +109,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("sora_coverage", "like --sora-coverage: where to write the contract coverage JSON", default="")
     parser.addini("sora_require", "like --sora-require: outcomes the session must meet", default="")
+    parser.addini(
+        "sora_token",
+        "the only bearer token the sora_server / sora_respx mock accepts (default: any non-empty token); "
+        f"{FIXTURE_TOKEN_ENV} in the environment overrides it",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -205,10 +218,11 @@ def _marker_settings(request: pytest.FixtureRequest) -> dict[str, Any] | None:
 
 
 @pytest.fixture(scope="session")
-def sora_server_config() -> dict[str, Any]:
-    """Settings of the default mock (override in conftest.py): any non-empty bearer token unless pinned."""
+def sora_server_config(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """Settings of the default mock (override in conftest.py): any non-empty bearer token unless pinned
+    by ``SORA_FIXTURE_TOKEN`` or the ``sora_token`` ini option."""
     settings: dict[str, Any] = {}
-    token = os.environ.get("SORA_MOCK_TOKEN", "").strip()
+    token = os.environ.get(FIXTURE_TOKEN_ENV, "").strip() or str(pytestconfig.getini("sora_token")).strip()
     if token:
         settings["token"] = token
     seed = os.environ.get("SORA_MOCK_SEED", "").strip()
