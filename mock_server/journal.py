@@ -174,15 +174,19 @@ def encode_entry_bytes(
     headers: bytes,
     body: bytes = b'"body":null',
     outcome: str | None = None,
+    stub: str | None = None,
+    off_contract: bool = False,
 ) -> bytes:
-    """:func:`encode_entry` with the headers object already encoded (``dumps`` of :func:`redact_headers`)
-    and the request's ``outcome``."""
-    return b'{"time":%s,"method":%s,"path":%s,"status":%s,"outcome":%s,"headers":%s,%s}' % (
+    """:func:`encode_entry` with the headers object already encoded (``dumps`` of :func:`redact_headers`),
+    the request's ``outcome`` and, for a stubbed answer, the ``stub`` id (and ``off_contract``)."""
+    answered = b"" if stub is None else b',"stub":' + dumps(stub) + (b',"off_contract":true' if off_contract else b"")
+    return b'{"time":%s,"method":%s,"path":%s,"status":%s,"outcome":%s%s,"headers":%s,%s}' % (
         _ENCODER.encode(time).encode(),
         dumps(method),
         dumps(path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")),
         b"null" if status is None else b"%d" % status,
         b"null" if outcome is None else dumps(outcome),
+        answered,
         headers,
         body,
     )

@@ -19,6 +19,7 @@ from .config import DEFAULT_JOURNAL_BYTES
 from .coverage import OUTCOMES, counter_name, coverage_report, is_outcome
 from .faults import Fault, FaultError
 from .store import FaultQueueFull, Store, StubLimit, open_store
+from .store.base import SERIAL
 from .stubs import MAX_STUBS, Stub, StubError, decode_stub
 
 __all__ = ["CHARACTERS", "DEFAULT_JOURNAL_BYTES", "MAX_PENDING_FAULTS", "REQUESTS", "STUB_OUTCOMES", "MockState"]
@@ -26,6 +27,8 @@ __all__ = ["CHARACTERS", "DEFAULT_JOURNAL_BYTES", "MAX_PENDING_FAULTS", "REQUEST
 MAX_PENDING_FAULTS = 1000
 """How many distinct fault entries may wait at once (each with its own ``times``)."""
 REQUESTS = "requests"
+_SERIAL_AT_RESET = "coverage-serial-base"
+"""The serial counter's value at the last reset: creates since then are ``created`` answers."""
 CHARACTERS = "characters"
 STUB_OUTCOMES = "stub-outcomes"
 """The log naming the outcomes of stubs that the catalogue does not hold (so coverage and reset find them)."""
@@ -200,16 +203,26 @@ class MockState:
         return found
 
     def coverage(self) -> dict[str, Any]:
-        """The coverage report of this state (see :func:`mock_server.coverage.coverage_report`)."""
+        """The coverage report of this state (see :func:`mock_server.coverage.coverage_report`).
+
+        ``created`` is not counted on the create path (that would cost every create a second store
+        write): it is the serials taken since the last reset, plus the stubbed 200 answers.
+        """
         stubbed = self._stubbed_outcomes()
         names = [o.id for o in OUTCOMES] + [name for name in stubbed if not is_outcome(name)]
         counts = {name: self.store.get(counter_name(name)) for name in names}
+        counts["created"] = counts.get("created", 0) + self.store.get(SERIAL) - self.store.get(_SERIAL_AT_RESET)
         return coverage_report(counts, stubbed)
 
     def reset(self) -> None:
         """Forget the journal, the characters, pending faults, stubs and coverage (serials keep counting)."""
         names = [o.id for o in OUTCOMES] + [name for name in self._stubbed_outcomes() if not is_outcome(name)]
         self.store.reset(counters=tuple(counter_name(name) for name in names))
+        self.store.incr(_SERIAL_AT_RESET, self.store.get(SERIAL) - self.store.get(_SERIAL_AT_RESET))
+
+    def has_stubs(self) -> bool:
+        """Whether any stub is stored (used up or not)."""
+        return bool(self.store.stubs())
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

@@ -156,9 +156,6 @@ def test_make_mock_passes_cors_to_serve() -> None:
     assert "--cors" in done.stdout + done.stderr and "not-an-origin" in done.stdout + done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the endpoint core (issue 15) to apply MockConfig.cors; drop this mark once it does"
-)
 def test_served_cors_answers_preflights_and_marks_every_answer() -> None:
     import requests
 

@@ -20,10 +20,6 @@ pytest_plugins = ["pytester"]
 
 STRICT = ("-W", "error", "--strict-markers", "-p", "no:cacheprovider")
 TOTAL = len(OUTCOMES)
-NEEDS_CORE = pytest.mark.xfail(
-    strict=True,
-    reason="needs the endpoint core (issue 15) to answer from stubs and count outcomes; drop this mark once it does",
-)
 
 # The fixtures' mocks are told what they answered through count_outcome, so these tests hold whatever
 # the endpoint itself counts.
@@ -192,7 +188,6 @@ def test_a_soraserver_without_pytest_has_it_too() -> None:
 # --- what needs the endpoint core to consult stubs and count outcomes ------------------------------
 
 
-@NEEDS_CORE
 def test_a_stub_answers_a_create(sora_server: SoraServer) -> None:
     sora_server.stub(
         match={"body": {"from_task": fixtures.case("task-form").json_body["from_task"]}},
@@ -209,7 +204,6 @@ def test_a_stub_answers_a_create(sora_server: SoraServer) -> None:
     assert rows == {"task_not_found": 1}
 
 
-@NEEDS_CORE
 def test_the_client_kit_example_meets_a_429_and_passes_sora_require(pytester: pytest.Pytester) -> None:
     source = readme_examples()["test_sora_retry.py"]
     pytester.makepyfile(test_sora_retry=source)

@@ -511,14 +511,8 @@ def test_served_stubs_are_one_set_for_every_worker(workers: list[str]) -> None:
         assert mock.stop() == 0
 
 
-NEEDS_CORE = pytest.mark.xfail(
-    strict=True,
-    reason="needs the endpoint core (issue 15) to answer from stubs, count outcomes and journal them; "
-    "drop this mark once it does",
-)
 
 
-@NEEDS_CORE
 @pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-worker", "two-workers"])
 def test_served_stubs_answer_creates_exactly_times_across_workers(workers: list[str]) -> None:
     import requests
@@ -558,7 +552,6 @@ def test_served_stubs_answer_creates_exactly_times_across_workers(workers: list[
         assert mock.stop() == 0
 
 
-@NEEDS_CORE
 def test_an_off_contract_stub_answer_is_flagged_in_the_journal(make_app: Callable[..., Any]) -> None:
     from .conftest import AUTH, VIDEO
 
@@ -572,7 +565,6 @@ def test_an_off_contract_stub_answer_is_flagged_in_the_journal(make_app: Callabl
     assert (entry["stub"], entry["off_contract"], entry["outcome"]) == (made["id"], True, OFF_CONTRACT_OUTCOME)
 
 
-@NEEDS_CORE
 def test_sora_respx_answers_from_stubs(sora_respx: Any) -> None:
     import httpx
 

@@ -19,6 +19,7 @@ endpoint has the no-op policy, so the same code runs with or without defects.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -31,10 +32,12 @@ from ..config import MockConfig
 from ..contract.http import AUTH_CHALLENGE, bearer_token, check_bearer, envelope
 from ..contract.rules import Contract, RuleError, Violation, check_request, decode_body
 from ..contract.spec import ENDPOINT_PATH
+from ..cors import answer_headers, preflight_headers
 from ..faults import Fault
 from ..provider import id_key, seeded_character_json
 from ..state import MockState
 from ..store import StoreUnavailable
+from ..stubs import Stub
 
 __all__ = [
     "ALLOWED_METHODS",
@@ -60,6 +63,8 @@ _HEADER_CACHE_ITEM = 16 * 1024
 """A header set larger than this is encoded every time, never cached."""
 
 _SLASHES = re.compile("/{2,}")
+_PREFLIGHT = "cors_preflight"
+"""The outcome of a CORS preflight (its answer already carries the CORS headers; not an endpoint outcome)."""
 _log = logging.getLogger("sora_mock.endpoint")
 
 
@@ -163,6 +168,7 @@ class Endpoint:
         self._key = id_key(seed)
         self._secrets = (config.token,) if config.token else ()
         self._latency = config.latency_ms / 1000
+        self._cors = config.cors
         self._header_cache: dict[tuple[tuple[str, str], ...], bytes] = {}
         self._header_cache_bytes = 0
 
@@ -177,35 +183,50 @@ class Endpoint:
     # the one entry point
     def handle(self, request: Request) -> Answer:
         """Answer one request for the endpoint path (any method)."""
-        if request.method != "POST":
-            return self._other_method(request.method)
+        answer = self._post(request) if request.method == "POST" else self._other_method(request)
+        if self._cors and not answer.drop and answer.outcome != _PREFLIGHT:
+            answer.headers += answer_headers(request.header("origin"), self._cors)
+        return answer
+
+    def _post(self, request: Request) -> Answer:
         seen = _Seen()
         try:
             answer = self._create(request, seen)
         except StoreUnavailable as exc:
-            return _unavailable(exc)
+            answer = _unavailable(exc)
+            with contextlib.suppress(StoreUnavailable):
+                self.state.count_outcome("state_unavailable")
+            return answer
         except Exception as exc:
             _log.error("unhandled %s on POST %s", type(exc).__name__, self.path)
             answer = _error(Violation(500, None, "server_error", "The mock failed unexpectedly."))
             try:
-                self.state.record(self._entry(request, answer, seen))
+                self._finish(request, answer, seen)
             except StoreUnavailable as unavailable:
                 return _unavailable(unavailable)
         answer.delay += self._latency
         return answer
 
-    def _other_method(self, method: str) -> Answer:
-        if method == "OPTIONS":  # no body, so no content type either
+    def _other_method(self, request: Request) -> Answer:
+        if request.method == "OPTIONS":  # no body, so no content type either
+            if self._cors:
+                origin, wanted = request.header("origin"), request.header("access-control-request-method")
+                preflight = preflight_headers(origin, wanted, self._cors)
+                if preflight is not None:
+                    return Answer(204, headers=[("Allow", ALLOWED_METHODS), *preflight], outcome=_PREFLIGHT)
             return Answer(204, headers=[("Allow", ALLOWED_METHODS)])
-        message = f"Method {method} is not allowed on {self.path}; allowed: {ALLOWED_METHODS}."
+        message = f"Method {request.method} is not allowed on {self.path}; allowed: {ALLOWED_METHODS}."
         return _error(Violation(405, None, "method_not_allowed", message), [("Allow", ALLOWED_METHODS)])
 
     def _create(self, request: Request, seen: _Seen) -> Answer:
-        """The ``POST``: checks first (no I/O), then one store call for a fault or a character."""
+        """The ``POST``, in the order of answers: auth, the body and the rules, a pending fault, a
+        matching stub, the created character. The checks come first (no I/O); without a fault
+        rate or stubs, a fault or a new character is then one store call."""
         policy = self.policy
         refusal = policy.overrule_denial(check_bearer(request.header("authorization"), self.config.token))
         if refusal is None:
             refusal = request.refusal
+        body: object = None
         if refusal is None:
             body = self._decode(request.body or b"", seen)
             if isinstance(body, Violation) and request.unsure_end:
@@ -215,24 +236,36 @@ class Endpoint:
             headers = [AUTH_CHALLENGE] if refusal.status == 401 else []
             if request.body is None:  # the body was left unread: the connection cannot be reused
                 headers.append(("Connection", "close"))
-            answer = policy.bend(_error(refusal, headers))
-            self.state.record(self._entry(request, answer, seen))
-            return answer
-        if self.config.fault_rate:
-            fault = self.state.take_fault() or self._drawn_fault()
-            if fault is None:
-                return self._created(self.state.new_character(self._build, self._entry(request, _CREATED, seen)))
-        else:
-            fault, character = self.state.fault_or_new_character(self._build, self._entry(request, _CREATED, seen))
+            return self._finish(request, policy.bend(_error(refusal, headers)), seen)
+        state = self.state
+        if not self.config.fault_rate and not state.has_stubs():
+            fault, character = state.fault_or_new_character(self._build, self._entry(request, _CREATED, seen))
             if character is not None:
                 return self._created(character)
-        assert fault is not None
-        if fault.status is None and not fault.drop:  # a delay alone: the character, answered late
-            answer = self._created(self.state.new_character(self._build, self._entry(request, _CREATED, seen)))
         else:
-            answer = policy.bend(_fault_answer(fault))
-            self.state.record(self._entry(request, answer, seen))
-        answer.delay += fault.delay_ms / 1000
+            fault = state.take_fault() or self._drawn_fault()
+        if fault is not None and (fault.status is not None or fault.drop):
+            answer = self._finish(request, policy.bend(_fault_answer(fault)), seen)
+            answer.delay += fault.delay_ms / 1000
+            return answer
+        stub = (
+            state.take_stub(body, {name.lower(): value for name, value in request.headers})
+            if state.has_stubs()
+            else None
+        )
+        if stub is not None:
+            answer = Answer(stub.status, stub.body, stub.response_headers(), stub.outcome, stub.delay_ms / 1000)
+            answer = self._finish(request, policy.bend(answer), seen, stub)
+        else:  # the character (answered late when a delay fault is pending)
+            answer = self._created(state.new_character(self._build, self._entry(request, _CREATED, seen)))
+        if fault is not None:
+            answer.delay += fault.delay_ms / 1000
+        return answer
+
+    def _finish(self, request: Request, answer: Answer, seen: _Seen, stub: Stub | None = None) -> Answer:
+        """Journal and count an answer that is not a created character (those go with the character)."""
+        self.state.record(self._entry(request, answer, seen, stub))
+        self.state.count_outcome(answer.outcome or "server_error")
         return answer
 
     def _created(self, character: bytes) -> Answer:
@@ -258,7 +291,7 @@ class Endpoint:
         return None
 
     # the journal
-    def _entry(self, request: Request, answer: Answer, seen: _Seen) -> bytes:
+    def _entry(self, request: Request, answer: Answer, seen: _Seen, stub: Stub | None = None) -> bytes:
         hidden = self._hidden(request)
         return journal.encode_entry_bytes(
             time=time.time(),
@@ -268,6 +301,8 @@ class Endpoint:
             outcome=answer.outcome,
             headers=self._headers(request, hidden),
             body=journal.encode_body(seen.raw, seen.body, seen.issue, hidden),
+            stub=None if stub is None else stub.id,
+            off_contract=stub is not None and stub.off_contract,
         )
 
     def _hidden(self, request: Request) -> tuple[str, ...]:
