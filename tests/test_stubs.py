@@ -511,8 +511,6 @@ def test_served_stubs_are_one_set_for_every_worker(workers: list[str]) -> None:
         assert mock.stop() == 0
 
 
-
-
 @pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-worker", "two-workers"])
 def test_served_stubs_answer_creates_exactly_times_across_workers(workers: list[str]) -> None:
     import requests
