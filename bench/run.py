@@ -205,7 +205,7 @@ def app_alone_us(count: int = 3000) -> tuple[float, float]:
     ``create_app()`` called as a WSGI app (the Flask adapter over the same core)."""
     from werkzeug.test import EnvironBuilder
 
-    from mock_server.app import create_app, endpoint_of
+    from mock_server.mock.app import create_app, endpoint_of
     from mock_server.mock.core import Request
 
     app = create_app()

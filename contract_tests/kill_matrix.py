@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from mock_server.defects import DEFECTS
+from mock_server.mock.defects import DEFECTS
 
 from .live import LiveReport, LiveSettings
 from .live import run as run_live

@@ -30,7 +30,7 @@ import jsonschema  # type: ignore[import-untyped]
 
 from mock_server.contract.rules import check_character, check_request, decode_body
 from mock_server.contract.spec import ENDPOINT_PATH, load_contract, load_spec
-from mock_server.faults import DroppedConnection
+from mock_server.mock.faults import DroppedConnection
 from mock_server.relay.budget import Budget, BudgetError
 
 __all__ = [

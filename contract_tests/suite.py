@@ -101,8 +101,8 @@ class Target:
     @classmethod
     def in_process(cls, defects: tuple[str, ...] = (), token: str = DEFAULT_TOKEN) -> Target:
         """The mock app (with optional defects) as the target; strict profile."""
-        from mock_server.app import create_app
-        from mock_server.config import MockConfig
+        from mock_server.mock.app import create_app
+        from mock_server.mock.config import MockConfig
 
         return cls(token=token, app=create_app(MockConfig(token=token, defects=defects)), strict=True)
 

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .app import create_app, error_response
-    from .config import MockConfig
     from .contract.rules import (
         Contract,
         RuleError,
@@ -26,40 +24,42 @@ if TYPE_CHECKING:
         parse_timestamps,
     )
     from .contract.spec import ENDPOINT_PATH, load_contract, load_spec, refined_spec_path, vendored_spec_path
-    from .coverage import OUTCOMES, Outcome, coverage_report
-    from .faults import DroppedConnection, Fault, FaultError
-    from .provider import CharacterProvider, make_faker
-    from .state import MockState
-    from .stubs import Stub, StubError, parse_stub, stub_from_recording
+    from .mock.app import create_app, error_response
+    from .mock.config import MockConfig
+    from .mock.coverage import OUTCOMES, Outcome, coverage_report
+    from .mock.faults import DroppedConnection, Fault, FaultError
+    from .mock.provider import CharacterProvider, make_faker
+    from .mock.state import MockState
+    from .mock.stubs import Stub, StubError, parse_stub, stub_from_recording
     from .testing.server import MockHandle, SoraServer
 
 _HOMES: dict[str, str] = {
-    "CharacterProvider": "provider",
+    "CharacterProvider": "mock.provider",
     "check_character": "contract.rules",
     "check_error_body": "contract.rules",
     "check_request": "contract.rules",
     "conforms": "contract.rules",
     "Contract": "contract.rules",
-    "create_app": "app",
+    "create_app": "mock.app",
     "decode_body": "contract.rules",
-    "DroppedConnection": "faults",
+    "DroppedConnection": "mock.faults",
     "ENDPOINT_PATH": "contract.spec",
-    "error_response": "app",
-    "Fault": "faults",
-    "FaultError": "faults",
+    "error_response": "mock.app",
+    "Fault": "mock.faults",
+    "FaultError": "mock.faults",
     "load_contract": "contract.spec",
     "load_spec": "contract.spec",
-    "make_faker": "provider",
-    "MockConfig": "config",
+    "make_faker": "mock.provider",
+    "MockConfig": "mock.config",
     "MockHandle": "testing.server",
-    "MockState": "state",
-    "Outcome": "coverage",
-    "OUTCOMES": "coverage",
-    "coverage_report": "coverage",
-    "parse_stub": "stubs",
-    "Stub": "stubs",
-    "StubError": "stubs",
-    "stub_from_recording": "stubs",
+    "MockState": "mock.state",
+    "Outcome": "mock.coverage",
+    "OUTCOMES": "mock.coverage",
+    "coverage_report": "mock.coverage",
+    "parse_stub": "mock.stubs",
+    "Stub": "mock.stubs",
+    "StubError": "mock.stubs",
+    "stub_from_recording": "mock.stubs",
     "parse_timestamps": "contract.rules",
     "refined_spec_path": "contract.spec",
     "RuleError": "contract.rules",

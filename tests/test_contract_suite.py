@@ -30,7 +30,7 @@ from contract_tests.suite import (
 )
 from mock_server import MockConfig, create_app, load_contract
 from mock_server.contract.rules import conforms
-from mock_server.defects import DEFECTS
+from mock_server.mock.defects import DEFECTS
 from mock_server.testing import SoraServer
 
 from .helpers import free_port

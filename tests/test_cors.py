@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mock_server import MockConfig
-from mock_server.cors import MAX_AGE, answer_headers, check_origin, parse_origins, preflight_headers
+from mock_server.mock.cors import MAX_AGE, answer_headers, check_origin, parse_origins, preflight_headers
 from mock_server.serving import cli
 
 ROOT = Path(__file__).resolve().parent.parent

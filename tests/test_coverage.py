@@ -15,11 +15,12 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mock_server import Contract, fixtures
+from mock_server import Contract
 from mock_server.contract.rules import RULE_OUTCOMES, RuleError, check_request, decode_body
-from mock_server.coverage import OUTCOMES, Outcome, coverage_report, merge, missing, outcome_ids, parse_required
-from mock_server.state import MockState
-from mock_server.stubs import parse_stub
+from mock_server.mock import fixtures
+from mock_server.mock.coverage import OUTCOMES, Outcome, coverage_report, merge, missing, outcome_ids, parse_required
+from mock_server.mock.state import MockState
+from mock_server.mock.stubs import parse_stub
 
 from .helpers import MockProcess, free_port
 
@@ -103,7 +104,7 @@ def test_merge_sums_reports() -> None:
 
 
 def test_outcome_of_names_one_answer() -> None:
-    from mock_server.coverage import outcome_of
+    from mock_server.mock.coverage import outcome_of
 
     assert outcome_of(None) == "dropped" and outcome_of(200) == "created" and outcome_of(200, "x") == "created"
     assert outcome_of(422, "invalid_url") == "invalid_url" and outcome_of(503, None) == "server_error"

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from mock_server import MockConfig, create_app
-from mock_server.defects import DEFECTS
+from mock_server.mock.defects import DEFECTS
 from mock_server.serving.cli import main
 
 TOKEN = "defect-token"

@@ -19,7 +19,7 @@ import pytest
 
 from mock_server import create_app, load_contract
 from mock_server.contract.rules import check_character, check_error_body
-from mock_server.fixtures import Case, iter_cases
+from mock_server.mock.fixtures import Case, iter_cases
 from mock_server.testing.respx_router import SoraRouter
 
 from .helpers import MockProcess
@@ -180,7 +180,7 @@ class InProcess(Adapter):
         return entries
 
     def fault(self, fault: dict[str, Any]) -> None:
-        from mock_server.faults import Fault
+        from mock_server.mock.faults import Fault
 
         parsed, times = Fault.from_json(fault)
         self.state.push_fault(parsed, times)
@@ -190,7 +190,7 @@ class FlaskClient(InProcess):
     name = "Flask test client"
 
     def call(self, probe: Probe) -> tuple[int | None, bytes, str]:
-        from mock_server.faults import DroppedConnection
+        from mock_server.mock.faults import DroppedConnection
 
         client = self.app.test_client()
         try:

@@ -17,8 +17,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mock_server import Fault, FaultError, MockState, check_error_body
-from mock_server.faults import MAX_RETRY_AFTER
-from mock_server.state import MAX_PENDING_FAULTS
+from mock_server.mock.faults import MAX_RETRY_AFTER
+from mock_server.mock.state import MAX_PENDING_FAULTS
 
 from .conftest import AUTH, VIDEO
 from .helpers import MockProcess

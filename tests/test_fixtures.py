@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from mock_server import check_character, check_error_body, check_request, decode_body, load_contract
-from mock_server import fixtures as corpus
 from mock_server.contract.rules import RuleError
-from mock_server.fixtures import CORPUS_CLOCK, CORPUS_SEED, Case
+from mock_server.mock import fixtures as corpus
+from mock_server.mock.fixtures import CORPUS_CLOCK, CORPUS_SEED, Case
 from mock_server.testing import SoraServer
 from mock_server.testing.respx_router import RELAY_BASE_URL, SoraRouter
 
@@ -50,7 +50,7 @@ def over_respx(router: SoraRouter, case: Case, client: httpx.Client) -> dict[str
 
 def test_committed_corpus_matches_the_mock() -> None:
     assert corpus.fixtures_dir() == ROOT / "fixtures"
-    assert corpus.stale_files() == [], "regenerate with: python -m mock_server.fixtures --write"
+    assert corpus.stale_files() == [], "regenerate with: python -m mock_server.mock.fixtures --write"
 
 
 def test_check_and_write_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

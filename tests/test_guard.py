@@ -24,7 +24,7 @@ from werkzeug.wrappers import Request as WzRequest
 from werkzeug.wrappers import Response as WzResponse
 
 from mock_server.contract.rules import Contract, check_character
-from mock_server.fixtures import case, cases_from, iter_cases
+from mock_server.mock.fixtures import case, cases_from, iter_cases
 from mock_server.relay import guard as guard_module
 from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app, judge_answer
 from mock_server.relay.paths import forwarded_path, normalize_path, resolve_path

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mock_server import journal
+from mock_server.mock import journal
 
 from .conftest import AUTH, TOKEN, VIDEO
 

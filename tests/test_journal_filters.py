@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mock_server.state import MockState
+from mock_server.mock.state import MockState
 
 # (status, outcome) of the entries journaled, in order
 ENTRIES = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contract_tests.kill_matrix import format_matrix, run_matrix, run_one
-from mock_server.defects import DEFECTS
+from mock_server.mock.defects import DEFECTS
 
 
 def test_every_defect_is_caught_in_process() -> None:

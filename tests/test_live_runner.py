@@ -15,7 +15,7 @@ from flask import Flask
 
 from contract_tests.live import LiveSettings, main, plan, run
 from mock_server import MockConfig, create_app
-from mock_server.faults import Fault
+from mock_server.mock.faults import Fault
 
 from .helpers import free_port
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from mock_server import SoraServer, fixtures
-from mock_server.coverage import OUTCOMES
-from mock_server.stubs import StubError
+from mock_server import SoraServer
+from mock_server.mock import fixtures
+from mock_server.mock.coverage import OUTCOMES
+from mock_server.mock.stubs import StubError
 
 from .test_plugin_readme import readme_examples
 

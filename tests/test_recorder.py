@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from mock_server import check_character, load_contract
-from mock_server import fixtures as corpus
+from mock_server.mock import fixtures as corpus
 from mock_server.relay.recorder import MIN_SECRET_LENGTH, REDACTED, Budget, is_billable, scrub, scrub_bytes
 from mock_server.serving.cli import main
 from mock_server.testing import SoraServer

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from mock_server import Contract, MockConfig, create_app, fixtures
-from mock_server.state import MockState
-from mock_server.store import Store, StubLimit, open_store
-from mock_server.stubs import (
+from mock_server import Contract, MockConfig, create_app
+from mock_server.mock import fixtures
+from mock_server.mock.state import MockState
+from mock_server.mock.stubs import (
     MAX_STUB_BYTES,
     MAX_STUBS,
     OFF_CONTRACT_OUTCOME,
@@ -25,6 +25,7 @@ from mock_server.stubs import (
     stub_from_case,
     stub_from_recording,
 )
+from mock_server.store import Store, StubLimit, open_store
 
 CHARACTER = fixtures.case("url-form").body
 ENVELOPE = {

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 import mock_server
-from mock_server import fixtures
+from mock_server.mock import fixtures
 
 
 def test_the_kit_comes_from_the_wheel(pytestconfig):

@@ -95,7 +95,7 @@ RULE_OUTCOMES: dict[str, int] = {
     "invalid_task_id": 422,
 }
 """Every ``code`` a rule of this module answers, with its status (the catalogue of
-:mod:`mock_server.coverage` is read from here)."""
+:mod:`mock_server.mock.coverage` is read from here)."""
 
 
 def _invalid(param: str | None, code: str, message: str, status: int | None = None) -> Violation:

@@ -13,7 +13,7 @@ writes status, headers and body. Everything the endpoint does lives here once:
 6. the created character, remembered with its journal entry in one store call;
 7. the journal entry of every ``POST`` (headers redacted, the body kept as RFC 8259 JSON).
 
-Defects are a :class:`~mock_server.defects.DefectPolicy` handed to the endpoint; a healthy
+Defects are a :class:`~mock_server.mock.core.DefectPolicy` handed to the endpoint; a healthy
 endpoint has the no-op policy, so the same code runs with or without defects.
 """
 
@@ -27,17 +27,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .. import journal
-from ..config import MockConfig
 from ..contract.http import AUTH_CHALLENGE, bearer_token, check_bearer, envelope
 from ..contract.rules import Contract, RuleError, Violation, check_request, decode_body
 from ..contract.spec import ENDPOINT_PATH
-from ..cors import answer_headers, preflight_headers
-from ..faults import Fault
-from ..provider import id_key, seeded_character_json
-from ..state import MockState
 from ..store import StoreUnavailable
-from ..stubs import Stub
+from . import journal
+from .config import MockConfig
+from .cors import answer_headers, preflight_headers
+from .faults import Fault
+from .provider import id_key, seeded_character_json
+from .state import MockState
+from .stubs import Stub
 
 __all__ = [
     "ALLOWED_METHODS",
@@ -114,7 +114,7 @@ class Answer:
 class DefectPolicy:
     """Where a defect may bend the endpoint, as named hooks; this base class bends nothing (healthy).
 
-    :class:`mock_server.defects.Defects` overrides them for the named defects.
+    :class:`mock_server.mock.defects.Defects` overrides them for the named defects.
     """
 
     def overrule_denial(self, denial: Violation | None) -> Violation | None:

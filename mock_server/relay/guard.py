@@ -43,11 +43,11 @@ import httpx
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from ..config import MAX_BODY_BYTES
 from ..contract.http import bearer_token, check_bearer
 from ..contract.rules import Contract, RuleError, check_character, check_error_body, check_request, decode_body
 from ..contract.spec import ENDPOINT_PATH, load_contract
-from ..fixtures import TOKEN_PLACEHOLDER, kept_headers
+from ..mock.config import MAX_BODY_BYTES
+from ..mock.fixtures import TOKEN_PLACEHOLDER, kept_headers
 from ..serving.flask_glue import error_response, http_error_response, read_capped, violation_response
 from ..store import Store, open_store
 from .paths import forwarded_path, is_under, resolve_path
@@ -883,7 +883,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
 
 
 class _Recorder:
-    """Writes each forwarded answer as a one-case corpus document (see :mod:`mock_server.fixtures`)."""
+    """Writes each forwarded answer as a one-case corpus document (see :mod:`mock_server.mock.fixtures`)."""
 
     def __init__(self, directory: Path, upstream: str) -> None:
         self.directory = directory

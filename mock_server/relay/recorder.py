@@ -25,7 +25,7 @@ import httpx
 
 from ..contract.rules import RuleError, check_request, decode_body
 from ..contract.spec import load_contract
-from ..fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
+from ..mock.fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
 from .budget import Budget, BudgetError
 
 __all__ = [

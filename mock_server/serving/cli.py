@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import click
 
-from ..config import DEFAULT_JOURNAL_BYTES, MockConfig
-from ..journal import BODY_CAP
+from ..mock.config import DEFAULT_JOURNAL_BYTES, MockConfig
+from ..mock.journal import BODY_CAP
 from ..store import StoreUnavailable, check_prefix, check_shareable, is_memory_url, open_store
 from .server import DEFAULT_READ_TIMEOUT, DEFAULT_THREADS, DEFAULT_WORKERS, PortBusyError, is_loopback
 from .server import serve as serve_forever
@@ -79,7 +79,7 @@ def _check_store(url: str | None, prefix: str) -> None:
 def _check_cors(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
     if value is None or not value.strip():
         return ()
-    from ..cors import parse_origins
+    from ..mock.cors import parse_origins
 
     try:
         return parse_origins(value)
@@ -93,7 +93,7 @@ class _DefectName(click.ParamType):  # type: ignore[type-arg]
     name = "defect"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from ..defects import DEFECTS
+        from ..mock.defects import DEFECTS
 
         if value not in DEFECTS:
             self.fail(f"{value!r} is not one of {', '.join(sorted(DEFECTS))}", param, ctx)
@@ -301,7 +301,7 @@ def serve(
 @main.command("defects")
 def list_defects() -> None:
     """List the named defects that `serve --defect NAME` can switch on."""
-    from ..defects import DEFECTS
+    from ..mock.defects import DEFECTS
 
     width = max(len(name) for name in DEFECTS)
     for name, description in sorted(DEFECTS.items()):
@@ -332,7 +332,7 @@ def coverage_command(url: str, admin_token: str | None, as_json: bool, require: 
     """
     import json as jsonlib
 
-    from ..coverage import missing, parse_required
+    from ..mock.coverage import missing, parse_required
 
     required: tuple[str, ...] = ()
     if require is not None:

@@ -32,9 +32,9 @@ from typing import Any
 
 from ..contract.http import envelope
 from ..contract.rules import Violation
-from ..faults import DroppedConnection
-from ..middleware import access_line
 from ..mock.core import Answer, Endpoint, Request, incomplete_body, timed_out, too_large
+from ..mock.faults import DroppedConnection
+from ..mock.middleware import access_line
 
 __all__ = ["MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "BufferedWSGI", "shut_client_socket"]
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from ..config import MockConfig
+from ..mock.config import MockConfig
 from ..store import prepare_state_url
 
 __all__ = [
@@ -134,7 +134,7 @@ def _config_mapping(config: MockConfig) -> dict[str, Any]:
 
 def mock_app(config: Mapping[str, Any]) -> WSGIApp:
     """Factory of the mock: ``create_app`` from the config mapping the master passed down."""
-    from ..app import create_app
+    from ..mock.app import create_app
 
     app = create_app(MockConfig.from_mapping(config))
     wsgi: WSGIApp = app

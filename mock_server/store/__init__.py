@@ -1,6 +1,6 @@
 """Where a server's state lives: one :class:`Store` interface, backends chosen by a URL.
 
-``memory`` keeps the state in the process (what :func:`mock_server.app.create_app`, the pytest
+``memory`` keeps the state in the process (what :func:`mock_server.mock.app.create_app`, the pytest
 fixtures and the respx router use); ``sqlite:///PATH`` is the embedded default of a
 multi-worker ``sora-mock serve``; ``redis://HOST:PORT/DB`` (or ``unix://PATH``) lets several
 servers, on one machine or many, share one state. Every process that opens the same URL (and

@@ -4,7 +4,7 @@ Registered through the ``pytest11`` entry point, so installing the kit is enough
 configuration fixtures in your ``conftest.py``:
 
 - ``sora_server_config`` (session): settings of the default mock, a mapping of
-  :class:`~mock_server.config.MockConfig` field names. Defaults: any non-empty bearer token is
+  :class:`~mock_server.mock.config.MockConfig` field names. Defaults: any non-empty bearer token is
   accepted (like ``sora-mock serve``); only one when the fixtures' own setting pins it:
   ``SORA_FIXTURE_TOKEN`` in the environment, else the ``sora_token`` ini option. The server's
   ``SORA_MOCK_TOKEN`` is not read: exported for ``make mock``, it must not change the tests.
@@ -18,7 +18,7 @@ configuration fixtures in your ``conftest.py``:
 settings (any ``MockConfig`` field) on top of ``sora_server_config``; ``token`` pins the only
 token accepted. A misspelled setting is a usage error at collection, naming it and the known ones.
 
-Contract coverage (:mod:`mock_server.coverage`): each ``sora_server`` / ``sora_respx`` fixture hands
+Contract coverage (:mod:`mock_server.mock.coverage`): each ``sora_server`` / ``sora_respx`` fixture hands
 its mock's counts to the session when the test ends (before its reset). After a session in which
 they answered requests, the terminal summary says ``sora contract coverage: K of N outcomes met``
 and names the others. ``--sora-coverage=PATH`` (ini ``sora_coverage``) writes the summed report
@@ -78,7 +78,7 @@ class _Coverage:
             self.statuses.setdefault(row["outcome"], row.get("status"))
 
     def summary(self) -> dict[str, Any]:
-        from ..coverage import coverage_report
+        from ..mock.coverage import coverage_report
 
         return coverage_report(self.counts, self.statuses)
 
@@ -123,7 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
     wanted = config.getoption("sora_require", None) or str(config.getini("sora_require") or "").strip()
     required: tuple[str, ...] = ()
     if wanted:
-        from ..coverage import parse_required
+        from ..mock.coverage import parse_required
 
         try:
             required = parse_required(wanted)
@@ -150,7 +150,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(collected.summary(), indent=2) + "\n", encoding="utf-8")
     if collected.required:
-        from ..coverage import missing
+        from ..mock.coverage import missing
 
         collected.missing = missing(collected.summary(), collected.required)
         if collected.missing:
@@ -193,7 +193,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if known is None:
                 from dataclasses import fields
 
-                from ..config import MockConfig
+                from ..mock.config import MockConfig
 
                 known = sorted(f.name for f in fields(MockConfig))
             unknown = sorted(set(marker.kwargs) - set(known))
@@ -269,7 +269,7 @@ def sora_server(sora_server_session: SoraServer, request: pytest.FixtureRequest)
         _hand_in(request, sora_server_session.coverage)
         sora_server_session.reset()
         return
-    from ..app import create_app
+    from ..mock.app import create_app
 
     app = create_app(build_config(sora_server_session.config, **settings))
     with sora_server_session.use(app):

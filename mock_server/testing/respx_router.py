@@ -2,7 +2,7 @@
 
 Requests to ``{base}/sora/v1/characters`` (any method, so a GET earns the mock's 405) for each
 base URL go straight to the mock's endpoint core (:mod:`mock_server.mock.core`, the same one
-``sora-mock serve`` and :func:`mock_server.app.create_app` answer with); every other request fails
+``sora-mock serve`` and :func:`mock_server.mock.app.create_app` answer with); every other request fails
 as unmocked, so nothing slips out to the network. Works for ``httpx.Client`` and
 ``httpx.AsyncClient`` alike.
 """
@@ -21,11 +21,11 @@ import respx
 from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from ..app import create_app, endpoint_of
-from ..config import MockConfig
 from ..contract.spec import ENDPOINT_PATH
-from ..faults import DroppedConnection
+from ..mock.app import create_app, endpoint_of
+from ..mock.config import MockConfig
 from ..mock.core import Endpoint, Request, too_large
+from ..mock.faults import DroppedConnection
 from .server import MockHandle, build_config
 
 __all__ = ["RELAY_BASE_URL", "SoraRouter", "core_answer", "default_base_urls", "wsgi_answer"]

@@ -1,6 +1,6 @@
 """Test helpers for client projects: the mock as a real HTTP server on 127.0.0.1.
 
-Everything here answers through :func:`mock_server.app.create_app`, so a test sees exactly what
+Everything here answers through :func:`mock_server.mock.app.create_app`, so a test sees exactly what
 ``sora-mock serve`` answers. The pytest fixtures in :mod:`mock_server.testing.plugin` are thin
 wrappers around :class:`SoraServer`; the classes work without pytest too.
 """
@@ -15,10 +15,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from ..app import create_app
-from ..config import MockConfig
-from ..faults import DroppedConnection, Fault
-from ..state import MockState
+from ..mock.app import create_app
+from ..mock.config import MockConfig
+from ..mock.faults import DroppedConnection, Fault
+from ..mock.state import MockState
 
 __all__ = ["DEFAULT_TOKEN", "MockHandle", "SoraServer", "build_config"]
 
@@ -97,13 +97,13 @@ class MockHandle:
         ``match``: ``{"body": {...top-level fields...}, "headers": {...}}`` (default: every request);
         ``response``: ``{"status": 200 or 400-599, "json": ..., "headers": {...}, "delay_ms": 0}``;
         ``times``: how many requests (default: unlimited). Checked against the contract like
-        ``POST /__mock/stubs``: a :class:`~mock_server.stubs.StubError` (a ``ValueError``) names the
+        ``POST /__mock/stubs``: a :class:`~mock_server.mock.stubs.StubError` (a ``ValueError``) names the
         field or the broken rule, unless ``off_contract`` (each answer is then flagged in the journal).
         Auth, the request rules and pending faults still come first; the newest matching stub wins.
         """
         import uuid
 
-        from ..stubs import parse_stub
+        from ..mock.stubs import parse_stub
 
         data: dict[str, Any] = {"response": response, "off_contract": off_contract}
         if match is not None:
@@ -119,10 +119,10 @@ class MockHandle:
     ) -> dict[str, Any]:
         """:meth:`stub` answering like a corpus case, a corpus case's name, or a file ``sora-mock record`` wrote.
 
-        See :func:`mock_server.stubs.stub_from_recording`; ``match_body`` answers only requests with
+        See :func:`mock_server.mock.stubs.stub_from_recording`; ``match_body`` answers only requests with
         the recorded request's top-level body fields.
         """
-        from ..stubs import stub_from_recording
+        from ..mock.stubs import stub_from_recording
 
         described = stub_from_recording(source, case=case, match_body=match_body, times=times)
         return self.stub(described.get("match"), described["response"], described.get("times"))

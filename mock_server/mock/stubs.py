@@ -35,8 +35,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..contract.rules import Contract, check_character, check_error_body
 from . import journal
-from .contract.rules import Contract, check_character, check_error_body
 from .coverage import OUTCOMES
 
 __all__ = [
@@ -309,7 +309,7 @@ def _headers(value: object, param: str, *, response: bool) -> tuple[tuple[str, s
 @lru_cache(maxsize=1)
 def _documented_statuses() -> frozenset[int]:
     """The statuses the refined spec documents for ``POST`` on the endpoint."""
-    from .contract.spec import ENDPOINT_PATH, load_spec
+    from ..contract.spec import ENDPOINT_PATH, load_spec
 
     responses = load_spec()["paths"][ENDPOINT_PATH]["post"]["responses"]
     return frozenset(int(code) for code in responses if str(code).isdigit())
@@ -411,7 +411,7 @@ def parse_stub(data: object, contract: Contract, *, stub_id: str) -> Stub:
 
 
 def stub_from_case(item: Any, *, match_body: bool = True, times: int | None = None) -> dict[str, Any]:
-    """The stub description that answers like a corpus case (:class:`mock_server.fixtures.Case`).
+    """The stub description that answers like a corpus case (:class:`mock_server.mock.fixtures.Case`).
 
     ``match_body``: answer only requests whose body has the case's top-level fields (when it sends a
     JSON object); ``times``: how many requests. A case whose answer was a transport error (a dropped
@@ -440,7 +440,7 @@ def stub_from_recording(
 ) -> dict[str, Any]:
     """A stub description from a corpus case, a corpus case's name, or a file ``sora-mock record`` wrote.
 
-    ``source`` is a :class:`~mock_server.fixtures.Case`, a path (``str`` or :class:`~pathlib.Path`)
+    ``source`` is a :class:`~mock_server.mock.fixtures.Case`, a path (``str`` or :class:`~pathlib.Path`)
     to a recording (or any corpus-format file), or a loaded document; ``case`` picks one of the
     file's cases by name (needed when it holds several). A ``str`` that is not a file names a corpus
     case (``"span-too-wide"``). See :func:`stub_from_case` for ``match_body`` and ``times``.

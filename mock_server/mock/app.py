@@ -21,15 +21,15 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
 
+from ..contract.spec import ENDPOINT_PATH, load_contract
+from ..serving.flask_glue import error_response, http_error_response, read_capped
+from ..store import StoreUnavailable
 from . import defects
 from .admin import admin_blueprint
 from .config import MockConfig
-from .contract.spec import ENDPOINT_PATH, load_contract
+from .core import Answer, Endpoint, Request, too_large
 from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
-from .mock.core import Answer, Endpoint, Request, too_large
-from .serving.flask_glue import error_response, http_error_response, read_capped
 from .state import MockState
-from .store import StoreUnavailable
 
 __all__ = ["create_app", "endpoint_of", "error_response", "request_from_environ"]
 

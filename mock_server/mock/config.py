@@ -46,10 +46,10 @@ class MockConfig:
     access_log: bool = False
     """Print one line per request (method, path, status, ms); never headers or bodies."""
     defects: tuple[str, ...] = ()
-    """Named ways of breaking the contract on purpose (see :mod:`mock_server.defects`)."""
+    """Named ways of breaking the contract on purpose (see :mod:`mock_server.mock.defects`)."""
     cors: tuple[str, ...] = ()
     """Origins (``scheme://host[:port]``, or ``*`` for any) whose browser requests get CORS headers
-    (see :mod:`mock_server.cors`); empty: no CORS header at all."""
+    (see :mod:`mock_server.mock.cors`); empty: no CORS header at all."""
     worker: int = 0
     """Index of the serving worker (informative: ids and characters come from the state's serials)."""
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
@@ -103,7 +103,7 @@ class MockConfig:
             if shown.get(secret) is not None:
                 shown[secret] = "***"
         if "state" in shown:
-            from .store import safe_url
+            from ..store import safe_url
 
             shown["state"] = safe_url(shown["state"])
         return "MockConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"

@@ -1,7 +1,7 @@
 """CORS for a browser front-end calling the mock: which headers an answer carries, as pure functions.
 
 With no allowed origins (the default) nothing here adds anything. With some (``--cors``,
-``SORA_MOCK_CORS``, :attr:`mock_server.config.MockConfig.cors`):
+``SORA_MOCK_CORS``, :attr:`mock_server.mock.config.MockConfig.cors`):
 
 - every answer to a request whose ``Origin`` is allowed, errors included, carries
   ``Access-Control-Allow-Origin`` (the origin itself and ``Vary: Origin``; ``*`` when any origin

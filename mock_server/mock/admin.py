@@ -24,10 +24,10 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app, request
 
-from .contract.rules import RuleError, decode_body
+from ..contract.rules import RuleError, decode_body
+from ..store import StoreUnavailable
 from .faults import Fault, FaultError
 from .state import MockState
-from .store import StoreUnavailable
 from .stubs import MAX_STUB_BYTES, StubError, parse_stub
 
 __all__ = ["ADMIN_PREFIX", "admin_blueprint"]

@@ -2,7 +2,7 @@
 
 :class:`MockState` is the mock-specific layer over a store: the ``requests`` journal and the
 ``characters`` log (JSON objects, each read back with its ``seq``), pending faults as
-:class:`~mock_server.faults.Fault` objects with an exact ``times``, and the serial numbers behind
+:class:`~mock_server.mock.faults.Fault` objects with an exact ``times``, and the serial numbers behind
 ids and seeded characters. Every process (or server) that opens the same store shares one state.
 """
 
@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
 
+from ..store import FaultQueueFull, Store, StubLimit, open_store
+from ..store.base import SERIAL
 from . import journal
 from .config import DEFAULT_JOURNAL_BYTES
 from .coverage import OUTCOMES, counter_name, coverage_report, is_outcome
 from .faults import Fault, FaultError
-from .store import FaultQueueFull, Store, StubLimit, open_store
-from .store.base import SERIAL
 from .stubs import MAX_STUBS, Stub, StubError, decode_stub
 
 __all__ = ["CHARACTERS", "DEFAULT_JOURNAL_BYTES", "MAX_PENDING_FAULTS", "REQUESTS", "STUB_OUTCOMES", "MockState"]
@@ -80,7 +80,7 @@ class MockState:
 
     # the journal
     def record(self, entry: dict[str, Any] | bytes) -> int:
-        """Journal one endpoint request (a dict, or the bytes of :func:`mock_server.journal.encode_entry`)."""
+        """Journal one endpoint request (a dict, or the bytes of :func:`mock_server.mock.journal.encode_entry`)."""
         item = entry if isinstance(entry, bytes) else journal.dumps(entry)
         return self.store.append(REQUESTS, item)
 
@@ -153,7 +153,7 @@ class MockState:
 
     # stubs
     def add_stub(self, stub: Stub) -> None:
-        """Store ``stub`` (the newest answers first); :class:`~mock_server.stubs.StubError` past :data:`MAX_STUBS`."""
+        """Store ``stub`` (the newest answers first); :class:`~mock_server.mock.stubs.StubError` past the limit."""
         if not is_outcome(stub.outcome) and stub.outcome not in self._stubbed_outcomes():
             self.store.append(STUB_OUTCOMES, journal.dumps({"outcome": stub.outcome, "status": stub.status}))
         try:
@@ -192,7 +192,7 @@ class MockState:
 
     # contract coverage
     def count_outcome(self, outcome: str) -> None:
-        """Count one answer under ``outcome`` (see :mod:`mock_server.coverage`)."""
+        """Count one answer under ``outcome`` (see :mod:`mock_server.mock.coverage`)."""
         self.store.incr(counter_name(outcome))
 
     def _stubbed_outcomes(self) -> dict[str, int | None]:
@@ -203,7 +203,7 @@ class MockState:
         return found
 
     def coverage(self) -> dict[str, Any]:
-        """The coverage report of this state (see :func:`mock_server.coverage.coverage_report`).
+        """The coverage report of this state (see :func:`mock_server.mock.coverage.coverage_report`).
 
         ``created`` is not counted on the create path (that would cost every create a second store
         write): it is the serials taken since the last reset, plus the stubbed 200 answers.

@@ -19,8 +19,8 @@ that never reached the endpoint (another path, another method), so no client cal
 endpoint can meet them and a requirement of ``all`` could never be met.
 
 A server counts each answer under its outcome (a counter ``outcome:<id>`` in the state store,
-see :meth:`mock_server.state.MockState.count_outcome`); a stub's answer counts under the outcome
-of :attr:`mock_server.stubs.Stub.outcome`, which may be a code outside the catalogue: such
+see :meth:`mock_server.mock.state.MockState.count_outcome`); a stub's answer counts under the outcome
+of :attr:`mock_server.mock.stubs.Stub.outcome`, which may be a code outside the catalogue: such
 counts are reported apart, under ``"stubbed"``, and never change ``met`` or ``total``.
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .contract.rules import RULE_OUTCOMES
+from ..contract.rules import RULE_OUTCOMES
 
 __all__ = [
     "COUNTER_PREFIX",

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from .contract.rules import Contract, Violation
-from .mock.core import HEALTHY, Answer, DefectPolicy
+from ..contract.rules import Contract, Violation
+from .core import HEALTHY, Answer, DefectPolicy
 from .provider import PERMALINK_PREFIX
 
 __all__ = ["DEFECTS", "Defects", "mangle_character", "policy", "validate"]

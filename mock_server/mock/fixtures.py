@@ -11,7 +11,7 @@ A request carries its body as ``json`` (an object to serialise), ``text`` (sent 
 ``base64`` (raw bytes) or ``repeat`` (``{"text": " ", "times": N}``, for oversized bodies).
 ``{token}`` in a header stands for the bearer token; no real token is ever stored.
 
-The files are generated from the mock itself (``python -m mock_server.fixtures --write``) and a
+The files are generated from the mock itself (``python -m mock_server.mock.fixtures --write``) and a
 test checks they still match what the mock answers, so they cannot drift from it. The folder
 sits beside this package in a checkout and inside it (``mock_server/fixtures_data``) in a wheel.
 """
@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .contract.spec import ENDPOINT_PATH
+from ..contract.spec import ENDPOINT_PATH
 
 __all__ = [
     "CORPUS_CLOCK",
@@ -63,11 +63,11 @@ _AUTH = {"Authorization": f"Bearer {TOKEN_PLACEHOLDER}", "Content-Type": "applic
 
 def fixtures_dir() -> Path:
     """The corpus folder: inside the installed package, else the checkout's ``fixtures/``."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "fixtures_data", here.parent / "fixtures"):
+    package = Path(__file__).resolve().parent.parent  # mock_server/
+    for candidate in (package / "fixtures_data", package.parent / "fixtures"):
         if (candidate / "valid.json").is_file():
             return candidate
-    raise FileNotFoundError(f"no fixtures corpus (valid.json) inside or beside {here}")
+    raise FileNotFoundError(f"no fixtures corpus (valid.json) inside or beside {package}")
 
 
 @dataclass(frozen=True)
@@ -349,8 +349,8 @@ def build_corpus(count: int = 5) -> dict[str, Any]:
         with app.test_client() as client:
             cases = [_answer(client, state, spec, kind) for spec in specs]
         corpus[kind] = {
-            "description": f"{kind} requests to POST {ENDPOINT_PATH} and the mock's answers "
-            f"(seed {CORPUS_SEED}, clock {CORPUS_CLOCK:.0f}); regenerate with python -m mock_server.fixtures --write",
+            "description": f"{kind} requests to POST {ENDPOINT_PATH} and the mock's answers (seed {CORPUS_SEED}, "
+            f"clock {CORPUS_CLOCK:.0f}); regenerate with python -m mock_server.mock.fixtures --write",
             "cases": cases,
         }
     app = fresh()
@@ -408,8 +408,8 @@ def _summary(corpus: Mapping[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mock_server.fixtures [--write] [--dir DIR]``: check (or rewrite) the corpus."""
-    parser = argparse.ArgumentParser(prog="python -m mock_server.fixtures", description=_DESCRIPTION)
+    """``python -m mock_server.mock.fixtures [--write] [--dir DIR]``: check (or rewrite) the corpus."""
+    parser = argparse.ArgumentParser(prog="python -m mock_server.mock.fixtures", description=_DESCRIPTION)
     parser.add_argument("--write", action="store_true", help="rewrite the files from the mock's answers")
     parser.add_argument("--dir", default=None, help="corpus folder (default: the one the loader uses)")
     args = parser.parse_args(argv)
