@@ -14,6 +14,7 @@ in-process); writes the same to ``reports/bench.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -166,7 +167,10 @@ def bench_server(
 ) -> list[Row]:
     print(f"== {name}: {shlex.join(command)}", file=sys.stderr, flush=True)
     started = time.monotonic()
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd=ROOT)
+    # A session of its own, so the whole tree is stopped (npm's wiremock wrapper starts a JVM child).
+    proc = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd=ROOT, start_new_session=True
+    )
     try:
         first_200(port, started + 60)
         cold = time.monotonic() - started
@@ -192,12 +196,18 @@ def bench_server(
             print(f"   c={connections}: {result}", file=sys.stderr, flush=True)
         return rows
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_tree(proc)
+
+
+def stop_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group, SIGKILL whatever is left after 15 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def app_alone_us(count: int = 3000) -> tuple[float, float]:

@@ -171,6 +171,11 @@ def _short(value: str, limit: int = 40) -> str:
 
 def parse_timestamps(value: str, contract: Contract) -> Timestamps:
     """Parse and check ``"start,end"``; a :class:`RuleError` names what is wrong."""
+    if len(value) <= contract.timestamps_max_length and contract.timestamps_pattern.fullmatch(value):
+        start_text, end_text = value.split(",")
+        window = Timestamps(Decimal(start_text.strip()), Decimal(end_text.strip()))
+        if window.start <= window.end and contract.span_min <= window.end - window.start <= contract.span_max:
+            return window  # the common case: no message to build
     allowed = (
         f'timestamps must be "start,end" in non-negative seconds with a span of at least '
         f'{contract.span_min} and at most {contract.span_max} seconds, e.g. "1,3"'

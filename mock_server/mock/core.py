@@ -68,7 +68,7 @@ _PREFLIGHT = "cors_preflight"
 _log = logging.getLogger("sora_mock.endpoint")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """What an adapter received: method, the raw path, headers as sent, the body and the peer.
 

@@ -8,11 +8,13 @@ An entry is one JSON object::
 - ``path`` is the path as received; ``status`` is ``null`` for a dropped connection; ``outcome``
   names what the request met: ``created``, the error envelope's ``code``, or ``dropped``.
 
-- ``body`` is the decoded request body, or ``null`` when there was none or it cannot be kept as
+- ``body`` is the request body as JSON (the text received, spacing included, when it holds only
+  strings and no escapes; else re-encoded compactly), or ``null`` when there was none or it cannot be kept as
   JSON. Then ``body_text`` holds the raw text and ``body_issue`` says why: ``invalid_json``,
   ``not_utf8`` (``body_text`` then shows bad bytes as ``\\xNN``), ``duplicate_key`` (the mock
   refuses such bodies with 400), ``non_finite_number`` (``1e400``), ``lone_surrogate``
-  (``"\\ud800"``) or ``too_deep`` (nesting the encoder cannot take).
+  (``"\\ud800"``), ``too_deep`` (nesting the encoder cannot take) or ``redacted`` (a secret could
+  not be cut out of the body's JSON text cleanly, so none of it is kept).
 - A body larger than :data:`BODY_CAP` bytes is kept as the first :data:`BODY_CAP` bytes of its
   text, with ``"body_truncated": true`` and its full size in ``body_bytes``.
 - ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``X-Api-Key`` and any header whose value
@@ -139,6 +141,9 @@ def _encode_body(raw: bytes | None, body: object, issue: str | None) -> bytes:
             extra.encode(),
         )
     if body is not NoBody:
+        if type(body) is dict and b"\\" not in raw and all(type(value) is str for value in body.values()):
+            # Strings only and no escape sequences: the text received is already the strict JSON to keep.
+            return b'"body":' + raw.strip()
         try:
             return b'"body":' + dumps(body)
         except UnicodeEncodeError:
@@ -180,16 +185,22 @@ def encode_entry_bytes(
     """:func:`encode_entry` with the headers object already encoded (``dumps`` of :func:`redact_headers`),
     the request's ``outcome`` and, for a stubbed answer, the ``stub`` id (and ``off_contract``)."""
     answered = b"" if stub is None else b',"stub":' + dumps(stub) + (b',"off_contract":true' if off_contract else b"")
-    return b'{"time":%s,"method":%s,"path":%s,"status":%s,"outcome":%s%s,"headers":%s,%s}' % (
-        _ENCODER.encode(time).encode(),
-        dumps(method),
-        dumps(path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")),
+    return b'{"time":%r,"method":%s,"path":%s,"status":%s,"outcome":%s%s,"headers":%s,%s}' % (
+        time,
+        _text(method),
+        _text(path),
         b"null" if status is None else b"%d" % status,
-        b"null" if outcome is None else dumps(outcome),
+        b"null" if outcome is None else _text(outcome),
         answered,
         headers,
         body,
     )
+
+
+@functools.lru_cache(maxsize=256)  # methods, paths and outcomes repeat from one request to the next
+def _text(value: str) -> bytes:
+    """``value`` as a JSON string (bytes that cannot be UTF-8, such as an undecodable path, replaced)."""
+    return dumps(value.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
 
 
 def with_seq(seq: int, item: bytes) -> bytes:

@@ -114,7 +114,9 @@ class BufferedWSGI:
         if refusal is not None:
             protocol.response_bytes(refusal.status, [_JSON, ("connection", "close")], envelope(refusal))
             return
-        gone = protocol.client_disconnect()  # resolved by the time the body arrives if the client half-closed
+        # Asked before the body is read, this is resolved by the time the body arrives if the client
+        # shut its write side (granian then closes the connection unanswered); asked later, it is not.
+        gone = protocol.client_disconnect() if scope.method == "POST" else _STAYING
         try:
             if self.endpoint is not None and self.endpoint.owns(scope.path):
                 await self._answer_endpoint(scope, protocol, gone)
@@ -162,7 +164,7 @@ class BufferedWSGI:
                 body, unsure = await self._read_body(scope, protocol)
             except _BodyError as exc:
                 body, refusal = None, exc.violation
-            if gone.done():  # a client that half-closed gets no answer from granian: create nothing, journal nothing
+            if gone.done():  # a half-closed client gets no answer from granian: create nothing, journal nothing
                 return
         request = Request(scope.method, scope.path, tuple(scope.headers.items()), body, scope.client, refusal, unsure)
         answer: Answer = self.endpoint.handle(request)
@@ -259,6 +261,19 @@ class BufferedWSGI:
                 key = "HTTP_" + key
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         return environ
+
+
+class _Staying:
+    """The disconnect watch of a request that changes nothing (not a POST): never resolved."""
+
+    def done(self) -> bool:
+        return False
+
+    def cancel(self) -> None:
+        return None
+
+
+_STAYING = _Staying()
 
 
 def _head_refusal(scope: Any) -> Violation | None:

@@ -66,15 +66,26 @@ class MemoryStore(Store):
 
     def append(self, log: str, item: bytes) -> int:
         with self._lock:
-            entries = self._logs.setdefault(log, _Log())
-            seq = next(entries.seq)
-            entries.items.append((seq, item))
-            entries.bytes += len(item)
-            while len(entries) > self.max_items or (
-                self.max_bytes and entries.bytes > self.max_bytes and len(entries) > 1
-            ):
-                entries.drop_oldest()
-            return seq
+            return self._append(log, item)
+
+    def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
+        with self._lock:  # one lock for a create's character and journal entry
+            return [self._append(log, item) for log, item in items]
+
+    def _append(self, log: str, item: bytes) -> int:
+        entries = self._logs.get(log)
+        if entries is None:
+            entries = self._logs[log] = _Log()
+        seq = next(entries.seq)
+        items = entries.items
+        items.append((seq, item))
+        entries.bytes += len(item)
+        max_bytes = self.max_bytes
+        while len(items) - entries.head > self.max_items or (
+            max_bytes and entries.bytes > max_bytes and len(items) - entries.head > 1
+        ):
+            entries.drop_oldest()
+        return seq
 
     def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
         left = limit
