@@ -14,6 +14,8 @@ from .rules import Violation
 
 __all__ = [
     "AUTH_CHALLENGE",
+    "HOP_BY_HOP",
+    "MIN_SECRET_LENGTH",
     "bearer_token",
     "check_bearer",
     "envelope",
@@ -23,6 +25,26 @@ __all__ = [
 
 AUTH_CHALLENGE = ("WWW-Authenticate", 'Bearer realm="sora"')
 """The header every 401 carries (RFC 9110 section 11.6.1): the scheme the endpoint expects."""
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+"""Hop-by-hop headers (RFC 9110 section 7.6.1): they belong to one connection, never to a message."""
+
+MIN_SECRET_LENGTH = 8
+"""A token this long or longer is redacted wherever its text appears (journal bodies, recordings,
+reports); a shorter one only in credential headers, so that ``mp4`` never blanks out a URL."""
 
 _TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..contract.http import AUTH_CHALLENGE, bearer_token, check_bearer, envelope
+from ..contract.http import AUTH_CHALLENGE, MIN_SECRET_LENGTH, bearer_token, check_bearer, envelope
 from ..contract.rules import Contract, RuleError, Violation, check_request, decode_body
 from ..contract.spec import ENDPOINT_PATH
 from ..store import StoreUnavailable
@@ -55,8 +55,6 @@ __all__ = [
 ALLOWED_METHODS = "OPTIONS, POST"
 _JSON = ("Content-Type", "application/json")
 _DRAWS = "fault-draws"
-_MIN_PRESENTED_SECRET = 8
-"""A presented bearer token this long or longer is redacted wherever it appears in the journal."""
 _HEADER_CACHE_BYTES = 1 << 20
 """Bytes of journal header encodings (and their keys) kept for reuse; the cache starts over past it."""
 _HEADER_CACHE_ITEM = 16 * 1024
@@ -307,7 +305,7 @@ class Endpoint:
 
     def _hidden(self, request: Request) -> tuple[str, ...]:
         presented = bearer_token(request.header("authorization")) or ""
-        return (*self._secrets, presented) if len(presented) >= _MIN_PRESENTED_SECRET else self._secrets
+        return (*self._secrets, presented) if len(presented) >= MIN_SECRET_LENGTH else self._secrets
 
     def _headers(self, request: Request, hidden: tuple[str, ...]) -> bytes:
         """The redacted headers' JSON; clients resend the same set, so each is encoded once (bounded in bytes)."""

@@ -35,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..contract.http import HOP_BY_HOP
 from ..contract.rules import Contract, check_character, check_error_body
 from . import journal
 from .coverage import OUTCOMES
@@ -61,22 +62,7 @@ MAX_TIMES = 2**31 - 1
 OFF_CONTRACT_OUTCOME = "off_contract"
 """The outcome of an off-contract error answer whose body has no string ``error.code``."""
 
-FORBIDDEN_HEADERS = frozenset(
-    {
-        "connection",
-        "content-encoding",
-        "content-length",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+FORBIDDEN_HEADERS = HOP_BY_HOP | {"content-encoding", "content-length"}
 """Response headers a stub may not set: hop-by-hop and framing headers belong to the server."""
 _CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110 token)

@@ -43,7 +43,7 @@ import httpx
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from ..contract.http import bearer_token, check_bearer
+from ..contract.http import HOP_BY_HOP, bearer_token, check_bearer
 from ..contract.rules import Contract, RuleError, check_character, check_error_body, check_request, decode_body
 from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..mock.config import MAX_BODY_BYTES
@@ -97,24 +97,8 @@ _FINDINGS = "findings"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _REPORT_PATH = f"{GUARD_PREFIX}/report"
 _RESET_PATH = f"{GUARD_PREFIX}/reset"
-# Hop-by-hop headers (RFC 9110 7.6.1) plus what the HTTP client or the server writes itself.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "expect",  # the guard has read the whole body already
-    }
-)
+# Hop-by-hop headers plus what the HTTP client or the server writes itself.
+_HOP_BY_HOP = HOP_BY_HOP | {"host", "content-length", "expect"}  # expect: the guard has read the whole body
 _SERVER_WRITTEN = frozenset({"date", "server"})  # the guard's own server writes these on every answer
 _CLIENT_DEFAULTS = ("Accept", "Accept-Encoding", "User-Agent")  # httpx adds these unless the client sent them
 _LOCATION_HEADERS = ("Location", "Content-Location")

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 import httpx
 
+from ..contract.http import MIN_SECRET_LENGTH
 from ..contract.rules import RuleError, check_request, decode_body
 from ..contract.spec import load_contract
 from ..mock.fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
@@ -43,10 +44,6 @@ __all__ = [
 
 DEFAULT_CASES = ("url-form",)
 REDACTED = "[redacted]"
-MIN_SECRET_LENGTH = 8
-"""A token this long or longer is scrubbed wherever it appears; a shorter one (``mp4``) only in
-credential headers, or every URL holding its letters would be mangled. The mock's journal uses
-the same minimum for the bearer token a client presents."""
 _SIG = re.compile(r"(?i)(\bsig(?:=|%3D))[^&\"'\s#]*")
 _SIG_BYTES = re.compile(rb"(?i)(\bsig(?:=|%3D))[^&\"'\s#]*")
 
