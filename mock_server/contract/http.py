@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 
-from .rules import Violation
+from .rules import Violation, error_body
 
 __all__ = [
     "AUTH_CHALLENGE",
@@ -61,14 +61,7 @@ def envelope(violation: Violation, error_type: str | None = None) -> bytes:
 
     ``error_type`` defaults to :func:`error_type_for` of its status.
     """
-    body = {
-        "error": {
-            "message": violation.message,
-            "type": error_type or error_type_for(violation.status),
-            "param": violation.param,
-            "code": violation.code,
-        }
-    }
+    body = error_body(violation, error_type or error_type_for(violation.status))
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 

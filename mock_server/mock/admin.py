@@ -15,7 +15,6 @@ paging: ``limit`` counts the entries that pass the filters.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import uuid
@@ -24,7 +23,9 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, current_app, request
 
+from ..contract.http import bearer_token, same_secret
 from ..contract.rules import RuleError, decode_body
+from ..serving.flask_glue import error_response
 from ..store import StoreUnavailable
 from .faults import Fault, FaultError
 from .state import MockState
@@ -50,10 +51,7 @@ def _json(body: object, status: int = 200) -> Response:
 
 
 def _bad_fault(message: str, param: str | None) -> Response:
-    return _json(
-        {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": "invalid_fault"}},
-        400,
-    )
+    return error_response(400, message, code="invalid_fault", param=param)
 
 
 def _param_of(message: str) -> str | None:
@@ -65,10 +63,7 @@ def _param_of(message: str) -> str | None:
 
 
 def _bad_parameter(name: str, message: str) -> Response:
-    return _json(
-        {"error": {"message": message, "type": "invalid_request_error", "param": name, "code": "invalid_parameter"}},
-        400,
-    )
+    return error_response(400, message, code="invalid_parameter", param=name)
 
 
 def _int_arg(name: str, low: int, high: int) -> int | None:
@@ -121,20 +116,11 @@ def admin_blueprint() -> Blueprint:
         expected = current_app.extensions["sora_mock"]["config"].admin_token
         if expected is None or not _is_admin_path(request.path):
             return None
-        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode()):
+        given = bearer_token(request.headers.get("Authorization"))
+        if given is not None and same_secret(given, expected):
             return None
-        return _json(
-            {
-                "error": {
-                    "message": 'The admin API requires its own token: send "Authorization: Bearer <admin token>".',
-                    "type": "authentication_error",
-                    "param": None,
-                    "code": "invalid_admin_token",
-                }
-            },
-            401,
-        )
+        message = 'The admin API requires its own token: send "Authorization: Bearer <admin token>".'
+        return error_response(401, message, code="invalid_admin_token")
 
     @bp.get("/health")
     def health() -> Response:
@@ -218,17 +204,8 @@ def admin_blueprint() -> Blueprint:
     @bp.delete("/stubs/<stub_id>")
     def delete_stub(stub_id: str) -> Response:
         if not _state().delete_stub(stub_id):
-            return _json(
-                {
-                    "error": {
-                        "message": f"No stub with id {json.dumps(stub_id[:80])}; GET /__mock/stubs lists them.",
-                        "type": "invalid_request_error",
-                        "param": "id",
-                        "code": "stub_not_found",
-                    }
-                },
-                404,
-            )
+            message = f"No stub with id {json.dumps(stub_id[:80])}; GET /__mock/stubs lists them."
+            return error_response(404, message, code="stub_not_found", param="id")
         return _json({"status": "deleted", "id": stub_id})
 
     @bp.delete("/stubs")
@@ -256,10 +233,7 @@ def _read_at_most(limit: int) -> bytes:
 def _bad_stub(exc: StubError) -> Response:
     lead = "Stub refused by the contract" if exc.status == 422 else "Invalid stub"
     message = f"{lead}: {exc}." if not str(exc).endswith(".") else f"{lead}: {exc}"
-    return _json(
-        {"error": {"message": message, "type": "invalid_request_error", "param": exc.param, "code": exc.code}},
-        exc.status,
-    )
+    return error_response(exc.status, message, code=exc.code, param=exc.param)
 
 
 def _journal_filter() -> tuple[int | None, str | None] | None:
