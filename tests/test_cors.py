@@ -156,12 +156,13 @@ def test_make_mock_passes_cors_to_serve() -> None:
     assert "--cors" in done.stdout + done.stderr and "not-an-origin" in done.stdout + done.stderr
 
 
-def test_served_cors_answers_preflights_and_marks_every_answer() -> None:
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-worker", "two-workers"])
+def test_served_cors_answers_preflights_and_marks_every_answer(workers: list[str]) -> None:
     import requests
 
     from .helpers import MockProcess
 
-    with MockProcess(["--cors", FRONT]) as mock:
+    with MockProcess(["--cors", FRONT, *workers]) as mock:
         endpoint = mock.url("/sora/v1/characters")
         preflight = requests.options(
             endpoint,

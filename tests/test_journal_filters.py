@@ -11,6 +11,8 @@ from flask.testing import FlaskClient
 
 from mock_server.mock.state import MockState
 
+from .conftest import VIDEO
+
 # (status, outcome) of the entries journaled, in order
 ENTRIES = [
     (200, "created"),
@@ -125,3 +127,28 @@ def test_the_status_filter_on_real_endpoint_answers(client: FlaskClient) -> None
     refused = client.get("/__mock/requests?status=422").get_json()
     assert [(entry["seq"], entry["body"]["timestamps"]) for entry in refused] == [(2, "1,9")]
     assert [entry["seq"] for entry in client.get("/__mock/requests?status=401").get_json()] == [3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-worker", "two-workers"])
+def test_served_filters_see_every_worker_s_answers(workers: list[str]) -> None:
+    import requests
+
+    from .helpers import MockProcess
+
+    with MockProcess(workers) as mock:
+        endpoint = mock.url("/sora/v1/characters")
+        auth = {"Authorization": "Bearer filter-test-token"}
+        for _ in range(6):  # several connections, so two workers both answer
+            assert requests.post(endpoint, json={"url": VIDEO, "timestamps": "1,3"}, headers=auth, timeout=10).ok
+            assert (
+                requests.post(endpoint, json={"url": VIDEO, "timestamps": "1,9"}, headers=auth, timeout=10).status_code
+                == 422
+            )
+        spans = requests.get(mock.url("/__mock/requests?code=invalid_timestamps_span"), timeout=10).json()
+        assert len(spans) == 6 and {entry["status"] for entry in spans} == {422}
+        created = requests.get(mock.url("/__mock/requests?status=200&limit=4"), timeout=10).json()
+        assert len(created) == 4 and {entry["outcome"] for entry in created} == {"created"}
+        later = requests.get(mock.url(f"/__mock/requests?status=200&after={created[-1]['seq']}"), timeout=10).json()
+        assert len(later) == 2
+        assert requests.get(mock.url("/__mock/requests?status=abc"), timeout=10).json()["error"]["param"] == "status"
