@@ -162,3 +162,19 @@ def test_defaults_have_no_access_log_and_no_admin_turns_the_admin_api_off() -> N
             assert response.json()["error"]["code"] == "not_found"
         assert server.stop() == 0
     assert PATH not in "".join(line for line in server.stderr if "serving POST" not in line)
+
+
+def test_a_stop_signal_during_the_master_s_own_wait_does_not_deadlock_it() -> None:
+    """granian sets its stop event inside the signal handler; landing while the main thread holds the
+    event's lock (leaving Event.wait as a worker exits on the same group SIGTERM) hung the master."""
+    import threading
+
+    from mock_server.serving.server import _master_server_class
+
+    server_class = _master_server_class(object)
+    server = server_class.__new__(server_class)
+    server.main_loop_interrupt = threading.Event()
+    with server.main_loop_interrupt._cond:  # what the main thread holds when the signal lands there
+        server.signal_handler_interrupt(signal.SIGTERM, None)  # returns instead of waiting on itself
+        assert not server.main_loop_interrupt.is_set()
+    assert server.main_loop_interrupt.wait(5) and server.interrupt_signal

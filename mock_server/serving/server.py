@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from typing import Any
@@ -161,6 +162,28 @@ def worker_app() -> Any:
     )
 
 
+def _master_server_class(base: type[Any]) -> type[Any]:
+    """granian's server class, with its stop and reload signals handled off the signal frame.
+
+    granian's handlers call ``threading.Event.set`` in the signal handler itself. When the signal
+    lands while the main thread holds that event's lock (re-taking it on the way out of
+    ``Event.wait``, e.g. because a worker just exited on the same SIGTERM sent to the process group),
+    the handler waits for a lock its own thread holds, and the server never stops. Setting the
+    event from a short-lived thread instead lets the interrupted frame release the lock first.
+    """
+
+    class MasterServer(base):  # type: ignore[misc]
+        def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
+            self.interrupt_signal = True
+            threading.Thread(target=self.main_loop_interrupt.set, name="sora-mock-stop", daemon=True).start()
+
+        def signal_handler_reload(self, *args: Any, **kwargs: Any) -> None:
+            self.reload_signal = True
+            threading.Thread(target=self.main_loop_interrupt.set, name="sora-mock-reload", daemon=True).start()
+
+    return MasterServer
+
+
 def _die_with_parent(master: int | None) -> None:
     """Ask Linux to kill this worker when the master dies, even if the master is killed outright.
 
@@ -216,7 +239,7 @@ def serve_app(
     os.environ[ENV_SPEC] = json.dumps(spec)
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     print(f"{name}: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
-    server = Server(
+    server = _master_server_class(Server)(
         "mock_server.serving.server:worker_app",
         address=host.strip("[]"),
         port=port,
