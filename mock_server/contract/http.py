@@ -20,7 +20,11 @@ __all__ = [
     "check_bearer",
     "envelope",
     "error_type_for",
+    "incomplete_body",
+    "malformed_body",
     "same_secret",
+    "timed_out",
+    "too_large",
 ]
 
 AUTH_CHALLENGE = ("WWW-Authenticate", 'Bearer realm="sora"')
@@ -96,3 +100,24 @@ def check_bearer(header: str | None, token: str | None) -> Violation | None:
     if token is not None and not same_secret(given, token):
         return Violation(401, None, "invalid_api_key", "Incorrect API key provided.")
     return None
+
+
+# the transport's verdicts on a body (the serving layers find them; the endpoint answers them)
+def too_large(limit: int) -> Violation:
+    """The transport's verdict on a body over ``limit`` bytes (refused before or while reading it)."""
+    return Violation(413, None, "request_too_large", f"The request body is larger than the limit of {limit} bytes.")
+
+
+def timed_out(seconds: float) -> Violation:
+    """The transport's verdict on a body that did not arrive in time."""
+    return Violation(408, None, "request_timeout", f"The request body did not arrive within {seconds:g} seconds.")
+
+
+def incomplete_body() -> Violation:
+    """The transport's verdict on a body that ended before its ``Content-Length``."""
+    return Violation(400, None, "incomplete_body", "The request body ended before its Content-Length.")
+
+
+def malformed_body() -> Violation:
+    """The transport's verdict on broken chunked framing."""
+    return Violation(400, None, "malformed_body", "The chunked request body is malformed or incomplete.")

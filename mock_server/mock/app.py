@@ -21,13 +21,14 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
 
+from ..contract.http import too_large
 from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..serving.flask_glue import error_response, http_error_response, read_capped
 from ..store import StoreUnavailable
 from . import defects
 from .admin import admin_blueprint
 from .config import MockConfig
-from .core import Answer, Endpoint, Request, too_large
+from .core import Answer, Endpoint, Request
 from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
 from .state import MockState
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..contract.http import AUTH_CHALLENGE, MIN_SECRET_LENGTH, bearer_token, check_bearer, envelope
+from ..contract.http import AUTH_CHALLENGE, MIN_SECRET_LENGTH, bearer_token, check_bearer, envelope, malformed_body
 from ..contract.rules import Contract, RuleError, Violation, check_request, decode_body
 from ..contract.spec import ENDPOINT_PATH
 from ..store import StoreUnavailable
@@ -46,10 +46,6 @@ __all__ = [
     "DefectPolicy",
     "Endpoint",
     "Request",
-    "incomplete_body",
-    "malformed_body",
-    "timed_out",
-    "too_large",
 ]
 
 ALLOWED_METHODS = "OPTIONS, POST"
@@ -321,26 +317,6 @@ class Endpoint:
                 self._header_cache[key] = encoded
                 self._header_cache_bytes += size
         return encoded
-
-
-def too_large(limit: int) -> Violation:
-    """The transport's verdict on a body over ``limit`` bytes (refused before or while reading it)."""
-    return Violation(413, None, "request_too_large", f"The request body is larger than the limit of {limit} bytes.")
-
-
-def timed_out(seconds: float) -> Violation:
-    """The transport's verdict on a body that did not arrive in time."""
-    return Violation(408, None, "request_timeout", f"The request body did not arrive within {seconds:g} seconds.")
-
-
-def incomplete_body() -> Violation:
-    """The transport's verdict on a body that ended before its ``Content-Length``."""
-    return Violation(400, None, "incomplete_body", "The request body ended before its Content-Length.")
-
-
-def malformed_body() -> Violation:
-    """The transport's verdict on broken chunked framing."""
-    return Violation(400, None, "malformed_body", "The chunked request body is malformed or incomplete.")
 
 
 _CREATED = Answer(200, outcome="created")

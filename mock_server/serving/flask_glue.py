@@ -12,11 +12,11 @@ from typing import IO
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
-from ..contract.http import AUTH_CHALLENGE, envelope
+from ..contract.http import AUTH_CHALLENGE, envelope, too_large
 from ..contract.rules import Violation
 from ..contract.spec import ENDPOINT_PATH
 
-__all__ = ["error_response", "http_error_response", "read_capped", "too_large_message", "violation_response"]
+__all__ = ["error_response", "http_error_response", "read_capped", "violation_response"]
 
 
 def error_response(
@@ -44,16 +44,13 @@ def violation_response(violation: Violation, headers: Mapping[str, str] | None =
     return error_response(status, message, code=code, param=param, headers=headers)
 
 
-def too_large_message(limit: int) -> str:
-    return f"The request body is larger than the limit of {limit} bytes."
-
-
 def http_error_response(exc: HTTPException, max_body_bytes: int = 0) -> Response:
     """The enveloped answer for a routing or size error raised by Flask or werkzeug (404, 405, 413, ...)."""
     status = exc.code or 500
     if status == 413:
         headers = {"Connection": "close"}  # the body was left unread
-        return error_response(413, too_large_message(max_body_bytes), code="request_too_large", headers=headers)
+        violation = too_large(max_body_bytes)
+        return error_response(413, violation.message, code=violation.code, headers=headers)
     if status == 405:
         allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ["GET"]))
         message = f"Method {request.method} is not allowed on {request.path}; allowed: {allowed}."

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..contract.http import envelope
+from ..contract.http import envelope, incomplete_body, timed_out, too_large
 from ..contract.rules import Violation
-from ..mock.core import Answer, Endpoint, Request, incomplete_body, timed_out, too_large
+from ..mock.core import Answer, Endpoint, Request
 from ..mock.faults import DroppedConnection
 from ..mock.middleware import access_line
 

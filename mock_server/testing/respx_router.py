@@ -21,10 +21,11 @@ import respx
 from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from ..contract.http import too_large
 from ..contract.spec import ENDPOINT_PATH
 from ..mock.app import create_app, endpoint_of
 from ..mock.config import MockConfig
-from ..mock.core import Endpoint, Request, too_large
+from ..mock.core import Endpoint, Request
 from ..mock.faults import DroppedConnection
 from .server import MockHandle, build_config
 
