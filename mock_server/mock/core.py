@@ -232,7 +232,8 @@ class Endpoint:
                 headers.append(("Connection", "close"))
             return self._finish(request, policy.bend(_error(refusal, headers)), seen)
         state = self.state
-        if not self.config.fault_rate and not state.has_stubs():
+        stubbed = state.has_stubs()
+        if not self.config.fault_rate and not stubbed:
             fault, character = state.fault_or_new_character(self._build, self._entry(request, _CREATED, seen))
             if character is not None:
                 return self._created(character)
@@ -242,11 +243,7 @@ class Endpoint:
             answer = self._finish(request, policy.bend(_fault_answer(fault)), seen)
             answer.delay += fault.delay_ms / 1000
             return answer
-        stub = (
-            state.take_stub(body, {name.lower(): value for name, value in request.headers})
-            if state.has_stubs()
-            else None
-        )
+        stub = state.take_stub(body, {name.lower(): value for name, value in request.headers}) if stubbed else None
         if stub is not None:
             answer = Answer(stub.status, stub.body, stub.response_headers(), stub.outcome, stub.delay_ms / 1000)
             answer = self._finish(request, policy.bend(answer), seen, stub)
