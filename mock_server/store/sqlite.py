@@ -175,12 +175,7 @@ class SQLiteStore(Store):
             conn.execute("COMMIT")
 
         try:
-            fd = self._process_lock()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                self._run(transaction)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            self._exclusively(transaction)
         except StoreUnavailable as exc:
             for pending in batch:
                 pending.error = exc
@@ -454,12 +449,16 @@ class SQLiteStore(Store):
                     conn.execute("ROLLBACK")
 
         with self._write_lock:
-            fd = self._process_lock()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                self._run(write)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            self._exclusively(write)
+
+    def _exclusively(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``work`` holding the file's writer lock, which keeps other processes' writes out."""
+        fd = self._process_lock()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            self._run(work)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         local = self._local
