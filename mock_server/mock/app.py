@@ -31,6 +31,7 @@ from .config import MockConfig
 from .core import Answer, Endpoint, Request
 from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
 from .state import MockState
+from .ui import register_ui
 
 __all__ = ["create_app", "endpoint_of", "error_response", "request_from_environ"]
 
@@ -91,6 +92,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
         return error_response(500, "The mock failed unexpectedly.", code="server_error")
 
     if cfg.admin:
+        register_ui(app)  # first: the page's files are answered before the admin token is asked for
         app.register_blueprint(admin_blueprint())
     app.wsgi_app = DropMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     if cfg.access_log:

@@ -99,6 +99,8 @@ class Answer:
     outcome: str | None = None
     delay: float = 0.0
     drop: bool = False
+    error: Violation | None = None
+    """The broken rule or fault an error answer tells of (the journal keeps its message and param)."""
 
     @property
     def is_json(self) -> bool:
@@ -294,6 +296,7 @@ class Endpoint:
             body=journal.encode_body(seen.raw, seen.body, seen.issue, hidden),
             stub=None if stub is None else stub.id,
             off_contract=stub is not None and stub.off_contract,
+            error=None if answer.error is None else _told(answer.error, hidden),
         )
 
     def _hidden(self, request: Request) -> tuple[str, ...]:
@@ -321,7 +324,15 @@ _CREATED = Answer(200, outcome="created")
 
 
 def _error(violation: Violation, headers: Sequence[tuple[str, str]] = ()) -> Answer:
-    return Answer(violation.status, envelope(violation), [_JSON, *headers], violation.code)
+    return Answer(violation.status, envelope(violation), [_JSON, *headers], violation.code, error=violation)
+
+
+def _told(violation: Violation, hidden: tuple[str, ...]) -> tuple[str, str | None]:
+    """The journal's ``(message, param)`` of an error answer; a secret the message echoes reads ``[redacted]``."""
+    message = violation.message
+    for secret in hidden:
+        message = message.replace(secret, journal.REDACTED)
+    return message, violation.param
 
 
 def _unavailable(exc: StoreUnavailable) -> Answer:

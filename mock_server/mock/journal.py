@@ -7,6 +7,8 @@ An entry is one JSON object::
 
 - ``path`` is the path as received; ``status`` is ``null`` for a dropped connection; ``outcome``
   names what the request met: ``created``, the error envelope's ``code``, or ``dropped``.
+- ``error`` (only on an error the mock itself answered: a broken rule, auth, a fault) holds the
+  envelope's ``message`` and ``param``, any secret in the message reading ``[redacted]``.
 
 - ``body`` is the request body as JSON (the text received, spacing included, when it holds only
   strings and no escapes; else re-encoded compactly), or ``null`` when there was none or it cannot be kept as
@@ -181,10 +183,14 @@ def encode_entry_bytes(
     outcome: str | None = None,
     stub: str | None = None,
     off_contract: bool = False,
+    error: tuple[str, str | None] | None = None,
 ) -> bytes:
     """:func:`encode_entry` with the headers object already encoded (``dumps`` of :func:`redact_headers`),
-    the request's ``outcome`` and, for a stubbed answer, the ``stub`` id (and ``off_contract``)."""
+    the request's ``outcome``, the ``error`` the mock answered (its envelope's ``message`` and
+    ``param``) and, for a stubbed answer, the ``stub`` id (and ``off_contract``)."""
     answered = b"" if stub is None else b',"stub":' + dumps(stub) + (b',"off_contract":true' if off_contract else b"")
+    if error is not None:
+        answered = b',"error":' + dumps({"message": error[0], "param": error[1]}) + answered
     return b'{"time":%r,"method":%s,"path":%s,"status":%s,"outcome":%s%s,"headers":%s,%s}' % (
         time,
         _text(method),

@@ -602,6 +602,9 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     app.extensions["sora_guard"] = state
     upstream = _Upstream(cfg, state.verify)
     recorder = _Recorder(Path(cfg.record_dir), upstream.name) if cfg.record_dir else None
+    from .guard_ui import register_guard_ui  # the page imports this module's names
+
+    register_guard_ui(app, store)  # GET /__guard/ui, GET /__guard/requests, each verdict logged
 
     def tag(response: Response, verdict: str) -> Response:
         response.headers[GUARD_HEADER] = verdict

@@ -56,6 +56,7 @@ def serve_guard(config: GuardConfig, *, host: str, port: int, workers: int = 1, 
         read_timeout=DEFAULT_READ_TIMEOUT,
         max_body_bytes=config.max_body_bytes,
         name="sora-mock guard",
+        page="/__guard/ui",
     )
     _report_on_stop(config)  # only once serving ended (a busy port raised before anything was served)
 

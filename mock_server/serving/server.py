@@ -212,6 +212,7 @@ def serve_app(
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     max_body_bytes: int,
     name: str = "sora-mock",
+    page: str | None = None,
 ) -> None:
     """Serve the WSGI app built by ``factory(config)`` in each of ``workers`` processes until SIGINT/SIGTERM.
 
@@ -238,7 +239,9 @@ def serve_app(
     }
     os.environ[ENV_SPEC] = json.dumps(spec)
     shown = f"[{host.strip('[]')}]" if ":" in host else host
-    print(f"{name}: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
+    # ``page``: the server's page for a browser (GET /__mock/ui, /__guard/ui), named on the same line
+    seen = f"; in a browser: http://{shown}:{port}{page}" if page is not None else ""
+    print(f"{name}: listening on http://{shown}:{port}{seen}", file=sys.stderr, flush=True)
     server = _master_server_class(Server)(
         "mock_server.serving.server:worker_app",
         address=host.strip("[]"),
@@ -285,4 +288,5 @@ def serve(
             threads=threads,
             read_timeout=read_timeout,
             max_body_bytes=config.max_body_bytes,
+            page="/__mock/ui" if config.admin else None,
         )
