@@ -8,18 +8,26 @@ from the admin API, which keeps its token. The journal keeps what a refusal said
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import threading
+import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from mock_server.mock.ui import CSP, UI_PATH
+from mock_server.relay.guard import GuardConfig, create_guard_app
+from mock_server.relay.guard_ui import GUARD_UI_PATH
 
 from .conftest import AUTH, TOKEN, VIDEO
 from .helpers import MockProcess
@@ -175,3 +183,81 @@ def test_the_wheel_carries_the_pages(tmp_path: Path) -> None:
         names = set(archive.namelist())
     shipped = {f"mock_server/mock/ui/{path.name}" for path in ASSETS.iterdir() if path.is_file()}
     assert len(shipped) >= 6 and shipped <= names, sorted(shipped - names)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[MockProcess]:
+    with MockProcess(["--workers", "1", "--token", TOKEN]) as server:
+        yield server
+
+
+@pytest.fixture
+def guard(upstream: MockProcess) -> Iterator[FlaskClient]:
+    httpx.post(upstream.url("/__mock/reset"), json={}, timeout=10)
+    app = create_guard_app(GuardConfig(upstream=upstream.url(""), max_creates=2))
+    yield app.test_client()
+    app.extensions["sora_guard"].close()
+
+
+def _latest(client: FlaskClient, after: int = 0) -> dict[str, Any]:
+    answer = client.get(f"/__guard/requests?after={after}")
+    assert answer.status_code == 200 and answer.headers["X-Sora-Guard"] == "local"
+    data: dict[str, Any] = answer.get_json()
+    return data
+
+
+@pytest.mark.slow
+def test_the_guard_lists_each_request_with_its_verdict_and_never_the_token(guard: FlaskClient) -> None:
+    page = guard.get(GUARD_UI_PATH)
+    assert page.status_code == 200 and page.headers["Content-Security-Policy"] == CSP
+    assert {"/__guard/ui/common.js", "/__guard/ui/guard.js"} <= set(_parse(page.get_data(as_text=True)).loads)
+    assert guard.post(PATH, json={"url": VIDEO, "timestamps": "1,3"}, headers=AUTH).status_code == 200
+    assert guard.post(PATH, json={"url": VIDEO, "timestamps": TOKEN}, headers=AUTH).status_code == 422
+    assert guard.post(PATH, json={"url": VIDEO, "timestamps": "1,3"}).status_code == 401
+    guard.get("/__guard/report")  # the guard's own calls are not listed
+    guard.post("/__guard/reset", json={})
+    guard.post(PATH, json={"url": VIDEO, "timestamps": "1,3"}, headers=AUTH)
+    guard.post(PATH, json={"url": VIDEO, "timestamps": "1,3"}, headers=AUTH)
+    guard.post(PATH, json={"url": VIDEO, "timestamps": "1,3"}, headers=AUTH)
+    guard.get("/elsewhere")
+    listed = _latest(guard)
+    assert listed["in_flight"] == 0
+    verdicts = [(entry["status"], entry["verdict"]) for entry in listed["requests"]]
+    assert verdicts == [
+        (200, "forwarded"),
+        (422, "blocked"),
+        (401, "blocked"),
+        (200, "forwarded"),
+        (200, "forwarded"),
+        (429, "budget"),
+        (404, "blocked"),
+    ]
+    refused = listed["requests"][1]
+    assert refused["error"]["param"] == "timestamps" and "[redacted]" in refused["error"]["message"]
+    assert refused["error"]["code"] == "invalid_timestamps"
+    assert TOKEN not in json.dumps(listed)
+    assert listed["requests"][5]["error"]["code"] == "budget_exhausted"
+    seqs = [entry["seq"] for entry in listed["requests"]]
+    assert [entry["seq"] for entry in _latest(guard, seqs[4])["requests"]] == seqs[5:]
+    bad = guard.get("/__guard/requests?after=-1")
+    assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "after"
+
+
+@pytest.mark.slow
+def test_a_create_waiting_on_the_upstream_is_in_flight(guard: FlaskClient, upstream: MockProcess) -> None:
+    assert httpx.post(upstream.url("/__mock/faults"), json={"delay_ms": 1500}, timeout=10).status_code == 201
+    answers: list[int] = []
+    sender = threading.Thread(
+        target=lambda: answers.append(
+            guard.post(PATH, json={"url": VIDEO, "timestamps": "1,3"}, headers=AUTH).status_code
+        )
+    )
+    sender.start()
+    try:
+        deadline = time.monotonic() + 5
+        while _latest(guard)["in_flight"] != 1:
+            assert time.monotonic() < deadline, "the waiting create was never in flight"
+            time.sleep(0.05)
+    finally:
+        sender.join(timeout=20)
+    assert answers == [200] and _latest(guard)["in_flight"] == 0

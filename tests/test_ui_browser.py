@@ -261,8 +261,12 @@ def test_the_token_gate(browser: Any) -> None:
         assert ADMIN not in "".join(server.stderr)
 
 
-def test_two_workers_show_one_journal_and_one_fault_queue(browser: Any) -> None:
-    with MockProcess(["--workers", "2"]) as server:
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_two_workers_show_one_journal_and_one_fault_queue(
+    browser: Any, store: str, request: pytest.FixtureRequest
+) -> None:
+    state = ["--state", request.getfixturevalue("redis_url")] if store == "redis" else []
+    with MockProcess(["--workers", "2", *state]) as server:
         server.await_processes(3)
         browser.get(server.url("/__mock/ui"))
         wait_for(lambda: "outcomes met" in text(browser))
@@ -277,7 +281,7 @@ def test_two_workers_show_one_journal_and_one_fault_queue(browser: Any) -> None:
         )
         assert answer.status_code == 503
         wait_for(lambda: "fault: 503 server_error" in text(browser, "#journal"), timeout=2.0)
-        assert "sqlite" in httpx.get(server.url("/__mock/health"), timeout=10).text
+        assert store in httpx.get(server.url("/__mock/health"), timeout=10).text
 
 
 def test_the_guard_page_shows_the_budget_after_a_billed_and_a_refused_create(browser: Any) -> None:
