@@ -261,3 +261,12 @@ def test_a_create_waiting_on_the_upstream_is_in_flight(guard: FlaskClient, upstr
     finally:
         sender.join(timeout=20)
     assert answers == [200] and _latest(guard)["in_flight"] == 0
+
+
+def test_the_docs_show_both_pages() -> None:
+    for page, image in (("operating.md", "mock-ui.png"), ("guard.md", "guard-ui.png")):
+        text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+        assert f"](img/{image})" in text, page
+        assert (ROOT / "docs" / "img" / image).read_bytes().startswith(b"\x89PNG"), image
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docs/operating.md#the-page-__mockui" in readme and "docs/guard.md#the-page-__guardui" in readme

@@ -103,6 +103,7 @@ const UI = (() => {
       for (const node of guarded()) node.classList.add("hidden");
       form.classList.remove("hidden");
       setText("token-message", message);
+      setText("status", "locked: the admin token is needed");
       input.focus();
     }
     function opened() {
