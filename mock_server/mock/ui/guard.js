@@ -50,7 +50,7 @@
   }
 
   async function pollRequests() {
-    const answer = await api(`${"/__guard/requests"}?after=${lastSeq}&limit=500`);
+    const answer = await api(`/__guard/requests?after=${lastSeq}&limit=500`);
     if (!answer.ok || !answer.data || !Array.isArray(answer.data.requests)) throw new Error(refusal(answer, "requests unreadable"));
     setText("in-flight", String(answer.data.in_flight));
     const list = document.getElementById("requests");
