@@ -23,7 +23,9 @@ its mock's counts to the session when the test ends (before its reset). After a 
 they answered requests, the terminal summary says ``sora contract coverage: K of N outcomes met``
 and names the others. ``--sora-coverage=PATH`` (ini ``sora_coverage``) writes the summed report
 as JSON; ``--sora-require=OUTCOME[,OUTCOME...]`` or ``all`` (ini ``sora_require``) fails the
-session, like pytest-cov's ``--cov-fail-under``, when one of them was never met.
+session, like pytest-cov's ``--cov-fail-under``, when one of them was never met. Under pytest-xdist
+each worker hands its sums to the controller (``config.workeroutput``, as pytest-cov does), which
+reports and judges their total.
 """
 
 from __future__ import annotations
@@ -77,6 +79,17 @@ class _Coverage:
         for row in report.get("stubbed", ()):
             self.statuses.setdefault(row["outcome"], row.get("status"))
 
+    def handed_out(self) -> dict[str, Any]:
+        """The sums so far as plain data, for a pytest-xdist worker to send to the controller."""
+        return {"counts": dict(self.counts), "statuses": dict(self.statuses)}
+
+    def add_worker(self, sums: dict[str, Any]) -> None:
+        """Add one pytest-xdist worker's sums (:meth:`handed_out`) to the session's."""
+        for outcome, seen in sums.get("counts", {}).items():
+            self.counts[outcome] = self.counts.get(outcome, 0) + int(seen)
+        for outcome, status in sums.get("statuses", {}).items():
+            self.statuses.setdefault(outcome, status)
+
     def summary(self) -> dict[str, Any]:
         from ..mock.coverage import coverage_report
 
@@ -89,6 +102,8 @@ class _Coverage:
 
 
 _COVERAGE = pytest.StashKey[_Coverage]()
+_WORKER_KEY = "sora_coverage"
+"""Where a pytest-xdist worker puts its sums in ``config.workeroutput``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -138,12 +153,35 @@ def _hand_in(request: pytest.FixtureRequest, report: dict[str, Any]) -> None:
         collected.add(report)
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker (the controller sums, writes and judges)."""
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand this worker's sums to the controller (``config.workeroutput``)."""
+    collected = session.config.stash.get(_COVERAGE, None)
+    if collected is not None and _is_xdist_worker(session.config):
+        session.config.workeroutput[_WORKER_KEY] = collected.handed_out()  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the pytest-xdist controller: add the sums of a worker that finished (a hook of xdist's, optional
+    here so the plugin needs no xdist). A worker that crashed sent none."""
+    collected = node.config.stash.get(_COVERAGE, None)
+    sums = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if collected is not None and sums is not None:
+        collected.add_worker(sums)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
-    """After the tests: write ``--sora-coverage`` and fail the session on a missing ``--sora-require``."""
+    """After the tests (under pytest-xdist: after every worker finished): write ``--sora-coverage`` and fail
+    the session on a missing ``--sora-require``."""
     result = yield
     collected = session.config.stash.get(_COVERAGE, None)
-    if collected is None or session.config.option.collectonly:
+    if collected is None or session.config.option.collectonly or _is_xdist_worker(session.config):
         return result
     if collected.path:
         target = Path(collected.path)
