@@ -41,6 +41,8 @@ mock: export SORA_MOCK_CORS := $(or $(CORS),$(SORA_MOCK_CORS))
 mock: need-venv ## serve the mock on HOST:PORT until Ctrl-C (SEED, CORS; token: TOKEN or SORA_MOCK_TOKEN from the environment)
 	@if [ -n "$$SORA_MOCK_TOKEN" ]; then echo "make mock: only the configured bearer token is accepted"; \
 	else echo "make mock: no TOKEN or SORA_MOCK_TOKEN: any non-empty bearer token is accepted"; fi
+	@if [ -n "$$SORA_MOCK_CORS" ]; then echo "make mock: CORS on: browser pages from $$SORA_MOCK_CORS may call the mock"; \
+	else echo "make mock: CORS off (no CORS or SORA_MOCK_CORS): browser pages on other origins are refused"; fi
 	$(BIN)/sora-mock serve --host $(HOST) --port $(PORT) $(if $(SEED),--seed $(SEED))
 
 test: lint typecheck pytest ## ruff, mypy and the pytest suite (no running mock needed)

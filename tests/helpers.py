@@ -1,4 +1,4 @@
-"""Test helpers used by many test files: the ``sora-mock`` process harness and a free port.
+"""Test helpers used by many test files: the ``sora-mock`` process harness, a free port, headless Chromium.
 
 :class:`MockProcess` runs ``sora-mock serve ARGS --port 0`` (or another command) in a subprocess and
 knows its port once it answers; :func:`free_port` gives a port nothing listens on right now.
@@ -15,14 +15,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import pytest
 import requests
 
-__all__ = ["MockProcess", "free_port"]
+__all__ = ["MockProcess", "free_port", "headless_chromium"]
+
+CHROMIUM = os.environ.get("SORA_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("SORA_CHROMEDRIVER", "/usr/bin/chromedriver")
 
 _LISTENING = re.compile(r"listening on http://(\S+):(\d+)")
 
@@ -172,3 +177,49 @@ class MockProcess:
             self.pump.join(timeout=10)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
+
+
+def _browser_missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            return f"{path} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed: make install (it is in the dev extra)"
+    return None
+
+
+@contextmanager
+def headless_chromium() -> Iterator[Any]:
+    """Headless Chromium driven by chromedriver, both from Debian's packages, through selenium.
+
+    Without them the test fails when ``CI=true`` (``.ci/run`` installs both and sets it), and is
+    skipped elsewhere, saying what is missing.
+    """
+    missing = _browser_missing()
+    if missing is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser tests cannot run in CI: {missing}")
+        pytest.skip(f"browser tests skipped outside CI: {missing}")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

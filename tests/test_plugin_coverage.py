@@ -54,7 +54,7 @@ def _run(pytester: pytest.Pytester, *args: str, source: str = CLIENT_TESTS) -> p
 
 
 def test_the_terminal_section_sums_every_fixture(pytester: pytest.Pytester) -> None:
-    result = _run(pytester)
+    result = _run(pytester, "--sora-coverage-report=term")
     assert result.ret == 0
     result.stdout.fnmatch_lines([f"*sora contract coverage: 3 of {TOTAL} outcomes met*"])
     (never,) = [line for line in result.stdout.lines if line.startswith("never met: ")]
@@ -63,10 +63,45 @@ def test_the_terminal_section_sums_every_fixture(pytester: pytest.Pytester) -> N
     assert "missing_api_key" in named and "created" not in named and "dropped" not in named
 
 
-def test_no_section_when_the_fixtures_answered_nothing(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, source="def test_x(sora_server):\n    assert sora_server.requests == []\n")
+def test_no_section_unless_asked_like_pytest_cov(pytester: pytest.Pytester) -> None:
+    result = _run(pytester)  # the fixtures met three outcomes, but nobody asked for a report
+    assert result.ret == 0 and result.parseoutcomes() == {"passed": 4}
+    assert "sora contract coverage" not in result.stdout.str() and "never met" not in result.stdout.str()
+    asked = _run(pytester, "--sora-coverage=sora.json")
+    asked.stdout.fnmatch_lines([f"*sora contract coverage: 3 of {TOTAL} outcomes met*"])
+
+
+def test_the_section_can_be_turned_off_by_flag_or_ini(pytester: pytest.Pytester) -> None:
+    quiet = _run(pytester, "--sora-coverage-report=no", "--sora-require=dropped", "--sora-coverage=sora.json")
+    assert quiet.ret == 0
+    assert "sora contract coverage" not in quiet.stdout.str() and "required sora" not in quiet.stdout.str()
+    assert json.loads((pytester.path / "sora.json").read_text(encoding="utf-8"))["met"] == 3  # still written
+    failed = _run(pytester, "--sora-coverage-report=no", "--sora-require=server_error")
+    assert failed.ret == pytest.ExitCode.TESTS_FAILED  # the verdict and its reason stay
+    assert "sora contract coverage" not in failed.stdout.str()
+    failed.stdout.fnmatch_lines(["*FAIL required sora outcomes never met: server_error*"])
+    pytester.makeini("[pytest]\nsora_coverage_report = false\nsora_require = dropped\n")
+    assert "sora contract coverage" not in _run(pytester).stdout.str()
+    _run(pytester, "--sora-coverage-report=term").stdout.fnmatch_lines(["*sora contract coverage: 3 of*"])
+    pytester.makeini("[pytest]\nsora_coverage_report = true\n")
+    _run(pytester).stdout.fnmatch_lines(["*sora contract coverage: 3 of*"])
+
+
+@pytest.mark.parametrize("args", [("--sora-coverage-report=json",), ()])
+def test_an_unknown_report_choice_is_a_usage_error(pytester: pytest.Pytester, args: tuple[str, ...]) -> None:
+    if not args:
+        pytester.makeini("[pytest]\nsora_coverage_report = maybe\n")
+    result = _run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert "expected term or no" in output and "Traceback" not in output
+
+
+def test_the_section_says_when_the_fixtures_answered_nothing(pytester: pytest.Pytester) -> None:
+    source = "def test_x(sora_server):\n    assert sora_server.requests == []\n"
+    result = _run(pytester, "--sora-coverage-report=term", source=source)
     assert result.ret == 0
-    assert "sora contract coverage" not in result.stdout.str()
+    result.stdout.fnmatch_lines([f"*sora contract coverage: 0 of {TOTAL} outcomes met*"])
 
 
 def test_sora_coverage_writes_the_summed_json(pytester: pytest.Pytester) -> None:
@@ -87,8 +122,12 @@ def test_sora_require_passes_when_met(pytester: pytest.Pytester) -> None:
 def test_sora_require_fails_the_session_naming_what_was_never_met(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--sora-require=created,invalid_timestamps_span,server_error")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert result.parseoutcomes() == {"passed": 4}
     result.stdout.fnmatch_lines(["*FAIL required sora outcomes never met: invalid_timestamps_span, server_error*"])
+    # the session's last line says it failed, and why, after the pass count
+    assert re.fullmatch(r"=+ 4 passed, 2 required sora outcomes never met in [\d.]+s =+", result.stdout.lines[-1])
+    one = _run(pytester, "-q", "--sora-require=server_error")
+    assert re.fullmatch(r"4 passed, 1 required sora outcome never met in [\d.]+s", one.stdout.lines[-1])
+    assert _run(pytester, "--sora-require=created").stdout.lines[-1].count("never met") == 0
 
 
 def test_sora_require_all(pytester: pytest.Pytester) -> None:

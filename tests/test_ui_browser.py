@@ -10,8 +10,6 @@ on a developer machine without them they are skipped, and the skip says why.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,10 +18,8 @@ import httpx
 import pytest
 
 from .conftest import VIDEO
-from .helpers import MockProcess
+from .helpers import MockProcess, headless_chromium
 
-CHROMIUM = os.environ.get("SORA_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("SORA_CHROMEDRIVER", "/usr/bin/chromedriver")
 PATH = "/sora/v1/characters"
 TOKEN = "ui-endpoint-token-5c1d"
 ADMIN = "ui-admin-token-92be4f"
@@ -38,39 +34,10 @@ class GuardProcess(MockProcess):
     ready_path = "/__guard/report"
 
 
-def _missing() -> str | None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)) and shutil.which(path) is None:
-            return f"{path} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed: make install (it is in the dev extra)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    missing = _missing()
-    if missing is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"browser tests cannot run in CI: {missing}")
-        pytest.skip(f"browser tests skipped outside CI: {missing}")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1400,1000")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")

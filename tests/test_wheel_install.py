@@ -1,15 +1,19 @@
 """A project that only installs the built wheel can run the README's and docs' example tests.
 
-Builds the wheel, installs it with its ``[contract]`` extra (pytest, requests…) into a fresh venv
-(packages come from the configured index; pip's cache makes reruns quick) and runs the README examples there with
-that venv's pytest, from a folder outside the checkout.
+Builds the wheel (checking what it holds), then runs the README's quick-start commands in a client
+project whose ``dist/`` already holds two older wheels, with a fresh venv first on ``PATH``: they
+build the wheel again and install it with its ``[contract]`` extra (pytest, requests…; packages
+come from the configured index, pip's cache makes reruns quick). The README examples then run there
+with that venv's pytest, from a folder outside the checkout.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -18,6 +22,21 @@ import pytest
 from tests.test_plugin_readme import STRICT, readme_examples
 
 ROOT = Path(__file__).resolve().parent.parent
+_QUICK_START = re.compile(r"## Quick start for client projects\n.*?```sh\n(.*?)```", re.S)
+
+
+def quick_start_commands() -> str:
+    """The shell block of the README's quick start for client projects."""
+    match = _QUICK_START.search((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert match is not None, "README.md: the client quick start needs a ```sh block"
+    return match[1]
+
+
+def test_the_quick_start_installs_the_wheel_it_builds() -> None:
+    commands = quick_start_commands()
+    assert "pip wheel" in commands and "path/to/this/checkout" in commands and "[contract]" in commands
+    assert "dist/" not in commands  # a shared dist/ may hold several wheels: the install must name only one
+
 
 INSTALLED_CHECK = """
 import sys
@@ -65,21 +84,19 @@ def test_readme_examples_pass_with_only_the_wheel_installed(tmp_path: Path) -> N
     created = run([sys.executable, "-m", "venv", str(venv)])
     assert created.returncode == 0, created.stderr
     python = venv / "bin" / "python"
-    installed = run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            f"{wheel}[contract]",  # as the README's quick start says: brings pytest and requests
-        ]
-    )
-    assert installed.returncode == 0, installed.stderr
 
     project = tmp_path / "client-project"
-    project.mkdir()
+    (project / "dist").mkdir(parents=True)
+    for old in ("0.0.8", "0.0.9"):  # what a dist/ collects over time
+        (project / "dist" / f"sora_characters_kit-{old}-py3-none-any.whl").write_bytes(wheel.read_bytes())
+    commands = quick_start_commands().replace("path/to/this/checkout", str(ROOT))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "SORA_", "VIRTUAL_ENV"))}
+    shell_env = clean | {"PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "TMPDIR": str(tmp_path)}
+    installed = run(["bash", "-c", "set -euo pipefail\n" + commands], cwd=project, env=shell_env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    shown = run([str(python), "-m", "pip", "show", "-f", "sora-characters-kit"])
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert f"Version: {version}" in shown.stdout and "mock_server/testing/plugin.py" in shown.stdout
     examples = readme_examples()
     for name, source in examples.items():
         (project / name).write_text(source, encoding="utf-8")

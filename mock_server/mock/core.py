@@ -181,7 +181,8 @@ class Endpoint:
         """Answer one request for the endpoint path (any method)."""
         answer = self._post(request) if request.method == "POST" else self._other_method(request)
         if self._cors and not answer.drop and answer.outcome != _PREFLIGHT:
-            answer.headers += answer_headers(request.header("origin"), self._cors)
+            carried = [name for name, _ in answer.headers]
+            answer.headers += answer_headers(request.header("origin"), self._cors, carried)
         return answer
 
     def _post(self, request: Request) -> Answer:
@@ -207,7 +208,8 @@ class Endpoint:
         if request.method == "OPTIONS":  # no body, so no content type either
             if self._cors:
                 origin, wanted = request.header("origin"), request.header("access-control-request-method")
-                preflight = preflight_headers(origin, wanted, self._cors)
+                asked = request.header("access-control-request-headers")
+                preflight = preflight_headers(origin, wanted, self._cors, asked)
                 if preflight is not None:
                     return Answer(204, headers=[("Allow", ALLOWED_METHODS), *preflight], outcome=_PREFLIGHT)
             return Answer(204, headers=[("Allow", ALLOWED_METHODS)])

@@ -289,6 +289,8 @@ def serve(
     if not no_admin and not is_loopback(host):
         guarded = "protected by --admin-token" if admin_token else "open to anyone who can reach it (no --admin-token)"
         click.echo(f"sora-mock: warning: the /__mock/ admin API is served on {host}, {guarded}", err=True)
+    if cors:
+        click.echo(f"sora-mock: CORS on for {', '.join(cors)} (headers a preflight asks for are allowed)", err=True)
     try:
         serve_forever(
             config, host=host, port=port, threads=threads, workers=workers, read_timeout=read_timeout, state=state

@@ -19,11 +19,16 @@ settings (any ``MockConfig`` field) on top of ``sora_server_config``; ``token`` 
 token accepted. A misspelled setting is a usage error at collection, naming it and the known ones.
 
 Contract coverage (:mod:`mock_server.mock.coverage`): each ``sora_server`` / ``sora_respx`` fixture hands
-its mock's counts to the session when the test ends (before its reset). After a session in which
-they answered requests, the terminal summary says ``sora contract coverage: K of N outcomes met``
-and names the others. ``--sora-coverage=PATH`` (ini ``sora_coverage``) writes the summed report
-as JSON; ``--sora-require=OUTCOME[,OUTCOME...]`` or ``all`` (ini ``sora_require``) fails the
-session, like pytest-cov's ``--cov-fail-under``, when one of them was never met.
+its mock's counts to the session when the test ends (before its reset). Like pytest-cov, the plugin
+reports only when asked: ``--sora-coverage-report=term`` (ini ``sora_coverage_report``), or
+``--sora-coverage`` / ``--sora-require``, end the terminal summary with ``sora contract coverage: K
+of N outcomes met`` naming the others (``--sora-coverage-report=no`` keeps it out even then).
+``--sora-coverage=PATH`` (ini ``sora_coverage``) writes the summed report as JSON;
+``--sora-require=OUTCOME[,OUTCOME...]`` or ``all`` (ini ``sora_require``) fails the session, like
+pytest-cov's ``--cov-fail-under``, when one of them was never met, and the session's last line
+says so (``34 passed, 1 required sora outcome never met``). Under pytest-xdist
+each worker hands its sums to the controller (``config.workeroutput``, as pytest-cov does), which
+reports and judges their total.
 """
 
 from __future__ import annotations
@@ -63,9 +68,11 @@ FIXTURE_TOKEN_ENV = "SORA_FIXTURE_TOKEN"
 class _Coverage:
     """The outcome counts the fixtures handed in during one session, and what the session must meet."""
 
-    def __init__(self, path: str | None, required: tuple[str, ...]) -> None:
+    def __init__(self, path: str | None, required: tuple[str, ...], report: str | None = None) -> None:
         self.path = path
         self.required = required
+        self.report = report
+        """``term``, ``no``, or ``None``: the section only with ``--sora-coverage`` / ``--sora-require``."""
         self.counts: dict[str, int] = {}
         self.statuses: dict[str, int | None] = {}
         self.missing: list[str] = []
@@ -77,18 +84,33 @@ class _Coverage:
         for row in report.get("stubbed", ()):
             self.statuses.setdefault(row["outcome"], row.get("status"))
 
+    def handed_out(self) -> dict[str, Any]:
+        """The sums so far as plain data, for a pytest-xdist worker to send to the controller."""
+        return {"counts": dict(self.counts), "statuses": dict(self.statuses)}
+
+    def add_worker(self, sums: dict[str, Any]) -> None:
+        """Add one pytest-xdist worker's sums (:meth:`handed_out`) to the session's."""
+        for outcome, seen in sums.get("counts", {}).items():
+            self.counts[outcome] = self.counts.get(outcome, 0) + int(seen)
+        for outcome, status in sums.get("statuses", {}).items():
+            self.statuses.setdefault(outcome, status)
+
     def summary(self) -> dict[str, Any]:
         from ..mock.coverage import coverage_report
 
         return coverage_report(self.counts, self.statuses)
 
     @property
-    def answered(self) -> bool:
-        """Whether the fixtures answered any request at all."""
-        return any(self.counts.values())
+    def shows_section(self) -> bool:
+        """Whether the terminal summary gets the coverage section: asked for, never by default."""
+        if self.report is None:
+            return bool(self.required or self.path)
+        return self.report == "term"
 
 
 _COVERAGE = pytest.StashKey[_Coverage]()
+_WORKER_KEY = "sora_coverage"
+"""Where a pytest-xdist worker puts its sums in ``config.workeroutput``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -107,7 +129,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail the session when one of these endpoint outcomes (e.g. rate_limit_exceeded,dropped) was "
         "never met by the sora fixtures (ini: sora_require)",
     )
+    group.addoption(
+        "--sora-coverage-report",
+        metavar="term|no",
+        default=None,
+        help="term: end the terminal summary with the contract coverage of the sora fixtures; no: never "
+        "(default: only with --sora-coverage or --sora-require; ini: sora_coverage_report)",
+    )
     parser.addini("sora_coverage", "like --sora-coverage: where to write the contract coverage JSON", default="")
+    parser.addini("sora_coverage_report", "like --sora-coverage-report: term (or true) or no (or false)", default="")
     parser.addini("sora_require", "like --sora-require: outcomes the session must meet", default="")
     parser.addini(
         "sora_token",
@@ -129,7 +159,24 @@ def pytest_configure(config: pytest.Config) -> None:
             required = parse_required(wanted)
         except ValueError as exc:
             raise pytest.UsageError(f"--sora-require: {exc}") from None
-    config.stash[_COVERAGE] = _Coverage(path, required)
+    config.stash[_COVERAGE] = _Coverage(path, required, _report_choice(config))
+
+
+_REPORT_CHOICES = {"term": "term", "true": "term", "yes": "term", "no": "no", "false": "no"}
+
+
+def _report_choice(config: pytest.Config) -> str | None:
+    """``--sora-coverage-report`` (else the ini option) as ``term`` / ``no``; ``None`` when neither is set."""
+    given = config.getoption("sora_coverage_report", None)
+    source = "--sora-coverage-report"
+    if given is None:
+        given, source = str(config.getini("sora_coverage_report") or ""), "sora_coverage_report"
+    text = given.strip().lower()
+    if not text:
+        return None
+    if text not in _REPORT_CHOICES:
+        raise pytest.UsageError(f"{source}: expected term or no (ini: also true or false); got {given!r}")
+    return _REPORT_CHOICES[text]
 
 
 def _hand_in(request: pytest.FixtureRequest, report: dict[str, Any]) -> None:
@@ -138,12 +185,35 @@ def _hand_in(request: pytest.FixtureRequest, report: dict[str, Any]) -> None:
         collected.add(report)
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker (the controller sums, writes and judges)."""
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand this worker's sums to the controller (``config.workeroutput``)."""
+    collected = session.config.stash.get(_COVERAGE, None)
+    if collected is not None and _is_xdist_worker(session.config):
+        session.config.workeroutput[_WORKER_KEY] = collected.handed_out()  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the pytest-xdist controller: add the sums of a worker that finished (a hook of xdist's, optional
+    here so the plugin needs no xdist). A worker that crashed sent none."""
+    collected = node.config.stash.get(_COVERAGE, None)
+    sums = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if collected is not None and sums is not None:
+        collected.add_worker(sums)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
-    """After the tests: write ``--sora-coverage`` and fail the session on a missing ``--sora-require``."""
+    """After the tests (under pytest-xdist: after every worker finished): write ``--sora-coverage`` and fail
+    the session on a missing ``--sora-require``."""
     result = yield
     collected = session.config.stash.get(_COVERAGE, None)
-    if collected is None or session.config.option.collectonly:
+    if collected is None or session.config.option.collectonly or _is_xdist_worker(session.config):
         return result
     if collected.path:
         target = Path(collected.path)
@@ -155,13 +225,44 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         collected.missing = missing(collected.summary(), collected.required)
         if collected.missing:
             session.testsfailed += 1
+            _count_in_the_last_line(session.config, collected.missing)
     return result
+
+
+def _count_in_the_last_line(config: pytest.Config, never_met: list[str]) -> None:
+    """Put the unmet requirement in pytest's last line after the pass count (``34 passed, 1 required sora
+    outcome never met``), so a failed session never ends on a line that reads as all green."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    noun = "required sora outcome never met" if len(never_met) == 1 else "required sora outcomes never met"
+    # One report per outcome, as pytest's own entries are (plugins read the reports of every category).
+    reporter.stats.setdefault(noun, []).extend(
+        pytest.TestReport(
+            nodeid="--sora-require",
+            location=("--sora-require", None, outcome),
+            keywords={},
+            outcome="failed",
+            longrepr=f"required sora outcome never met: {outcome}",
+            when="call",
+        )
+        for outcome in never_met
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     collected = config.stash.get(_COVERAGE, None)
-    if collected is None or not (collected.answered or collected.required or collected.path):
+    if collected is None or _is_xdist_worker(config):
         return
+    if collected.shows_section:
+        _write_section(terminalreporter, collected)
+    if collected.missing:
+        terminalreporter.write_line(
+            f"FAIL required sora outcomes never met: {', '.join(collected.missing)}", red=True, bold=True
+        )
+
+
+def _write_section(terminalreporter: Any, collected: _Coverage) -> None:
     summary = collected.summary()
     terminalreporter.write_sep("-", f"sora contract coverage: {summary['met']} of {summary['total']} outcomes met")
     never = [row["outcome"] for row in summary["outcomes"] if not row["seen"]]
@@ -173,11 +274,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
     if collected.path:
         terminalreporter.write_line(f"coverage JSON written to {collected.path}")
-    if collected.missing:
-        terminalreporter.write_line(
-            f"FAIL required sora outcomes never met: {', '.join(collected.missing)}", red=True, bold=True
-        )
-    elif collected.required:
+    if collected.required and not collected.missing:
         terminalreporter.write_line(f"required sora outcomes met: {', '.join(collected.required)}", green=True)
 
 
