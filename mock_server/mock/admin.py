@@ -25,7 +25,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ..contract.http import bearer_token, same_secret
 from ..contract.rules import RuleError, decode_body
-from ..serving.flask_glue import error_response
+from ..serving.flask_glue import QueryError, error_response, query_arg
 from ..store import StoreUnavailable
 from .faults import Fault, FaultError
 from .state import MockState
@@ -62,17 +62,13 @@ def _param_of(message: str) -> str | None:
     return first if first in _FAULT_FIELDS else None
 
 
-def _bad_parameter(name: str, message: str) -> Response:
-    return error_response(400, message, code="invalid_parameter", param=name)
-
-
 def _int_arg(name: str, low: int, high: int) -> int | None:
-    """The integer query parameter ``name`` (``None`` when absent); ``ValueError`` naming it otherwise."""
-    text = request.args.get(name)
+    """The integer query parameter ``name`` (``None`` when absent); :class:`QueryError` naming it otherwise."""
+    text = query_arg(name)
     if text is None:
         return None
     if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-        raise ValueError(f"{name} must be a whole number between {low} and {high}; got {json.dumps(text[:40])}.")
+        raise QueryError(name, f"{name} must be a whole number between {low} and {high}; got {json.dumps(text[:40])}.")
     return int(text)
 
 
@@ -81,8 +77,8 @@ def _stream(read: Callable[[int, int | None], Iterator[bytes]]) -> Response:
     try:
         limit = _int_arg("limit", 0, MAX_PAGE)
         after = _int_arg("after", 0, 2**62) or 0
-    except ValueError as exc:
-        return _bad_parameter(str(exc).split(" ", 1)[0], str(exc))
+    except QueryError as exc:
+        return exc.response()
     items = read(after, limit)
     first = next(items, None)  # a store that cannot be read fails here, before the 200 is sent
 
@@ -135,8 +131,8 @@ def admin_blueprint() -> Blueprint:
     def requests() -> Response:
         try:
             wanted = _journal_filter()
-        except ValueError as exc:
-            return _bad_parameter(str(exc).split(" ", 1)[0], str(exc))
+        except QueryError as exc:
+            return exc.response()
         if wanted is None:
             return _stream(_state().iter_requests)
         state = _state()
@@ -237,13 +233,14 @@ def _bad_stub(exc: StubError) -> Response:
 
 
 def _journal_filter() -> tuple[int | None, str | None] | None:
-    """``(status, code)`` of the journal filters (``None`` when there are none); ``ValueError`` naming one."""
+    """``(status, code)`` of the journal filters (``None`` when there are none); :class:`QueryError` naming one."""
     status = _int_arg("status", 100, 599)
-    code = request.args.get("code")
+    code = query_arg("code")
     if code is not None and not _CODE.fullmatch(code):
-        raise ValueError(
+        raise QueryError(
+            "code",
             "code must be an outcome id such as rate_limit_exceeded (letters, digits, _ . : -; "
-            f"at most 100); got {json.dumps(code[:40])}."
+            f"at most 100); got {json.dumps(code[:40])}.",
         )
     if status is None and code is None:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import IO
+from urllib.parse import parse_qsl
 
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
@@ -16,7 +17,42 @@ from ..contract.http import AUTH_CHALLENGE, envelope, too_large
 from ..contract.rules import Violation
 from ..contract.spec import ENDPOINT_PATH
 
-__all__ = ["error_response", "http_error_response", "read_capped", "violation_response"]
+__all__ = ["QueryError", "error_response", "http_error_response", "query_arg", "read_capped", "violation_response"]
+
+
+class QueryError(ValueError):
+    """A query parameter that cannot be used: ``param`` names it (answered 400 ``invalid_parameter``)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+    def response(self) -> Response:
+        """The 400 envelope naming :attr:`param`."""
+        return error_response(400, str(self), code="invalid_parameter", param=self.param)
+
+
+def query_arg(name: str) -> str | None:
+    """The first value of the query parameter ``name`` of the current request (``None`` when absent).
+
+    A query string holding bytes that are not UTF-8 (raw, as some clients send them) still serves
+    every parameter that decodes; :class:`QueryError` naming ``name`` when its own value does not.
+    """
+    try:
+        return request.args.get(name)
+    except UnicodeDecodeError:  # werkzeug decodes the whole query string strictly
+        pass
+    text = request.query_string.decode("utf-8", "surrogateescape")
+    for key, value in parse_qsl(text, keep_blank_values=True, errors="surrogateescape"):
+        if key != name:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            message = f"The query parameter {name} is not valid UTF-8; send it as percent-encoded UTF-8."
+            raise QueryError(name, message) from None
+        return value
+    return None
 
 
 def error_response(
