@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,9 +43,11 @@ from .coverage import OUTCOMES
 __all__ = [
     "FORBIDDEN_HEADERS",
     "MAX_STUBS",
+    "MAX_STUBS_BYTES",
     "MAX_STUB_BYTES",
     "OFF_CONTRACT_OUTCOME",
     "Stub",
+    "StubCache",
     "StubError",
     "decode_stub",
     "parse_stub",
@@ -57,6 +59,8 @@ MAX_STUBS = 1000
 """How many stubs one state holds at once (exhausted ones included, until deleted)."""
 MAX_STUB_BYTES = 1024 * 1024
 """The largest stub description, in bytes of JSON."""
+MAX_STUBS_BYTES = 16 * 1024 * 1024
+"""How many bytes of JSON the stubs of one state hold together (exhausted ones included, until deleted)."""
 MAX_DELAY_MS = 60_000
 MAX_TIMES = 2**31 - 1
 OFF_CONTRACT_OUTCOME = "off_contract"
@@ -188,10 +192,50 @@ class Stub:
         )
 
 
-@lru_cache(maxsize=2 * MAX_STUBS)
 def decode_stub(item: bytes) -> Stub:
-    """The :class:`Stub` a store item (the JSON of :meth:`Stub.to_json`) holds, decoded once per distinct item."""
+    """The :class:`Stub` a store item (the JSON of :meth:`Stub.to_json`) holds."""
     return Stub.from_json(json.loads(item))
+
+
+class StubCache:
+    """The decoded stubs of one state, by id: each store item is decoded once per process, and only
+    stubs the store still holds are kept, so a reset or a delete frees them (see :meth:`keep_only`).
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[bytes, Stub]] = {}
+
+    def put(self, item: bytes, stub: Stub) -> None:
+        """Remember ``stub``, stored as ``item``."""
+        self._held[stub.id] = (item, stub)
+
+    def decode(self, stub_id: str, item: bytes) -> Stub:
+        """The stub the store holds as ``item`` under ``stub_id``, decoded unless already known."""
+        held = self._held.get(stub_id)
+        if held is not None and (held[0] is item or held[0] == item):
+            return held[1]
+        stub = decode_stub(item)
+        self._held[stub_id] = (item, stub)
+        return stub
+
+    def keep_only(self, stub_ids: Iterable[str]) -> None:
+        """Forget every stub but those of ``stub_ids`` (the ones the store holds now)."""
+        for stale in set(self._held) - set(stub_ids):
+            self._held.pop(stale, None)
+
+    def forget(self, stub_id: str) -> None:
+        self._held.pop(stub_id, None)
+
+    def clear(self) -> None:
+        self._held.clear()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @property
+    def item_bytes(self) -> int:
+        """Bytes of the store items behind the stubs held (their JSON)."""
+        return sum(len(item) for item, _ in list(self._held.values()))
 
 
 def _outcome(status: int, body: object) -> str:
