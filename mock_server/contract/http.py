@@ -8,7 +8,10 @@ definition decides what an error looks like and which ``Authorization`` headers 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
+from collections.abc import Collection
+from urllib.parse import urlsplit
 
 from .rules import Violation, error_body
 
@@ -18,13 +21,17 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "bearer_token",
     "check_bearer",
+    "cross_origin",
     "envelope",
     "error_type_for",
+    "host_name",
     "incomplete_body",
+    "is_json_type",
     "malformed_body",
     "same_secret",
     "timed_out",
     "too_large",
+    "trusted_host",
 ]
 
 AUTH_CHALLENGE = ("WWW-Authenticate", 'Bearer realm="sora"')
@@ -121,3 +128,60 @@ def incomplete_body() -> Violation:
 def malformed_body() -> Violation:
     """The transport's verdict on broken chunked framing."""
     return Violation(400, None, "malformed_body", "The chunked request body is malformed or incomplete.")
+
+
+# what a browser says about the page behind a request (the admin API and the guard's reset obey no foreign page)
+def host_name(host: str) -> str:
+    """The name in a ``Host`` header, lower case, without its port or IPv6 brackets."""
+    name = host.strip()
+    if name.startswith("["):
+        return name[1:].split("]", 1)[0].lower()
+    if name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return name.lower()
+
+
+def trusted_host(host: str, allowed: Collection[str] = ()) -> bool:
+    """Whether a ``Host`` header names a host no foreign page can point at this server.
+
+    An IP address (a page can only reach it from its own origin), ``localhost``, or one of
+    ``allowed`` (lower-case names; ``*`` trusts every name). Any other name is one whose DNS a page
+    could rebind to this server's address (DNS rebinding).
+    """
+    name = host_name(host)
+    if name == "localhost" or name in allowed or "*" in allowed:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def cross_origin(
+    *, origin: str | None, fetch_site: str | None, host: str | None, scheme: str, allowed_hosts: Collection[str] = ()
+) -> str | None:
+    """Why a request comes from a web page the server must not obey, or ``None``.
+
+    A browser names the page behind a request (``Origin``, and ``Sec-Fetch-Site``); a script or
+    curl sends neither. A page is obeyed only from the server's own origin (``scheme://Host``),
+    reached by a :func:`trusted_host`: a cross-site or same-site page, an ``Origin`` of ``null``
+    (a sandboxed page, a file) and a page at a name another site could rebind are refused.
+    """
+    if fetch_site is not None and fetch_site.strip().lower() not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site is {fetch_site.strip()[:40]!r}"
+    if origin is None:
+        return None
+    parts = urlsplit(origin.strip())
+    own = (host or "").strip().lower()
+    if not own or parts.netloc.lower() != own or parts.scheme != scheme:
+        return f"Origin {origin.strip()[:80]!r} is not this server's own"
+    if not trusted_host(own, allowed_hosts):
+        return f"the page reached this server by the name {own[:80]!r}, not by its address"
+    return None
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` is JSON (``application/json`` or ``application/*+json``, any parameters)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))

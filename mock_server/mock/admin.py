@@ -4,7 +4,10 @@ Without ``admin_token`` in the config it takes no bearer token: it is meant for 
 127.0.0.1 (the default). With ``admin_token`` set, every request under ``/__mock`` requires
 ``Authorization: Bearer <admin_token>`` (the endpoint's own token does not open it) before
 anything else is said about it: an unknown admin path or a wrong method gets the 401 first, and
-its 404 or 405 only with the token.
+its 404 or 405 only with the token. Token or not, it obeys no web page (see
+:func:`mock_server.serving.flask_glue.refuse_web_pages`): a ``Host`` naming neither an IP address,
+``localhost`` nor one of ``allowed_hosts`` is a 403, so is a page of another origin, and a write
+declaring a type other than JSON is a 415.
 
 ``GET /__mock/requests`` and ``/__mock/characters`` stream one JSON array, fetched from the store
 in small batches, so a read neither builds the whole journal in memory nor holds up creates;
@@ -25,7 +28,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ..contract.http import bearer_token, same_secret
 from ..contract.rules import RuleError, decode_body
-from ..serving.flask_glue import QueryError, error_response, query_arg
+from ..serving.flask_glue import QueryError, error_response, query_arg, refuse_web_pages
 from ..store import StoreUnavailable
 from .faults import Fault, FaultError
 from .state import MockState
@@ -117,6 +120,12 @@ def admin_blueprint() -> Blueprint:
             return None
         message = 'The admin API requires its own token: send "Authorization: Bearer <admin token>".'
         return error_response(401, message, code="invalid_admin_token")
+
+    @bp.before_app_request  # after the token: a web page of another origin (or DNS name) drives nothing
+    def refuse_foreign_pages() -> Response | None:
+        if not _is_admin_path(request.path) or request.path == ADMIN_PREFIX + "/health":  # readiness tells nothing
+            return None
+        return refuse_web_pages("The admin API", current_app.extensions["sora_mock"]["config"].allowed_hosts)
 
     @bp.get("/health")
     def health() -> Response:
