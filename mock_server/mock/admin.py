@@ -32,7 +32,7 @@ from ..serving.flask_glue import QueryError, error_response, query_arg, refuse_w
 from ..store import StoreUnavailable
 from .faults import Fault, FaultError
 from .state import MockState
-from .stubs import MAX_STUB_BYTES, StubError, parse_stub
+from .stubs import MAX_STUB_BYTES, StubError, decode_description, parse_stub
 
 __all__ = ["ADMIN_PREFIX", "admin_blueprint"]
 
@@ -164,9 +164,9 @@ def admin_blueprint() -> Blueprint:
     @bp.post("/faults")
     def add_fault() -> Response:
         try:
-            data = decode_body(request.get_data(cache=False))
+            data = decode_body(request.get_data(cache=False), reject_duplicates=True)
         except RuleError as exc:
-            return _bad_fault(f"Invalid fault body: {exc}", None)
+            return _bad_fault(f"Invalid fault body: {exc}", exc.violation.param)
         try:
             fault, times = Fault.from_json(data)
         except FaultError as exc:
@@ -190,9 +190,9 @@ def admin_blueprint() -> Blueprint:
         if too_big:
             return _bad_stub(StubError(f"a stub may hold at most {MAX_STUB_BYTES} bytes of JSON", "body"))
         try:
-            data = decode_body(raw)
-        except RuleError as exc:
-            return _bad_stub(StubError(f"the body is not a JSON stub description: {exc}", None))
+            data = decode_description(raw)
+        except StubError as exc:
+            return _bad_stub(exc)
         state = _state()
         contract = current_app.extensions["sora_mock"]["contract"]
         try:
