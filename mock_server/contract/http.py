@@ -7,11 +7,13 @@ definition decides what an error looks like and which ``Authorization`` headers 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Collection
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from .rules import Violation, error_body
 
@@ -29,6 +31,7 @@ __all__ = [
     "is_json_type",
     "malformed_body",
     "same_secret",
+    "secret_forms",
     "timed_out",
     "too_large",
     "trusted_host",
@@ -86,6 +89,35 @@ def bearer_token(header: str | None) -> str | None:
 def same_secret(given: str, expected: str) -> bool:
     """Constant-time comparison of two tokens."""
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+@functools.lru_cache(maxsize=256)
+def secret_forms(secret: str) -> tuple[bytes, ...]:
+    """The byte sequences ``secret`` may take in a message, longest first: each must be scrubbed.
+
+    Its UTF-8 text; JSON-escaped as an encoder writes it (with or without ``ensure_ascii``, ``/`` as
+    ``\\/`` too) and with every character a ``\\uXXXX`` escape (either hex case); percent-encoded (``quote`` and
+    ``quote_plus``, every byte escaped too, either hex case); and UTF-16 (either byte order).
+    """
+    forms = {
+        secret.encode("utf-8", "surrogatepass"),
+        json.dumps(secret, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass"),
+        json.dumps(secret)[1:-1].encode("ascii"),
+        json.dumps(secret, ensure_ascii=False)[1:-1].replace("/", "\\/").encode("utf-8", "surrogatepass"),
+        secret.encode("utf-16-le", "surrogatepass"),
+        secret.encode("utf-16-be", "surrogatepass"),
+    }
+    escaped = "".join(f"\\u{ord(char):04x}" for char in secret if ord(char) < 0x10000)
+    if len(escaped) == 6 * len(secret):
+        forms |= {escaped.encode("ascii"), escaped.upper().replace("\\U", "\\u").encode("ascii")}
+    raw = secret.encode("utf-8", "surrogatepass")
+    every = "".join(f"%{byte:02X}" for byte in raw)
+    for percent in (quote(raw, safe=""), quote_plus(raw, safe=""), every):
+        forms |= {percent.encode("ascii"), _HEX_ESCAPE.sub(lambda m: m.group().lower(), percent).encode("ascii")}
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def check_bearer(header: str | None, token: str | None) -> Violation | None:
