@@ -173,3 +173,12 @@ def test_served_mock_refuses_pages_and_serves_scripts(served: MockProcess) -> No
 def test_health_answers_any_host_name(client: FlaskClient) -> None:
     assert client.get("/__mock/health", base_url="http://sora-mock:8000").status_code == 200
     assert client.get("/__mock/healthz", base_url="http://sora-mock:8000").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://[::1", "http://[zz]", "http://\u2100", "\x00", "HTTP://127.0.0.1:8000x"],
+)
+def test_an_unreadable_origin_is_refused_not_a_500(client: FlaskClient, origin: str) -> None:
+    answer = client.post("/__mock/reset", headers={"Origin": origin}, base_url="http://127.0.0.1:8000")
+    assert answer.status_code == 403 and answer.get_json()["error"]["code"] == "cross_origin"

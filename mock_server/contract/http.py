@@ -204,7 +204,10 @@ def cross_origin(
         return f"Sec-Fetch-Site is {fetch_site.strip()[:40]!r}"
     if origin is None:
         return None
-    parts = urlsplit(origin.strip())
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:  # not a URL at all (an unclosed IPv6 bracket, characters NFKC changes)
+        return f"Origin {origin.strip()[:80]!r} is not this server's own"
     own = (host or "").strip().lower()
     if not own or parts.netloc.lower() != own or parts.scheme != scheme:
         return f"Origin {origin.strip()[:80]!r} is not this server's own"
