@@ -101,3 +101,15 @@ def test_secret_forms_cover_the_encodings() -> None:
         assert form.encode() in forms
     assert TOKEN.encode("utf-16-le") in forms and TOKEN.encode("utf-16-be") in forms
     assert list(forms) == sorted(forms, key=len, reverse=True)
+
+
+def test_forms_of_huge_presented_tokens_are_not_kept(make_app: Callable[..., Flask]) -> None:
+    from mock_server.contract import http
+
+    client = make_app(token=TOKEN).test_client()
+    before = http._known_forms.cache_info().currsize
+    for number in range(5):
+        huge = f"{number}" + "t" * 20_000
+        client.post(PATH, data=b'{"note": "' + huge.encode() + b'"}', headers={"Authorization": f"Bearer {huge}"})
+    assert http._known_forms.cache_info().currsize <= before + 1
+    assert huge not in json.dumps(client.get("/__mock/requests").get_json())

@@ -94,14 +94,26 @@ def same_secret(given: str, expected: str) -> bool:
 _HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
-@functools.lru_cache(maxsize=256)
 def secret_forms(secret: str) -> tuple[bytes, ...]:
     """The byte sequences ``secret`` may take in a message, longest first: each must be scrubbed.
 
     Its UTF-8 text; JSON-escaped as an encoder writes it (with or without ``ensure_ascii``, ``/`` as
     ``\\/`` too) and with every character a ``\\uXXXX`` escape (either hex case); percent-encoded (``quote`` and
     ``quote_plus``, every byte escaped too, either hex case); and UTF-16 (either byte order).
+    Those of tokens of usual length are computed once (a client may present a huge one each time).
     """
+    return _known_forms(secret) if len(secret) <= _CACHED_SECRET else _forms_of(secret)
+
+
+_CACHED_SECRET = 512
+
+
+@functools.lru_cache(maxsize=256)
+def _known_forms(secret: str) -> tuple[bytes, ...]:
+    return _forms_of(secret)
+
+
+def _forms_of(secret: str) -> tuple[bytes, ...]:
     forms = {
         secret.encode("utf-8", "surrogatepass"),
         json.dumps(secret, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass"),

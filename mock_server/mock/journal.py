@@ -141,9 +141,17 @@ def encode_body(
     return _scrub(encoded, found) if found or scrubbed else encoded
 
 
-@functools.lru_cache(maxsize=64)
 def _forms(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
-    """Every form of every non-empty secret, longest first."""
+    """Every form of every non-empty secret, longest first (computed once for secrets of usual length)."""
+    return _known_forms(secrets) if sum(map(len, secrets)) <= 1024 else _forms_of(secrets)
+
+
+@functools.lru_cache(maxsize=64)
+def _known_forms(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
+    return _forms_of(secrets)
+
+
+def _forms_of(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
     found = {form for secret in secrets if secret for form in secret_forms(secret)}
     return tuple(sorted(found, key=len, reverse=True))
 
