@@ -95,3 +95,44 @@ def test_the_byte_limit_holds_through_the_state_api(contract: Contract) -> None:
     assert refused.value.status == 400 and refused.value.code == "stub_limit"
     state.add_stub(parse_stub(_big(0, 10), contract, stub_id="s0"))  # replacing a stub frees its bytes
     state.add_stub(parse_stub(_big(fitting), contract, stub_id="one-more"))
+
+
+def test_a_dense_answer_is_held_encoded_not_decoded(contract: Contract) -> None:
+    """An answer of 200,000 empty arrays is 600 KB of JSON but ~11 MB of Python lists: only the JSON is kept."""
+    import gc
+    import tracemalloc
+
+    description = {"response": {"status": 404, "json": [[] for _ in range(200_000)]}, "off_contract": True}
+    stubs_ = [parse_stub(description, contract, stub_id=f"s{number}") for number in range(3)]
+    del description
+    gc.collect()
+    tracemalloc.start()
+    try:
+        state = MockState()
+        for stub in stubs_:
+            state.add_stub(stub)
+        del stubs_, stub
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        assert state.take_stub(CREATE, {}) is not None and len(state.list_stubs()) == 3
+        state.stub_cache.clear()
+        assert state.take_stub(CREATE, {}) is not None  # decoded again from the store
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 3 * 2 * 600_000, grown  # the encoded answers, not 3 x ~11 MB of lists
+
+
+def test_match_body_holds_a_bounded_number_of_values(client: FlaskClient) -> None:
+    from mock_server.mock.stubs import MAX_MATCH_NODES
+
+    many = {
+        "response": {"status": 404, "json": {}},
+        "off_contract": True,
+        "match": {"body": {"x": [{}] * MAX_MATCH_NODES}},
+    }
+    answer = client.post("/__mock/stubs", json=many)
+    assert answer.status_code == 400 and answer.get_json()["error"]["param"] == "match.body"
+    few = {**many, "match": {"body": {"x": [1] * (MAX_MATCH_NODES - 2)}}}
+    assert client.post("/__mock/stubs", json=few).status_code == 201

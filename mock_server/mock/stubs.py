@@ -86,6 +86,9 @@ _CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie", "x-a
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110 token)
 _BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # CR, LF, other controls, and non-ASCII (servers differ on it)
 MAX_MATCH_DEPTH = 32
+MAX_MATCH_NODES = 256
+"""How many JSON values (objects, arrays, strings, numbers…) ``match.body`` may hold: it is kept
+decoded for matching, where every value costs tens of bytes."""
 _TOP = ("match", "response", "times", "off_contract")
 _MATCH = ("body", "headers")
 _RESPONSE = ("status", "json", "headers", "delay_ms")
@@ -136,7 +139,6 @@ class Stub:
     match_headers: tuple[tuple[str, str], ...]
     """Header names lower-cased."""
     status: int
-    json: Any
     headers: tuple[tuple[str, str], ...]
     delay_ms: int
     times: int | None
@@ -145,7 +147,12 @@ class Stub:
     """The coverage outcome its answers count under: ``created`` for a 200, else the envelope's
     ``error.code``, else (off the contract only) :data:`OFF_CONTRACT_OUTCOME`."""
     body: bytes
-    """The JSON answer, encoded once."""
+    """The JSON answer, encoded once (and only so: decoded, a dense answer takes many times its size)."""
+
+    @property
+    def json(self) -> Any:
+        """The answer's body, decoded."""
+        return json.loads(self.body)
 
     def matches(self, body: object, headers: Mapping[str, str]) -> bool:
         """Whether a request with the decoded ``body`` and ``headers`` (names lower-cased) is answered."""
@@ -278,7 +285,6 @@ def _build(
         match_body=match_body,
         match_headers=match_headers,
         status=status,
-        json=body,
         headers=headers,
         delay_ms=delay_ms,
         times=times,
@@ -300,6 +306,20 @@ def _depth(value: object, limit: int = MAX_MATCH_DEPTH + 1) -> int:
         return 0
     children = value.values() if isinstance(value, Mapping) else value
     return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
+def _nodes(value: object, limit: int = MAX_MATCH_NODES + 1) -> int:
+    """How many JSON values ``value`` holds, itself included (counting stops past ``limit``)."""
+    count = 0
+    pending = [value]
+    while pending and count < limit:
+        item = pending.pop()
+        count += 1
+        if isinstance(item, Mapping):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
 
 
 def _given(value: Mapping[str, Any], key: str) -> object:
@@ -488,6 +508,11 @@ def parse_stub(data: object, contract: Contract, *, stub_id: str) -> Stub:
         for key, value in match_body.items():
             if _depth(value) > MAX_MATCH_DEPTH:
                 raise StubError(f"match.body.{key} is nested deeper than {MAX_MATCH_DEPTH} levels", f"match.body.{key}")
+        if _nodes(match_body) > MAX_MATCH_NODES:
+            raise StubError(
+                f"match.body may hold at most {MAX_MATCH_NODES} JSON values (match a few fields of the request)",
+                "match.body",
+            )
     match_headers = _headers(_given(match, "headers"), "match.headers", response=False)
     if "response" not in top:
         raise StubError('response is required: {"status": ..., "json": ...}', "response")
