@@ -16,6 +16,8 @@ from mock_server.mock import stubs
 from mock_server.mock.state import MockState
 from mock_server.mock.stubs import MAX_STUB_BYTES, MAX_STUBS_BYTES, StubError, parse_stub
 
+from .conftest import AUTH
+
 BIG = MAX_STUB_BYTES - 4096  # a message this long keeps a stub just under the one-stub limit
 CREATE = {"url": "https://example.com/v.mp4", "timestamps": "1,3"}
 
@@ -136,3 +138,20 @@ def test_match_body_holds_a_bounded_number_of_values(client: FlaskClient) -> Non
     assert answer.status_code == 400 and answer.get_json()["error"]["param"] == "match.body"
     few = {**many, "match": {"body": {"x": [1] * (MAX_MATCH_NODES - 2)}}}
     assert client.post("/__mock/stubs", json=few).status_code == 201
+
+
+def test_listing_stubs_over_http_matches_the_state_and_decodes_none(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for number in range(3):
+        client.post("/__mock/stubs", json={**_big(number, 50), "times": 2})
+    client.post("/sora/v1/characters", json={"url": "https://example.com/2.mp4", "timestamps": "1,3"}, headers=AUTH)
+    from mock_server.mock.state import MockState as State
+
+    state: State = client.application.extensions["sora_mock"]["state"]
+    state.stub_cache.clear()
+    monkeypatch.setattr(stubs, "decode_stub", lambda item: pytest.fail("a stub was decoded to be listed"))
+    listed = client.get("/__mock/stubs").get_json()
+    monkeypatch.undo()
+    assert listed == state.list_stubs()
+    assert [(s["hits"], s["remaining"]) for s in listed] == [(1, 1), (0, 2), (0, 2)]

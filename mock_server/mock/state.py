@@ -187,6 +187,12 @@ class MockState:
             for stub_id, item, hits, remaining in listing
         ]
 
+    def iter_stubs(self) -> Iterator[bytes]:
+        """:meth:`list_stubs` as JSON objects, straight from the store's items (none decoded)."""
+        for _, item, hits, remaining in self.store.stubs():
+            left = b"null" if remaining is None else b"%d" % remaining
+            yield item[:-1] + b',"hits":%d,"remaining":%s}' % (hits, left)
+
     def take_stub(self, body: object, headers: Mapping[str, str]) -> Stub | None:
         """The stub answering this request (newest first), its hit counted; ``None`` when none matches.
 
