@@ -155,3 +155,27 @@ def test_listing_stubs_over_http_matches_the_state_and_decodes_none(
     monkeypatch.undo()
     assert listed == state.list_stubs()
     assert [(s["hits"], s["remaining"]) for s in listed] == [(1, 1), (0, 2), (0, 2)]
+
+
+def test_concurrent_adds_stay_within_the_byte_bound(contract: Contract) -> None:
+    import threading
+
+    state = MockState()
+    ready = [[parse_stub(_big(n), contract, stub_id=f"t{t}-{n}") for n in range(4)] for t in range(6)]
+    start = threading.Barrier(len(ready))
+
+    def add(batch: list[Any]) -> None:
+        start.wait()
+        for stub in batch:
+            try:
+                state.add_stub(stub)
+            except StubError:
+                pass
+
+    threads = [threading.Thread(target=add, args=(batch,)) for batch in ready]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    held = sum(len(item) for _, item, _, _ in state.store.stubs())
+    assert MAX_STUBS_BYTES - MAX_STUB_BYTES < held <= MAX_STUBS_BYTES

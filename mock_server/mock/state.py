@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -55,6 +56,7 @@ class MockState:
         self.journal_size = self.store.max_items
         self._faults: dict[bytes, Fault] = {}  # decoded fault descriptions, by their JSON
         self.stub_cache = StubCache()
+        self._adding = threading.Lock()  # the byte bound's check and the add, as one step in this process
         """The stubs this process decoded, only those the store still holds."""
 
     @classmethod
@@ -158,14 +160,15 @@ class MockState:
     def add_stub(self, stub: Stub) -> None:
         """Store ``stub`` (the newest answers first); :class:`~mock_server.mock.stubs.StubError` past the limit."""
         item = journal.dumps(stub.to_json())
-        self._check_room(stub.id, len(item))
-        if not is_outcome(stub.outcome) and stub.outcome not in self._stubbed_outcomes():
-            self.store.append(STUB_OUTCOMES, journal.dumps({"outcome": stub.outcome, "status": stub.status}))
-        try:
-            self.store.add_stub(stub.id, item, stub.times, MAX_STUBS)
-        except StubLimit as exc:
-            raise StubError(f"{exc} ({_MAKE_ROOM})", None, code="stub_limit") from None
-        self.stub_cache.put(item, stub)
+        with self._adding:
+            self._check_room(stub.id, len(item))
+            if not is_outcome(stub.outcome) and stub.outcome not in self._stubbed_outcomes():
+                self.store.append(STUB_OUTCOMES, journal.dumps({"outcome": stub.outcome, "status": stub.status}))
+            try:
+                self.store.add_stub(stub.id, item, stub.times, MAX_STUBS)
+            except StubLimit as exc:
+                raise StubError(f"{exc} ({_MAKE_ROOM})", None, code="stub_limit") from None
+            self.stub_cache.put(item, stub)
 
     def _check_room(self, stub_id: str, size: int) -> None:
         """:class:`StubError` when a stub of ``size`` bytes would take the stubs past :data:`MAX_STUBS_BYTES`."""
