@@ -182,3 +182,20 @@ def test_health_answers_any_host_name(client: FlaskClient) -> None:
 def test_an_unreadable_origin_is_refused_not_a_500(client: FlaskClient, origin: str) -> None:
     answer = client.post("/__mock/reset", headers={"Origin": origin}, base_url="http://127.0.0.1:8000")
     assert answer.status_code == 403 and answer.get_json()["error"]["code"] == "cross_origin"
+
+
+@pytest.mark.parametrize("value", ["http://mock.internal", "mock.internal:8000", "a b"])
+def test_a_bad_allowed_host_is_refused_before_serving(value: str) -> None:
+    from click.testing import CliRunner
+
+    from mock_server.serving.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--allowed-host", value])
+    assert result.exit_code == 2 and "--allowed-host" in result.output
+
+
+def test_a_host_name_the_mock_binds_is_allowed() -> None:
+    from mock_server.serving.cli import _bound_name
+
+    assert _bound_name("Mock.Internal") == ("mock.internal",)
+    assert _bound_name("0.0.0.0") == () and _bound_name("::") == () and _bound_name("localhost") == ()
