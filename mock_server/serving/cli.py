@@ -431,6 +431,10 @@ def _fetch_coverage(url: str, admin_token: str | None, timeout: float) -> dict[s
             raise click.ClickException(
                 f"{shown} answered 404: not a sora-mock with coverage, or one started with --no-admin"
             ) from None
+        if exc.code == 403:
+            raise click.ClickException(
+                f"{shown} answered 403: the mock refuses this host name; start it with --allowed-host NAME"
+            ) from None
         raise click.ClickException(f"{shown} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
