@@ -199,3 +199,19 @@ def test_a_host_name_the_mock_binds_is_allowed() -> None:
 
     assert _bound_name("Mock.Internal") == ("mock.internal",)
     assert _bound_name("0.0.0.0") == () and _bound_name("::") == () and _bound_name("localhost") == ()
+
+
+def test_the_coverage_command_explains_a_refused_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+    import urllib.request
+
+    from click.testing import CliRunner
+
+    from mock_server.serving.cli import main
+
+    def refuse(request: Any, timeout: float) -> Any:
+        raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", None, None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    result = CliRunner().invoke(main, ["coverage", "http://mock.internal:8000"])
+    assert result.exit_code == 1 and "--allowed-host" in result.output
