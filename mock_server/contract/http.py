@@ -7,8 +7,13 @@ definition decides what an error looks like and which ``Authorization`` headers 
 
 from __future__ import annotations
 
+import functools
 import hmac
+import ipaddress
 import json
+import re
+from collections.abc import Collection
+from urllib.parse import quote, quote_plus, urlsplit
 
 from .rules import Violation, error_body
 
@@ -18,13 +23,18 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "bearer_token",
     "check_bearer",
+    "cross_origin",
     "envelope",
     "error_type_for",
+    "host_name",
     "incomplete_body",
+    "is_json_type",
     "malformed_body",
     "same_secret",
+    "secret_forms",
     "timed_out",
     "too_large",
+    "trusted_host",
 ]
 
 AUTH_CHALLENGE = ("WWW-Authenticate", 'Bearer realm="sora"')
@@ -81,6 +91,47 @@ def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
+_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def secret_forms(secret: str) -> tuple[bytes, ...]:
+    """The byte sequences ``secret`` may take in a message, longest first: each must be scrubbed.
+
+    Its UTF-8 text; JSON-escaped as an encoder writes it (with or without ``ensure_ascii``, ``/`` as
+    ``\\/`` too) and with every character a ``\\uXXXX`` escape (either hex case); percent-encoded (``quote`` and
+    ``quote_plus``, every byte escaped too, either hex case); and UTF-16 (either byte order).
+    Those of tokens of usual length are computed once (a client may present a huge one each time).
+    """
+    return _known_forms(secret) if len(secret) <= _CACHED_SECRET else _forms_of(secret)
+
+
+_CACHED_SECRET = 512
+
+
+@functools.lru_cache(maxsize=256)
+def _known_forms(secret: str) -> tuple[bytes, ...]:
+    return _forms_of(secret)
+
+
+def _forms_of(secret: str) -> tuple[bytes, ...]:
+    forms = {
+        secret.encode("utf-8", "surrogatepass"),
+        json.dumps(secret, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass"),
+        json.dumps(secret)[1:-1].encode("ascii"),
+        json.dumps(secret, ensure_ascii=False)[1:-1].replace("/", "\\/").encode("utf-8", "surrogatepass"),
+        secret.encode("utf-16-le", "surrogatepass"),
+        secret.encode("utf-16-be", "surrogatepass"),
+    }
+    escaped = "".join(f"\\u{ord(char):04x}" for char in secret if ord(char) < 0x10000)
+    if len(escaped) == 6 * len(secret):
+        forms |= {escaped.encode("ascii"), escaped.upper().replace("\\U", "\\u").encode("ascii")}
+    raw = secret.encode("utf-8", "surrogatepass")
+    every = "".join(f"%{byte:02X}" for byte in raw)
+    for percent in (quote(raw, safe=""), quote_plus(raw, safe=""), every):
+        forms |= {percent.encode("ascii"), _HEX_ESCAPE.sub(lambda m: m.group().lower(), percent).encode("ascii")}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
 def check_bearer(header: str | None, token: str | None) -> Violation | None:
     """The 401 for an ``Authorization`` header that is not a usable bearer token, else ``None``.
 
@@ -121,3 +172,63 @@ def incomplete_body() -> Violation:
 def malformed_body() -> Violation:
     """The transport's verdict on broken chunked framing."""
     return Violation(400, None, "malformed_body", "The chunked request body is malformed or incomplete.")
+
+
+# what a browser says about the page behind a request (the admin API and the guard's reset obey no foreign page)
+def host_name(host: str) -> str:
+    """The name in a ``Host`` header, lower case, without its port or IPv6 brackets."""
+    name = host.strip()
+    if name.startswith("["):
+        return name[1:].split("]", 1)[0].lower()
+    if name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return name.lower()
+
+
+def trusted_host(host: str, allowed: Collection[str] = ()) -> bool:
+    """Whether a ``Host`` header names a host no foreign page can point at this server.
+
+    An IP address (a page can only reach it from its own origin), ``localhost``, or one of
+    ``allowed`` (lower-case names; ``*`` trusts every name). Any other name is one whose DNS a page
+    could rebind to this server's address (DNS rebinding).
+    """
+    name = host_name(host)
+    if name == "localhost" or name in allowed or "*" in allowed:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def cross_origin(
+    *, origin: str | None, fetch_site: str | None, host: str | None, scheme: str, allowed_hosts: Collection[str] = ()
+) -> str | None:
+    """Why a request comes from a web page the server must not obey, or ``None``.
+
+    A browser names the page behind a request (``Origin``, and ``Sec-Fetch-Site``); a script or
+    curl sends neither. A page is obeyed only from the server's own origin (``scheme://Host``),
+    reached by a :func:`trusted_host`: a cross-site or same-site page, an ``Origin`` of ``null``
+    (a sandboxed page, a file) and a page at a name another site could rebind are refused.
+    """
+    if fetch_site is not None and fetch_site.strip().lower() not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site is {fetch_site.strip()[:40]!r}"
+    if origin is None:
+        return None
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:  # not a URL at all (an unclosed IPv6 bracket, characters NFKC changes)
+        return f"Origin {origin.strip()[:80]!r} is not this server's own"
+    own = (host or "").strip().lower()
+    if not own or parts.netloc.lower() != own or parts.scheme != scheme:
+        return f"Origin {origin.strip()[:80]!r} is not this server's own"
+    if not trusted_host(own, allowed_hosts):
+        return f"the page reached this server by the name {own[:80]!r}, not by its address"
+    return None
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` is JSON (``application/json`` or ``application/*+json``, any parameters)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))

@@ -4,7 +4,10 @@ Without ``admin_token`` in the config it takes no bearer token: it is meant for 
 127.0.0.1 (the default). With ``admin_token`` set, every request under ``/__mock`` requires
 ``Authorization: Bearer <admin_token>`` (the endpoint's own token does not open it) before
 anything else is said about it: an unknown admin path or a wrong method gets the 401 first, and
-its 404 or 405 only with the token.
+its 404 or 405 only with the token. Token or not, it obeys no web page (see
+:func:`mock_server.serving.flask_glue.refuse_web_pages`): a ``Host`` naming neither an IP address,
+``localhost`` nor one of ``allowed_hosts`` is a 403, so is a page of another origin, and a write
+declaring a type other than JSON is a 415.
 
 ``GET /__mock/requests`` and ``/__mock/characters`` stream one JSON array, fetched from the store
 in small batches, so a read neither builds the whole journal in memory nor holds up creates;
@@ -25,11 +28,11 @@ from flask import Blueprint, Response, current_app, request
 
 from ..contract.http import bearer_token, same_secret
 from ..contract.rules import RuleError, decode_body
-from ..serving.flask_glue import error_response
+from ..serving.flask_glue import QueryError, error_response, query_arg, refuse_web_pages
 from ..store import StoreUnavailable
 from .faults import Fault, FaultError
 from .state import MockState
-from .stubs import MAX_STUB_BYTES, StubError, parse_stub
+from .stubs import MAX_STUB_BYTES, StubError, decode_description, parse_stub
 
 __all__ = ["ADMIN_PREFIX", "admin_blueprint"]
 
@@ -62,17 +65,13 @@ def _param_of(message: str) -> str | None:
     return first if first in _FAULT_FIELDS else None
 
 
-def _bad_parameter(name: str, message: str) -> Response:
-    return error_response(400, message, code="invalid_parameter", param=name)
-
-
 def _int_arg(name: str, low: int, high: int) -> int | None:
-    """The integer query parameter ``name`` (``None`` when absent); ``ValueError`` naming it otherwise."""
-    text = request.args.get(name)
+    """The integer query parameter ``name`` (``None`` when absent); :class:`QueryError` naming it otherwise."""
+    text = query_arg(name)
     if text is None:
         return None
     if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-        raise ValueError(f"{name} must be a whole number between {low} and {high}; got {json.dumps(text[:40])}.")
+        raise QueryError(name, f"{name} must be a whole number between {low} and {high}; got {json.dumps(text[:40])}.")
     return int(text)
 
 
@@ -81,8 +80,8 @@ def _stream(read: Callable[[int, int | None], Iterator[bytes]]) -> Response:
     try:
         limit = _int_arg("limit", 0, MAX_PAGE)
         after = _int_arg("after", 0, 2**62) or 0
-    except ValueError as exc:
-        return _bad_parameter(str(exc).split(" ", 1)[0], str(exc))
+    except QueryError as exc:
+        return exc.response()
     items = read(after, limit)
     first = next(items, None)  # a store that cannot be read fails here, before the 200 is sent
 
@@ -122,6 +121,12 @@ def admin_blueprint() -> Blueprint:
         message = 'The admin API requires its own token: send "Authorization: Bearer <admin token>".'
         return error_response(401, message, code="invalid_admin_token")
 
+    @bp.before_app_request  # after the token: a web page of another origin (or DNS name) drives nothing
+    def refuse_foreign_pages() -> Response | None:
+        if not _is_admin_path(request.path) or request.path == ADMIN_PREFIX + "/health":  # readiness tells nothing
+            return None
+        return refuse_web_pages("The admin API", current_app.extensions["sora_mock"]["config"].allowed_hosts)
+
     @bp.get("/health")
     def health() -> Response:
         state = _state()
@@ -135,8 +140,8 @@ def admin_blueprint() -> Blueprint:
     def requests() -> Response:
         try:
             wanted = _journal_filter()
-        except ValueError as exc:
-            return _bad_parameter(str(exc).split(" ", 1)[0], str(exc))
+        except QueryError as exc:
+            return exc.response()
         if wanted is None:
             return _stream(_state().iter_requests)
         state = _state()
@@ -159,9 +164,9 @@ def admin_blueprint() -> Blueprint:
     @bp.post("/faults")
     def add_fault() -> Response:
         try:
-            data = decode_body(request.get_data(cache=False))
+            data = decode_body(request.get_data(cache=False), reject_duplicates=True)
         except RuleError as exc:
-            return _bad_fault(f"Invalid fault body: {exc}", None)
+            return _bad_fault(f"Invalid fault body: {exc}", exc.violation.param)
         try:
             fault, times = Fault.from_json(data)
         except FaultError as exc:
@@ -185,9 +190,9 @@ def admin_blueprint() -> Blueprint:
         if too_big:
             return _bad_stub(StubError(f"a stub may hold at most {MAX_STUB_BYTES} bytes of JSON", "body"))
         try:
-            data = decode_body(raw)
-        except RuleError as exc:
-            return _bad_stub(StubError(f"the body is not a JSON stub description: {exc}", None))
+            data = decode_description(raw)
+        except StubError as exc:
+            return _bad_stub(exc)
         state = _state()
         contract = current_app.extensions["sora_mock"]["contract"]
         try:
@@ -199,7 +204,8 @@ def admin_blueprint() -> Blueprint:
 
     @bp.get("/stubs")
     def list_stubs() -> Response:
-        return _json(_state().list_stubs())
+        items = _state().iter_stubs()  # each stored stub is already its JSON: none is decoded to list it
+        return Response(b"[" + b",".join(items) + b"]", status=200, mimetype="application/json")
 
     @bp.delete("/stubs/<stub_id>")
     def delete_stub(stub_id: str) -> Response:
@@ -237,13 +243,14 @@ def _bad_stub(exc: StubError) -> Response:
 
 
 def _journal_filter() -> tuple[int | None, str | None] | None:
-    """``(status, code)`` of the journal filters (``None`` when there are none); ``ValueError`` naming one."""
+    """``(status, code)`` of the journal filters (``None`` when there are none); :class:`QueryError` naming one."""
     status = _int_arg("status", 100, 599)
-    code = request.args.get("code")
+    code = query_arg("code")
     if code is not None and not _CODE.fullmatch(code):
-        raise ValueError(
+        raise QueryError(
+            "code",
             "code must be an outcome id such as rate_limit_exceeded (letters, digits, _ . : -; "
-            f"at most 100); got {json.dumps(code[:40])}."
+            f"at most 100); got {json.dumps(code[:40])}.",
         )
     if status is None and code is None:
         return None

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .cors import check_origin
 
-__all__ = ["DEFAULT_JOURNAL_BYTES", "MAX_BODY_BYTES", "MockConfig"]
+__all__ = ["DEFAULT_JOURNAL_BYTES", "MAX_BODY_BYTES", "MockConfig", "parse_hosts"]
 
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_JOURNAL_BYTES = 16 * 1024 * 1024
 """Bytes the journal keeps by default (the characters log has the same bound)."""
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]{0,251}[a-z0-9_])?")
+
+
+def parse_hosts(names: str | Iterable[str]) -> tuple[str, ...]:
+    """Host names (a comma-separated string or an iterable), lower case; ``ValueError`` naming a bad one.
+
+    ``*`` trusts every name (see :attr:`MockConfig.allowed_hosts`).
+    """
+    parts = names.split(",") if isinstance(names, str) else list(names)
+    found: list[str] = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValueError("allowed_hosts must hold host names (strings)")
+        name = part.strip().lower().rstrip(".")
+        if not name and isinstance(names, str):
+            continue
+        if name != "*" and not _HOST_NAME.fullmatch(name):
+            raise ValueError(
+                f"allowed host {part.strip()[:80]!r} is not a host name such as mock.internal "
+                "(no scheme, no port), or *"
+            )
+        found.append(name)
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -50,6 +74,10 @@ class MockConfig:
     cors: tuple[str, ...] = ()
     """Origins (``scheme://host[:port]``, or ``*`` for any) whose browser requests get CORS headers
     (see :mod:`mock_server.mock.cors`); empty: no CORS header at all."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names besides IP addresses and ``localhost`` the admin API may be addressed by (``Host``);
+    ``*`` allows any. A name not listed is refused (403 ``untrusted_host``): a web page could point
+    it at the mock (DNS rebinding) and drive the admin API."""
     worker: int = 0
     """Index of the serving worker (informative: ids and characters come from the state's serials)."""
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
@@ -80,6 +108,7 @@ class MockConfig:
         if isinstance(self.cors, str) or not all(isinstance(origin, str) for origin in self.cors):
             raise ValueError("cors must be a tuple of origins, e.g. ('http://localhost:5173',) or ('*',)")
         object.__setattr__(self, "cors", tuple(check_origin(origin) for origin in self.cors))
+        object.__setattr__(self, "allowed_hosts", parse_hosts(self.allowed_hosts))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> MockConfig:

@@ -21,7 +21,9 @@ An entry is one JSON object::
   text, with ``"body_truncated": true`` and its full size in ``body_bytes``.
 - ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``X-Api-Key`` and any header whose value
   contains a secret (the configured token, the bearer token presented) read ``[redacted]``; a
-  secret inside the body reads ``[redacted]`` there too. Header names are written in title case
+  secret inside the body reads ``[redacted]`` there too. Both also in the secret's common encodings
+  (:func:`~mock_server.contract.http.secret_forms`: percent-encoded, ``\\u``-escaped, UTF-16), and
+  a body is scrubbed before it is cut, so a truncated body keeps no part of one. Header names are written in title case
   (``Content-Type``), whatever the client sent, repeated headers joined with a comma.
 - Read back through the store, each entry also carries its ``seq`` (first key).
 """
@@ -32,6 +34,8 @@ import functools
 import json
 from collections.abc import Iterable
 from typing import Any
+
+from ..contract.http import secret_forms
 
 __all__ = [
     "BODY_CAP",
@@ -51,6 +55,7 @@ __all__ = [
 BODY_CAP = 64 * 1024
 """Bytes of one request body the journal keeps; past this it keeps a truncated text and says so."""
 REDACTED = "[redacted]"
+_REDACTED_BYTES = REDACTED.encode()
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 """Headers (lowercase) whose value is always redacted, whatever it is."""
 
@@ -69,11 +74,14 @@ def dumps(value: object) -> bytes:
 
 
 def redact_headers(headers: Iterable[tuple[str, str]], secrets: Iterable[str] = ()) -> dict[str, str]:
-    """Headers as a dict, credential headers and any value containing one of ``secrets`` redacted."""
-    hidden = [secret for secret in secrets if secret]
+    """Headers as a dict, credential headers and any value containing one of ``secrets`` (in any of its
+    :func:`~mock_server.contract.http.secret_forms`, e.g. percent-encoded) redacted."""
+    forms = _forms(tuple(secrets))
     kept: dict[str, str] = {}
     for name, value in headers:
-        if name.lower() in CREDENTIAL_HEADERS or any(secret in value for secret in hidden):
+        if name.lower() in CREDENTIAL_HEADERS or (
+            forms and any(form in value.encode("utf-8", "surrogateescape") for form in forms)
+        ):
             kept[name] = REDACTED
         else:
             kept[name] = value
@@ -118,28 +126,47 @@ def encode_body(
 
     ``raw`` is what was received (``None``: nothing read); ``body`` what it decoded to, or
     :class:`NoBody` when it did not decode; ``issue`` why not (e.g. ``invalid_json``). Any of
-    ``secrets`` found in it reads ``[redacted]``.
+    ``secrets`` found in it, in any of its :func:`~mock_server.contract.http.secret_forms`
+    (percent-encoded, ``\\u``-escaped, UTF-16…), reads ``[redacted]``: in the bytes received
+    first, so that cutting a large body never keeps part of a secret, then in the JSON written.
     """
-    encoded = _encode_body(raw, body, issue)
-    found = [text for text in map(_as_json_text, secrets) if text and text in encoded]
-    return _scrub(encoded, found) if found else encoded
+    forms = _forms(tuple(secrets))
+    size = 0 if raw is None else len(raw)
+    scrubbed = False
+    if forms and raw:
+        for form in forms:
+            if form in raw:
+                raw = raw.replace(form, _REDACTED_BYTES)
+                scrubbed = True
+    encoded = _encode_body(raw, body, issue, size)
+    found = [form for form in forms if form in encoded]
+    return _scrub(encoded, found) if found or scrubbed else encoded
+
+
+def _forms(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Every form of every non-empty secret, longest first (computed once for secrets of usual length)."""
+    return _known_forms(secrets) if sum(map(len, secrets)) <= 1024 else _forms_of(secrets)
 
 
 @functools.lru_cache(maxsize=64)
-def _as_json_text(secret: str) -> bytes:
-    """``secret`` as the encoder writes it inside a JSON string (without the quotes)."""
-    return _ENCODER.encode(secret)[1:-1].encode("utf-8", "surrogatepass")
+def _known_forms(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
+    return _forms_of(secrets)
 
 
-def _encode_body(raw: bytes | None, body: object, issue: str | None) -> bytes:
+def _forms_of(secrets: tuple[str, ...]) -> tuple[bytes, ...]:
+    found = {form for secret in secrets if secret for form in secret_forms(secret)}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _encode_body(raw: bytes | None, body: object, issue: str | None, size: int) -> bytes:
     if raw is None or (not raw and body is NoBody):
         return b'"body":null'
-    if len(raw) > BODY_CAP:
+    if size > BODY_CAP:
         text = raw[:BODY_CAP].decode("utf-8", "ignore")  # a cut may split one character
         extra = f',"body_issue":{_ENCODER.encode(issue)}' if issue else ""
         return b'"body":null,"body_text":%s,"body_truncated":true,"body_bytes":%d%s' % (
             dumps(text),
-            len(raw),
+            size,
             extra.encode(),
         )
     if body is not NoBody:

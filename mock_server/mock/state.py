@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -20,7 +21,7 @@ from . import journal
 from .config import DEFAULT_JOURNAL_BYTES
 from .coverage import OUTCOMES, counter_name, coverage_report, is_outcome
 from .faults import Fault, FaultError
-from .stubs import MAX_STUBS, Stub, StubError, decode_stub
+from .stubs import MAX_STUBS, MAX_STUBS_BYTES, Stub, StubCache, StubError
 
 __all__ = ["CHARACTERS", "DEFAULT_JOURNAL_BYTES", "MAX_PENDING_FAULTS", "REQUESTS", "STUB_OUTCOMES", "MockState"]
 
@@ -30,6 +31,7 @@ REQUESTS = "requests"
 _SERIAL_AT_RESET = "coverage-serial-base"
 """The serial counter's value at the last reset: creates since then are ``created`` answers."""
 CHARACTERS = "characters"
+_MAKE_ROOM = "DELETE /__mock/stubs/ID, or DELETE /__mock/stubs"
 STUB_OUTCOMES = "stub-outcomes"
 """The log naming the outcomes of stubs that the catalogue does not hold (so coverage and reset find them)."""
 
@@ -53,6 +55,9 @@ class MockState:
         )
         self.journal_size = self.store.max_items
         self._faults: dict[bytes, Fault] = {}  # decoded fault descriptions, by their JSON
+        self.stub_cache = StubCache()
+        self._adding = threading.Lock()  # the byte bound's check and the add, as one step in this process
+        """The stubs this process decoded, only those the store still holds."""
 
     @classmethod
     def open(
@@ -154,19 +159,42 @@ class MockState:
     # stubs
     def add_stub(self, stub: Stub) -> None:
         """Store ``stub`` (the newest answers first); :class:`~mock_server.mock.stubs.StubError` past the limit."""
-        if not is_outcome(stub.outcome) and stub.outcome not in self._stubbed_outcomes():
-            self.store.append(STUB_OUTCOMES, journal.dumps({"outcome": stub.outcome, "status": stub.status}))
-        try:
-            self.store.add_stub(stub.id, journal.dumps(stub.to_json()), stub.times, MAX_STUBS)
-        except StubLimit as exc:
-            raise StubError(f"{exc} (DELETE /__mock/stubs/ID, or DELETE /__mock/stubs)", None) from None
+        item = journal.dumps(stub.to_json())
+        with self._adding:
+            self._check_room(stub.id, len(item))
+            if not is_outcome(stub.outcome) and stub.outcome not in self._stubbed_outcomes():
+                self.store.append(STUB_OUTCOMES, journal.dumps({"outcome": stub.outcome, "status": stub.status}))
+            try:
+                self.store.add_stub(stub.id, item, stub.times, MAX_STUBS)
+            except StubLimit as exc:
+                raise StubError(f"{exc} ({_MAKE_ROOM})", None, code="stub_limit") from None
+            self.stub_cache.put(item, stub)
+
+    def _check_room(self, stub_id: str, size: int) -> None:
+        """:class:`StubError` when a stub of ``size`` bytes would take the stubs past :data:`MAX_STUBS_BYTES`."""
+        held = sum(len(item) for other, item, _, _ in self.store.stubs() if other != stub_id)
+        if held + size > MAX_STUBS_BYTES:
+            raise StubError(
+                f"the stubs held take {held} bytes of JSON and this one {size}: together they may take at most "
+                f"{MAX_STUBS_BYTES} ({_MAKE_ROOM})",
+                None,
+                code="stub_limit",
+            )
 
     def list_stubs(self) -> list[dict[str, Any]]:
         """Every stub, newest first: its description with ``hits`` and ``remaining`` (``None``: unlimited)."""
+        listing = self.store.stubs()
+        self.stub_cache.keep_only(stub_id for stub_id, _, _, _ in listing)
         return [
-            {**decode_stub(item).to_json(), "hits": hits, "remaining": remaining}
-            for _, item, hits, remaining in self.store.stubs()
+            {**self.stub_cache.decode(stub_id, item).to_json(), "hits": hits, "remaining": remaining}
+            for stub_id, item, hits, remaining in listing
         ]
+
+    def iter_stubs(self) -> Iterator[bytes]:
+        """:meth:`list_stubs` as JSON objects, straight from the store's items (none decoded)."""
+        for _, item, hits, remaining in self.store.stubs():
+            left = b"null" if remaining is None else b"%d" % remaining
+            yield item[:-1] + b',"hits":%d,"remaining":%s}' % (hits, left)
 
     def take_stub(self, body: object, headers: Mapping[str, str]) -> Stub | None:
         """The stub answering this request (newest first), its hit counted; ``None`` when none matches.
@@ -174,20 +202,24 @@ class MockState:
         ``body`` is the decoded request body, ``headers`` its headers with lower-cased names. A stub
         whose ``times`` another process used up meanwhile is passed over for the next match.
         """
-        for stub_id, item, _, remaining in self.store.stubs():
+        listing = self.store.stubs()
+        self.stub_cache.keep_only(stub_id for stub_id, _, _, _ in listing)
+        for stub_id, item, _, remaining in listing:
             if remaining == 0:
                 continue
-            stub = decode_stub(item)
+            stub = self.stub_cache.decode(stub_id, item)
             if stub.matches(body, headers) and self.store.hit_stub(stub_id):
                 return stub
         return None
 
     def delete_stub(self, stub_id: str) -> bool:
         """Remove one stub; whether it was there."""
+        self.stub_cache.forget(stub_id)
         return self.store.delete_stub(stub_id)
 
     def clear_stubs(self) -> None:
         """Remove every stub."""
+        self.stub_cache.clear()
         self.store.clear_stubs()
 
     # contract coverage
@@ -217,12 +249,18 @@ class MockState:
     def reset(self) -> None:
         """Forget the journal, the characters, pending faults, stubs and coverage (serials keep counting)."""
         names = [o.id for o in OUTCOMES] + [name for name in self._stubbed_outcomes() if not is_outcome(name)]
+        self.stub_cache.clear()
         self.store.reset(counters=tuple(counter_name(name) for name in names))
         self.store.incr(_SERIAL_AT_RESET, self.store.get(SERIAL) - self.store.get(_SERIAL_AT_RESET))
 
     def has_stubs(self) -> bool:
-        """Whether any stub is stored (used up or not)."""
-        return bool(self.store.stubs())
+        """Whether any stub is stored (used up or not); none: the decoded ones are freed (another
+        process may have reset the store)."""
+        if self.store.stubs():
+            return True
+        if len(self.stub_cache):
+            self.stub_cache.clear()
+        return False
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

@@ -21,6 +21,12 @@ On the contract (unless ``off_contract``): a 200 carries a character that passes
 a status the contract documents for the endpoint; a catalogue code keeps its own status
 (``rate_limit_exceeded`` is a 429, ``server_error`` a 5xx…), and a 429 carries ``Retry-After``.
 
+Bounds: at most :data:`MAX_HEADERS` headers and :data:`MAX_HEADER_BYTES` bytes of them in
+``match.headers`` and in ``response.headers`` (an answer every HTTP client takes), an
+``error.code`` of at most :data:`MAX_CODE_LENGTH` printable characters (it names an outcome),
+:data:`MAX_STUB_BYTES` per stub and :data:`MAX_STUBS_BYTES` for all stubs held; a description
+that repeats a key is refused (:func:`decode_description`), as the endpoint refuses such a body.
+
 Malformed descriptions are :class:`StubError` 400 ``invalid_stub``; contract breaks 422
 ``stub_off_contract``; ``param`` names the field (dotted, e.g. ``response.headers.Content-Length``).
 """
@@ -29,24 +35,27 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..contract.http import HOP_BY_HOP
-from ..contract.rules import Contract, check_character, check_error_body
+from ..contract.rules import Contract, RuleError, check_character, check_error_body, decode_body
 from . import journal
 from .coverage import OUTCOMES
 
 __all__ = [
     "FORBIDDEN_HEADERS",
     "MAX_STUBS",
+    "MAX_STUBS_BYTES",
     "MAX_STUB_BYTES",
     "OFF_CONTRACT_OUTCOME",
     "Stub",
+    "StubCache",
     "StubError",
+    "decode_description",
     "decode_stub",
     "parse_stub",
     "stub_from_case",
@@ -57,7 +66,16 @@ MAX_STUBS = 1000
 """How many stubs one state holds at once (exhausted ones included, until deleted)."""
 MAX_STUB_BYTES = 1024 * 1024
 """The largest stub description, in bytes of JSON."""
+MAX_STUBS_BYTES = 16 * 1024 * 1024
+"""How many bytes of JSON the stubs of one state hold together (exhausted ones included, until deleted)."""
 MAX_DELAY_MS = 60_000
+MAX_HEADERS = 32
+"""How many headers a stub may match, and how many it may answer with."""
+MAX_HEADER_BYTES = 8 * 1024
+"""Bytes of names and values one stub's headers (matched, or answered) may hold together: every
+HTTP client takes an answer head this size (h11 refuses past 16 KiB by default)."""
+MAX_CODE_LENGTH = 100
+"""The longest ``error.code`` a stub may answer with (it names a coverage outcome)."""
 MAX_TIMES = 2**31 - 1
 OFF_CONTRACT_OUTCOME = "off_contract"
 """The outcome of an off-contract error answer whose body has no string ``error.code``."""
@@ -68,6 +86,9 @@ _CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie", "x-a
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110 token)
 _BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # CR, LF, other controls, and non-ASCII (servers differ on it)
 MAX_MATCH_DEPTH = 32
+MAX_MATCH_NODES = 256
+"""How many JSON values (objects, arrays, strings, numbers…) ``match.body`` may hold: it is kept
+decoded for matching, where every value costs tens of bytes."""
 _TOP = ("match", "response", "times", "off_contract")
 _MATCH = ("body", "headers")
 _RESPONSE = ("status", "json", "headers", "delay_ms")
@@ -118,7 +139,6 @@ class Stub:
     match_headers: tuple[tuple[str, str], ...]
     """Header names lower-cased."""
     status: int
-    json: Any
     headers: tuple[tuple[str, str], ...]
     delay_ms: int
     times: int | None
@@ -127,7 +147,12 @@ class Stub:
     """The coverage outcome its answers count under: ``created`` for a 200, else the envelope's
     ``error.code``, else (off the contract only) :data:`OFF_CONTRACT_OUTCOME`."""
     body: bytes
-    """The JSON answer, encoded once."""
+    """The JSON answer, encoded once (and only so: decoded, a dense answer takes many times its size)."""
+
+    @property
+    def json(self) -> Any:
+        """The answer's body, decoded."""
+        return json.loads(self.body)
 
     def matches(self, body: object, headers: Mapping[str, str]) -> bool:
         """Whether a request with the decoded ``body`` and ``headers`` (names lower-cased) is answered."""
@@ -188,10 +213,50 @@ class Stub:
         )
 
 
-@lru_cache(maxsize=2 * MAX_STUBS)
 def decode_stub(item: bytes) -> Stub:
-    """The :class:`Stub` a store item (the JSON of :meth:`Stub.to_json`) holds, decoded once per distinct item."""
+    """The :class:`Stub` a store item (the JSON of :meth:`Stub.to_json`) holds."""
     return Stub.from_json(json.loads(item))
+
+
+class StubCache:
+    """The decoded stubs of one state, by id: each store item is decoded once per process, and only
+    stubs the store still holds are kept, so a reset or a delete frees them (see :meth:`keep_only`).
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[bytes, Stub]] = {}
+
+    def put(self, item: bytes, stub: Stub) -> None:
+        """Remember ``stub``, stored as ``item``."""
+        self._held[stub.id] = (item, stub)
+
+    def decode(self, stub_id: str, item: bytes) -> Stub:
+        """The stub the store holds as ``item`` under ``stub_id``, decoded unless already known."""
+        held = self._held.get(stub_id)
+        if held is not None and (held[0] is item or held[0] == item):
+            return held[1]
+        stub = decode_stub(item)
+        self._held[stub_id] = (item, stub)
+        return stub
+
+    def keep_only(self, stub_ids: Iterable[str]) -> None:
+        """Forget every stub but those of ``stub_ids`` (the ones the store holds now)."""
+        for stale in set(self._held) - set(stub_ids):
+            self._held.pop(stale, None)
+
+    def forget(self, stub_id: str) -> None:
+        self._held.pop(stub_id, None)
+
+    def clear(self) -> None:
+        self._held.clear()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    @property
+    def item_bytes(self) -> int:
+        """Bytes of the store items behind the stubs held (their JSON)."""
+        return sum(len(item) for item, _ in list(self._held.values()))
 
 
 def _outcome(status: int, body: object) -> str:
@@ -220,7 +285,6 @@ def _build(
         match_body=match_body,
         match_headers=match_headers,
         status=status,
-        json=body,
         headers=headers,
         delay_ms=delay_ms,
         times=times,
@@ -242,6 +306,20 @@ def _depth(value: object, limit: int = MAX_MATCH_DEPTH + 1) -> int:
         return 0
     children = value.values() if isinstance(value, Mapping) else value
     return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
+def _nodes(value: object, limit: int = MAX_MATCH_NODES + 1) -> int:
+    """How many JSON values ``value`` holds, itself included (counting stops past ``limit``)."""
+    count = 0
+    pending = [value]
+    while pending and count < limit:
+        item = pending.pop()
+        count += 1
+        if isinstance(item, Mapping):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
 
 
 def _given(value: Mapping[str, Any], key: str) -> object:
@@ -266,9 +344,21 @@ def _integer(value: object, param: str, low: int, high: int) -> int:
 
 
 def _headers(value: object, param: str, *, response: bool) -> tuple[tuple[str, str], ...]:
+    given = _object(value, param)
+    if len(given) > MAX_HEADERS:
+        raise StubError(f"{param} holds {len(given)} headers; a stub may hold at most {MAX_HEADERS}", param)
+    size = sum(len(str(name)) + len(text) for name, text in given.items() if isinstance(text, str))
+    if size > MAX_HEADER_BYTES:
+        biggest = max(given, key=lambda name: len(given[name]) if isinstance(given[name], str) else 0)
+        where = f"{param}.{biggest}" if len(given[biggest]) > MAX_HEADER_BYTES // 2 else param
+        raise StubError(
+            f"{where}: a stub's headers may hold at most {MAX_HEADER_BYTES} bytes of names and values "
+            f"together (these hold {size}), which every HTTP client accepts",
+            where,
+        )
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for name, text in _object(value, param).items():
+    for name, text in given.items():
         where = f"{param}.{name}"
         if not _TOKEN.fullmatch(name):
             raise StubError(f"{where}: a header name is a token (letters, digits and !#$%&'*+-.^_`|~)", where)
@@ -344,6 +434,66 @@ def _check_contract(status: int, body: object, headers: tuple[tuple[str, str], .
             raise _off('a 429 carries Retry-After (whole seconds), e.g. {"Retry-After": "1"}', "response.headers")
 
 
+class _Repeats(dict[str, Any]):
+    """A decoded JSON object that repeated ``repeated`` (the first key given twice)."""
+
+    repeated = ""
+
+
+def _keep_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            found = _Repeats(pairs)
+            found.repeated = key
+            return found
+        seen.add(key)
+    return dict(pairs)
+
+
+def _repeated_path(value: object, where: str | None) -> str | None:
+    """The dotted path of the first key repeated in ``value`` (decoded with :func:`_keep_repeats`)."""
+    if isinstance(value, _Repeats):
+        return f"{where}.{value.repeated}" if where else value.repeated
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _repeated_path(child, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def decode_description(raw: bytes) -> object:
+    """A stub description's JSON, decoded as strictly as the endpoint decodes a body (a key given twice
+    is refused, not read as its last value); :class:`StubError` naming the field otherwise."""
+    try:
+        return decode_body(raw, reject_duplicates=True)
+    except RuleError as exc:
+        if exc.violation.code != "duplicate_key":
+            raise StubError(f"the body is not a JSON stub description: {exc}", None) from None
+        key = exc.violation.param
+    try:
+        path = _repeated_path(json.loads(raw, object_pairs_hook=_keep_repeats), None)
+    except (ValueError, RecursionError):
+        path = None
+    where = path or key
+    raise StubError(f"{where} is given twice; a stub, like a request to the endpoint, gives each key once", where)
+
+
+def _check_code(body: object) -> None:
+    """:class:`StubError` for an ``error.code`` that cannot name an outcome (too long, or control characters)."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    code = error.get("code") if isinstance(error, Mapping) else None
+    if not isinstance(code, str):
+        return
+    if len(code) > MAX_CODE_LENGTH or not code.isprintable():
+        raise StubError(
+            f"response.json.error.code names the answer's outcome: at most {MAX_CODE_LENGTH} printable "
+            f"characters (this one has {len(code)})",
+            "response.json.error.code",
+        )
+
+
 def parse_stub(data: object, contract: Contract, *, stub_id: str) -> Stub:
     """The :class:`Stub` a description asks for; :class:`StubError` naming the field otherwise."""
     if not isinstance(data, Mapping):
@@ -358,6 +508,11 @@ def parse_stub(data: object, contract: Contract, *, stub_id: str) -> Stub:
         for key, value in match_body.items():
             if _depth(value) > MAX_MATCH_DEPTH:
                 raise StubError(f"match.body.{key} is nested deeper than {MAX_MATCH_DEPTH} levels", f"match.body.{key}")
+        if _nodes(match_body) > MAX_MATCH_NODES:
+            raise StubError(
+                f"match.body may hold at most {MAX_MATCH_NODES} JSON values (match a few fields of the request)",
+                "match.body",
+            )
     match_headers = _headers(_given(match, "headers"), "match.headers", response=False)
     if "response" not in top:
         raise StubError('response is required: {"status": ..., "json": ...}', "response")
@@ -379,6 +534,8 @@ def parse_stub(data: object, contract: Contract, *, stub_id: str) -> Stub:
     off_contract = top.get("off_contract", False)
     if not isinstance(off_contract, bool):
         raise StubError("off_contract must be true or false", "off_contract")
+    if status != 200:
+        _check_code(body)
     if not off_contract:
         _check_contract(status, body, headers, contract)
     try:

@@ -87,6 +87,26 @@ def _check_cors(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc)) from None
 
 
+def _bound_name(host: str) -> tuple[str, ...]:
+    """The name ``--host`` binds, when it is a name (the admin API may be addressed by it)."""
+    from ..contract.http import trusted_host
+    from ..mock.config import parse_hosts
+
+    try:
+        return () if trusted_host(host) else parse_hosts(host)
+    except ValueError:
+        return ()
+
+
+def _check_hosts(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    from ..mock.config import parse_hosts
+
+    try:
+        return parse_hosts(value or "")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 class _DefectName(click.ParamType):  # type: ignore[type-arg]
     """A defect name, checked against the catalogue only when one is given (keeps start-up light)."""
 
@@ -230,6 +250,16 @@ def main() -> None:
     "preflights included (env SORA_MOCK_CORS). Without it no CORS header is sent.",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    envvar="SORA_MOCK_ALLOWED_HOSTS",
+    default=None,
+    callback=_check_hosts,
+    metavar="NAME[,NAME...]",
+    help="Host names (besides IP addresses, localhost and a --host name) the admin API may be addressed by, "
+    "e.g. a compose service name; * for any (env SORA_MOCK_ALLOWED_HOSTS). Other names get 403 (DNS rebinding).",
+)
+@click.option(
     "--defect",
     "defects",
     multiple=True,
@@ -255,6 +285,7 @@ def serve(
     admin_token: str | None,
     access_log: bool,
     cors: tuple[str, ...],
+    allowed_hosts: tuple[str, ...],
     defects: tuple[str, ...],
 ) -> None:
     """Serve the mock on HOST:PORT until Ctrl-C or SIGTERM.
@@ -279,6 +310,7 @@ def serve(
         admin_token=admin_token,
         access_log=access_log,
         cors=cors,
+        allowed_hosts=(*allowed_hosts, *_bound_name(host)),
         defects=defects,
     )
     try:
@@ -400,6 +432,10 @@ def _fetch_coverage(url: str, admin_token: str | None, timeout: float) -> dict[s
         if exc.code == 404:
             raise click.ClickException(
                 f"{shown} answered 404: not a sora-mock with coverage, or one started with --no-admin"
+            ) from None
+        if exc.code == 403:
+            raise click.ClickException(
+                f"{shown} answered 403: the mock refuses this host name; start it with --allowed-host NAME"
             ) from None
         raise click.ClickException(f"{shown} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:

@@ -237,7 +237,8 @@ class BufferedWSGI:
             "REQUEST_METHOD": scope.method,
             "SCRIPT_NAME": "",
             "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
-            "QUERY_STRING": scope.query_string,
+            # WSGI carries the target's bytes as latin-1 text; granian hands over UTF-8 text
+            "QUERY_STRING": scope.query_string.encode("utf-8", "surrogateescape").decode("latin-1"),
             "SERVER_NAME": server_host.strip("[]"),
             "SERVER_PORT": server_port,
             "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
