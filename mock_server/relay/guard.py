@@ -50,7 +50,7 @@ from ..mock.config import MAX_BODY_BYTES
 from ..mock.fixtures import TOKEN_PLACEHOLDER, kept_headers
 from ..serving.flask_glue import error_response, http_error_response, read_capped, violation_response
 from ..store import Store, open_store
-from .paths import forwarded_path, is_under, resolve_path
+from .paths import forwarded_path, is_under, loose_path, names_path, resolve_path
 from .recorder import is_secret, scrub, scrub_bytes
 
 __all__ = [
@@ -423,16 +423,38 @@ class _Upstream:
         self.prefix = self.base.raw_path.split(b"?", 1)[0].rstrip(b"/")
         self.name = public_url(config.upstream)
 
-    def is_endpoint(self, path: str) -> bool:
-        """Whether the upstream could read ``path`` (decoded, as the client sent it) as the endpoint.
+    def endpoint_path(self, path: str) -> str | None:
+        """The path to forward when the upstream could read ``path`` (decoded, as the client sent it)
+        as the endpoint, else ``None``.
 
-        Judged on the client's path and on the whole path the upstream gets (its prefix included),
-        so a path that only climbs out of the prefix upstream is caught too.
+        Judged on the client's path and on the whole path the upstream gets, its prefix included:
+        with ``--upstream http://host/sora``, ``/v1/characters`` reaches ``/sora/v1/characters``,
+        the endpoint of a relay at the host's root (see :func:`names_path`). A client path that is
+        the endpoint is forwarded as the endpoint below the prefix; any other is forwarded as it
+        came (normalized), so the guard budgets exactly the path it sends.
         """
         if resolve_path(path) == ENDPOINT_PATH:
-            return True
-        sent = self.url(forwarded_path(path), b"").raw_path.decode("ascii")
-        return resolve_path(sent) == resolve_path(self.prefix.decode("ascii") + ENDPOINT_PATH)
+            return ENDPOINT_PATH
+        forwarded = forwarded_path(path)
+        if names_path(resolve_path(self.sent_path(forwarded)), ENDPOINT_PATH):
+            return forwarded
+        return None
+
+    def is_endpoint(self, path: str) -> bool:
+        """Whether the upstream could read ``path`` as the endpoint (:meth:`endpoint_path`)."""
+        return self.endpoint_path(path) is not None
+
+    def near_endpoint(self, path: str) -> bool:
+        """Whether a lenient upstream could still route ``path`` to the endpoint (:func:`loose_path`):
+        ``/sora/v1/characters.json``, ``/sora/v1/characters%20``, ``/sora/v1/ｃharacters``."""
+        return any(
+            names_path(loose_path(resolve_path(text)), ENDPOINT_PATH)
+            for text in (path, self.sent_path(forwarded_path(path)))
+        )
+
+    def sent_path(self, forwarded: str) -> str:
+        """The whole path (prefix included) the upstream receives for the forwarded path ``forwarded``."""
+        return self.url(forwarded, b"").raw_path.decode("ascii")
 
     def url(self, path: str, query: bytes) -> httpx.URL:
         """The upstream URL for ``path`` (normalized and percent-encoded, see :func:`forwarded_path`)."""
@@ -689,7 +711,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             key = current
         return key
 
-    def create_character() -> Response:
+    def create_character(target: str) -> Response:
         denied = check_bearer(request.headers.get("Authorization"), None)
         if denied is not None:
             return blocked(violation_response(denied))
@@ -702,7 +724,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         if violation is not None:
             return blocked(violation_response(violation))
         query = request.query_string
-        url = upstream.url(ENDPOINT_PATH, query)
+        url = upstream.url(target, query)
         reserved = reserve()
         if reserved is None:
             store.incr(_OVER_BUDGET)
@@ -767,7 +789,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         record(answer, raw, token, content)
         return tag(to_flask(answer), "forwarded")
 
-    def endpoint() -> Response:
+    def endpoint(target: str) -> Response:
         if request.method == "OPTIONS":
             return options(("POST",))
         if request.method != "POST":
@@ -784,7 +806,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
                     headers={"Allow": "OPTIONS, POST"},
                 )
                 return blocked(refusal)
-        return create_character()
+        return create_character(target)
 
     def report() -> Response:
         return tag(Response(_json_bytes(state.report()), mimetype="application/json"), "local")
@@ -837,8 +859,9 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     @app.route("/<path:path>", methods=_METHODS, provide_automatic_options=False)
     def dispatch(path: str) -> Response:
         """Route on what the path means to the upstream (:func:`resolve_path`), not on its text."""
-        if upstream.is_endpoint(request.path):
-            return endpoint()
+        target = upstream.endpoint_path(request.path)
+        if target is not None:
+            return endpoint(target)
         if request.path in own:
             methods, view = own[request.path]
             if request.method == "OPTIONS":
@@ -849,6 +872,14 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             return response
         if is_under(resolve_path(request.path), GUARD_PREFIX) or not cfg.pass_through:
             raise NotFound()  # the guard's own prefix is never forwarded
+        if upstream.near_endpoint(request.path):  # a lenient relay could serve it as the endpoint, unchecked
+            refusal = error_response(
+                404,
+                f"{request.path[:200]} is not the endpoint, but a lenient upstream could read it as "
+                f"{ENDPOINT_PATH}; the guard does not forward it. Send POST {ENDPOINT_PATH}.",
+                code="near_endpoint",
+            )
+            return blocked(refusal)
         return pass_through()
 
     @app.errorhandler(HTTPException)
