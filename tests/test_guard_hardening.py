@@ -6,6 +6,8 @@ every request with a plain character (200), so a create that reached it would ha
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app
 from mock_server.relay.paths import loose_path, names_path
 
 from .conftest import VIDEO
+from .helpers import MockProcess
 from .misbehaving_relay import MisbehavingRelay
 
 TOKEN = "guard-hardening-secret-5e2a"
@@ -29,6 +32,27 @@ BROKEN = {"url": VIDEO, "timestamps": "1,9"}
 def relay() -> Iterator[MisbehavingRelay]:
     with MisbehavingRelay("trickle-body", pause=0, steps=0) as server:  # a plain 200 character at once
         yield server
+
+
+class GuardProcess(MockProcess):
+    """``sora-mock guard ARGS --port 0`` in a subprocess, ready once ``/__guard/report`` answers."""
+
+    command = "guard"
+    ready_path = "/__guard/report"
+
+
+def raw_exchange(port: int, head: bytes, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    """Send ``head`` (request line and headers, no blank line) and ``body`` as bytes; read the answer to EOF."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        length = f"Content-Length: {len(body)}\r\n".encode() if body else b""
+        conn.sendall(head + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + length + b"\r\n" + body)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    top, _, payload = data.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split(" ")[1]), headers, payload
 
 
 @pytest.fixture
@@ -136,3 +160,43 @@ def test_near_endpoint_below_a_prefix_is_refused_and_real_sub_paths_pass(
         "/sora/v1/charactersheet",
         "/sora/v2/characters",
     ]
+
+
+# --- item 2: a request target that is not Latin-1 --------------------------------------------------
+
+
+def test_raw_utf8_queries_are_served_through_the_real_server(relay: MisbehavingRelay) -> None:
+    args = ["--upstream", relay.url, "--max-creates", "1"]
+    body = json.dumps(VALID).encode()
+    post = b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Type: application/json"
+    with GuardProcess(args) as guard:
+        for query in (b"x=\xef\xbc\x92", b"\xc3\xa9=\xc3\xa9", b"x=%ff", b"x=\xf0\x9f\x98\x80"):
+            status, headers, payload = raw_exchange(guard.port, b"GET /__guard/report?" + query + b" HTTP/1.1")
+            assert (status, headers.get("x-sora-guard")) == (200, "local"), query
+            assert json.loads(payload)["max_creates"] == 1
+            status, headers, payload = raw_exchange(guard.port, b"GET /nothing?" + query + b" HTTP/1.1")
+            assert (status, headers.get("x-sora-guard")) == (404, "blocked"), query
+            assert json.loads(payload)["error"]["code"] == "not_found"
+        status, headers, _ = raw_exchange(
+            guard.port, b"POST /sora/v1/characters?x=\xef\xbc\x92 HTTP/1.1\r\n" + post, body
+        )
+        assert (status, headers.get("x-sora-guard")) == (200, "forwarded")
+        status, headers, _ = raw_exchange(guard.port, b"POST /sora/v1/characters?x=\xc3\xa9 HTTP/1.1\r\n" + post, body)
+        assert (status, headers.get("x-sora-guard")) == (429, "budget")
+    assert [seen.path for seen in relay.seen] == ["/sora/v1/characters?x=%EF%BC%92"]  # the query as sent, encoded
+
+
+# --- item 9: every answer of the guard is marked ---------------------------------------------------
+
+
+def test_the_serving_layers_own_refusals_carry_the_guard_header(relay: MisbehavingRelay) -> None:
+    post = b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Type: application/json"
+    with GuardProcess(["--upstream", relay.url]) as guard:
+        status, headers, payload = raw_exchange(
+            guard.port, b"POST /sora/v1/characters HTTP/1.1\r\n" + post + b"\r\nContent-Length: 99999999"
+        )
+        assert (status, headers.get("x-sora-guard")) == (413, "blocked")
+        assert json.loads(payload)["error"]["code"] == "request_too_large"
+        status, headers, payload = raw_exchange(guard.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1")
+        assert (status, headers.get("x-sora-guard")) == (414, "blocked")
+    assert relay.seen == []

@@ -26,8 +26,10 @@ import asyncio
 import base64
 import ipaddress
 import json
+import logging
 import os
 import ssl
+import sys
 import time
 import uuid
 import zlib
@@ -43,8 +45,16 @@ import httpx
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from ..contract.http import HOP_BY_HOP, bearer_token, check_bearer
-from ..contract.rules import Contract, RuleError, check_character, check_error_body, check_request, decode_body
+from ..contract.http import HOP_BY_HOP, bearer_token, check_bearer, envelope
+from ..contract.rules import (
+    Contract,
+    RuleError,
+    Violation,
+    check_character,
+    check_error_body,
+    check_request,
+    decode_body,
+)
 from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..mock.config import MAX_BODY_BYTES
 from ..mock.fixtures import TOKEN_PLACEHOLDER, kept_headers
@@ -622,6 +632,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         store = open_store(cfg.state_url, prefix=cfg.state_prefix, max_items=cfg.max_findings)
     state = GuardState(cfg, store, contract, httpx.create_ssl_context())
     app.extensions["sora_guard"] = state
+    app.extensions["sora_serving_headers"] = [(GUARD_HEADER, "blocked")]  # the serving glue's own 413, 408, 414, 431
     upstream = _Upstream(cfg, state.verify)
     recorder = _Recorder(Path(cfg.record_dir), upstream.name) if cfg.record_dir else None
 
@@ -893,6 +904,24 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
         failure = error_response(500, "The guard failed unexpectedly.", code="server_error", error_type="server_error")
         return tag(failure, "error")
+
+    app.wsgi_app = _always_tagged(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def _always_tagged(wsgi: Any) -> Any:
+    """``wsgi`` that answers a failure before Flask's own handlers run (building the request) in the
+    envelope with ``X-Sora-Guard: error`` instead of raising it to the server."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            return wsgi(environ, start_response)
+        except Exception as exc:
+            logging.getLogger(__name__).error("unhandled %s before routing", type(exc).__name__)
+            body = envelope(Violation(500, None, "server_error", "The guard failed unexpectedly."), "server_error")
+            headers = [("Content-Type", "application/json"), (GUARD_HEADER, "error")]
+            start_response("500 INTERNAL SERVER ERROR", headers, sys.exc_info())
+            return [body]
 
     return app
 

@@ -63,7 +63,9 @@ class BufferedWSGI:
     ``max_body_bytes`` caps every body (413 beyond it); ``read_timeout`` bounds the time to
     receive a whole body (408 beyond it); ``threads`` > 0 runs the WSGI app in a pool of that many
     threads, 0 runs it on the event loop (right for an app that never waits on I/O);
-    ``access_log`` writes one line per endpoint request (the WSGI app logs its own).
+    ``access_log`` writes one line per endpoint request (the WSGI app logs its own);
+    ``own_headers`` are added to the answers this glue writes itself (413, 408, 414, 431, 500), so
+    an app that marks each of its answers (the guard's ``X-Sora-Guard``) marks these too.
     """
 
     def __init__(
@@ -75,8 +77,10 @@ class BufferedWSGI:
         threads: int = 0,
         endpoint: Endpoint | None = None,
         access_log: bool = False,
+        own_headers: Headers | None = None,
     ) -> None:
         self.app = app
+        self.own_headers: Headers = list(own_headers or [])
         self.endpoint = endpoint
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
@@ -112,7 +116,8 @@ class BufferedWSGI:
             return
         refusal = _head_refusal(scope)
         if refusal is not None:
-            protocol.response_bytes(refusal.status, [_JSON, ("connection", "close")], envelope(refusal))
+            headers = [_JSON, ("connection", "close"), *self.own_headers]
+            protocol.response_bytes(refusal.status, headers, envelope(refusal))
             return
         # Asked before the body is read, this is resolved by the time the body arrives if the client
         # shut its write side (granian then closes the connection unanswered); asked later, it is not.
@@ -131,7 +136,8 @@ class BufferedWSGI:
             body, _ = await self._read_body(scope, protocol)
         except _BodyError as exc:
             violation = exc.violation
-            protocol.response_bytes(violation.status, [_JSON, ("connection", "close")], envelope(violation))
+            headers = [_JSON, ("connection", "close"), *self.own_headers]
+            protocol.response_bytes(violation.status, headers, envelope(violation))
             return
         if gone.done():  # the client left (or shut its side): nothing is handed on
             return
@@ -148,7 +154,7 @@ class BufferedWSGI:
             return
         except Exception:
             _log.exception("unhandled error in the app on %s %s", scope.method, scope.path)
-            status, headers = 500, [_JSON]
+            status, headers = 500, [_JSON, *self.own_headers]
             payload = envelope(Violation(500, None, "server_error", "The server failed unexpectedly."))
         protocol.response_bytes(status, headers, payload)
 
@@ -237,7 +243,8 @@ class BufferedWSGI:
             "REQUEST_METHOD": scope.method,
             "SCRIPT_NAME": "",
             "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
-            "QUERY_STRING": scope.query_string,
+            # WSGI strings carry bytes as Latin-1: the query's UTF-8 bytes, as PATH_INFO's (a raw ２ is not Latin-1)
+            "QUERY_STRING": scope.query_string.encode("utf-8", "surrogateescape").decode("latin-1"),
             "SERVER_NAME": server_host.strip("[]"),
             "SERVER_PORT": server_port,
             "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",

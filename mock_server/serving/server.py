@@ -159,6 +159,7 @@ def worker_app() -> Any:
         threads=spec["threads"],
         endpoint=extension.get("endpoint"),
         access_log=bool(extension) and extension["config"].access_log,
+        own_headers=getattr(app, "extensions", {}).get("sora_serving_headers"),  # the guard's X-Sora-Guard
     )
 
 
