@@ -20,7 +20,7 @@ from mock_server.relay.paths import loose_path, names_path
 
 from .conftest import VIDEO
 from .helpers import MockProcess
-from .misbehaving_relay import MisbehavingRelay
+from .misbehaving_relay import CHARACTER, MisbehavingRelay
 
 TOKEN = "guard-hardening-secret-5e2a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -200,3 +200,28 @@ def test_the_serving_layers_own_refusals_carry_the_guard_header(relay: Misbehavi
         status, headers, payload = raw_exchange(guard.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1")
         assert (status, headers.get("x-sora-guard")) == (414, "blocked")
     assert relay.seen == []
+
+
+class ConnectionListingRelay(MisbehavingRelay):
+    """Answers a character with ``Connection: close, X-Hop-Secret, x-other`` naming two headers it also sends."""
+
+    def _answer(self, conn: socket.socket) -> None:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(CHARACTER)}\r\nX-Hop-Secret: s3cr3t\r\nX-Other: 1\r\nX-Kept: yes\r\n"
+            "Connection: close, X-Hop-Secret\r\nConnection: x-other\r\n\r\n"
+        )
+        conn.sendall(head.encode() + CHARACTER)
+
+
+@pytest.mark.parametrize("path", ["/sora/v1/characters", "/elsewhere"])
+def test_headers_named_in_connection_are_dropped_both_ways(path: str, make_guard: Callable[..., FlaskClient]) -> None:
+    with ConnectionListingRelay("listing") as relay:
+        guard = make_guard(upstream=relay.url, pass_through=True)
+        sent = {**AUTH, "Connection": "keep-alive, X-Client-Hop", "X-Client-Hop": "c1", "X-Client-Kept": "k"}
+        answer = guard.post(path, json=VALID, headers=sent)
+        assert answer.status_code == 200
+        assert "X-Hop-Secret" not in answer.headers and "X-Other" not in answer.headers
+        assert answer.headers["X-Kept"] == "yes"
+        [seen] = relay.seen
+        assert "x-client-hop" not in seen.headers and seen.headers["x-client-kept"] == "k"

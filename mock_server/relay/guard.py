@@ -579,6 +579,11 @@ class _Upstream:
         return b"".join(chunks)
 
 
+def _connection_options(values: list[str]) -> set[str]:
+    """The header names the ``Connection`` header(s) list: hop-by-hop for that one connection (RFC 9110 7.6.1)."""
+    return {part.strip().lower() for value in values for part in value.split(",") if part.strip()}
+
+
 def _loopback_or_ip(host: str) -> bool:
     """Whether a ``Host`` header names ``localhost`` or an IP address (no name DNS could rebind)."""
     name = host.strip()
@@ -659,7 +664,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         return request.get_data(cache=False)  # 413 from Content-Length, before reading anything
 
     def outgoing_headers(endpoint: bool) -> list[tuple[str, str]]:
-        listed = {part.strip().lower() for part in request.headers.get("Connection", "").split(",")}
+        listed = _connection_options(request.headers.getlist("Connection"))
         headers = []
         for name, value in request.headers.items():
             lower = name.lower()
@@ -676,10 +681,11 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         return upstream.send(request.method, url, outgoing_headers(endpoint), raw if has_body else None, given)
 
     def to_flask(answer: _Answer) -> Response:
+        listed = _connection_options(answer.headers.get_list("Connection"))
         headers = []
         for name, value in answer.headers.multi_items():
             lower = name.lower()
-            if lower in _HOP_BY_HOP or lower in _SERVER_WRITTEN:
+            if lower in _HOP_BY_HOP or lower in _SERVER_WRITTEN or lower in listed:
                 continue
             if name.title() in _LOCATION_HEADERS:
                 local = upstream.local_location(value, answer.url)
