@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ipaddress
 import json
 import logging
@@ -59,7 +60,7 @@ from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..mock.config import MAX_BODY_BYTES
 from ..mock.fixtures import TOKEN_PLACEHOLDER, kept_headers
 from ..serving.flask_glue import error_response, http_error_response, read_capped, violation_response
-from ..store import Store, open_store
+from ..store import StateLost, Store, StoreUnavailable, open_store
 from .paths import forwarded_path, is_under, loose_path, names_path, resolve_path
 from .recorder import is_secret, scrub, scrub_bytes
 
@@ -234,7 +235,17 @@ def guard_report(store: Store, config: GuardConfig) -> dict[str, Any]:
         "passed": store.get(_PASSED),
         "resets": epoch,
         "findings": findings,
+        "state": _state_problem(store) or "ok",
     }
+
+
+def _state_problem(store: Store) -> str | None:
+    """Why the store no longer holds the state the guard budgets on (creates are refused), or ``None``."""
+    try:
+        store.verify()
+    except StateLost as exc:
+        return f"lost: {exc}; creates are refused until POST {_RESET_PATH}"
+    return None
 
 
 def summary_line(report: Mapping[str, Any]) -> str:
@@ -635,6 +646,8 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     contract = load_contract()
     if store is None:
         store = open_store(cfg.state_url, prefix=cfg.state_prefix, max_items=cfg.max_findings)
+    with contextlib.suppress(StoreUnavailable):  # down now (or lost): each create asks again, refused meanwhile
+        store.seal()  # the identity of the state this guard budgets on: a loss of it is noticed, never taken as new
     state = GuardState(cfg, store, contract, httpx.create_ssl_context())
     app.extensions["sora_guard"] = state
     app.extensions["sora_serving_headers"] = [(GUARD_HEADER, "blocked")]  # the serving glue's own 413, 408, 414, 431
@@ -645,8 +658,15 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         response.headers[GUARD_HEADER] = verdict
         return response
 
+    def tally(name: str, delta: int = 1) -> None:
+        """Count in the store; an answer already decided (or billed) is still given when the store fails."""
+        try:
+            store.incr(name, delta)
+        except StoreUnavailable as exc:
+            app.logger.warning("the guard could not count %s: %s", name, exc)
+
     def blocked(response: Response) -> Response:
-        store.incr(_BLOCKED)
+        tally(_BLOCKED)
         return tag(response, "blocked")
 
     def options(methods: tuple[str, ...]) -> Response:
@@ -705,7 +725,10 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             "status": status,
             "problems": problems,
         }
-        store.append(_FINDINGS, _json_bytes(finding))
+        try:
+            store.append(_FINDINGS, _json_bytes(finding))
+        except StoreUnavailable as exc:
+            app.logger.warning("the guard could not keep a finding: %s", exc)
 
     def record(answer: _Answer, raw: bytes, token: str, content: bytes | None) -> None:
         if recorder is None:
@@ -742,9 +765,10 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             return blocked(violation_response(violation))
         query = request.query_string
         url = upstream.url(target, query)
+        store.verify()  # a store that lost the budget's state refuses (StateLost), never starts a new budget
         reserved = reserve()
         if reserved is None:
-            store.incr(_OVER_BUDGET)
+            tally(_OVER_BUDGET)
             refusal = error_response(
                 429,
                 f"The guard's budget of {cfg.max_creates} billable create(s) is spent; nothing was sent upstream. "
@@ -758,15 +782,15 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
 
         def kept(status: int | None) -> None:
             """The create stays reserved: billed (a 200) or maybe billed (anything unclear)."""
-            store.incr(_CREATES if status == 200 else _UNCERTAIN)
+            tally(_CREATES if status == 200 else _UNCERTAIN)
 
         try:
             answer = forward(raw, url, endpoint=True)
         except _NoAnswer as exc:
             if not exc.sent:
-                store.incr(reserved, -1)  # nothing left the guard: nothing was billed
+                tally(reserved, -1)  # nothing left the guard: nothing was billed
                 return tag(exc.response(), "upstream-error")
-            store.incr(_FORWARDED)
+            tally(_FORWARDED)
             kept(exc.upstream_status)
             problem = f"no whole answer from the upstream ({exc.code}); kept as a possible create"
             add_finding(summary, exc.upstream_status, [problem])
@@ -774,7 +798,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         except BaseException:  # an interrupt: the request may have left, so never give the create back
             kept(None)
             raise
-        store.incr(_FORWARDED)
+        tally(_FORWARDED)
         try:
             content = _decode_answer(answer.raw, answer.headers, cfg.max_answer_bytes)
         except (_Unreadable, _TooLarge) as exc:
@@ -796,7 +820,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         if 200 <= answer.status < 300:
             kept(answer.status)
         else:
-            store.incr(reserved, -1)  # a clear answer that bills nothing
+            tally(reserved, -1)  # a clear answer that bills nothing
         try:
             problems = judge_answer(answer.status, answer.headers, content, contract)
         except Exception as exc:  # never a 500 for an answer that came back
@@ -847,6 +871,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
                 param="Content-Type",
             )
             return blocked(refusal)
+        store.reseal()  # an explicit reset: a state that was lost is the guard's again (a new budget below)
         store.incr(_EPOCH)  # a new budget counter; forwarded, blocked, creates and findings stay
         answer = Response(json.dumps({"status": "reset", "budget_left": cfg.max_creates}), mimetype="application/json")
         return tag(answer, "local")
@@ -863,7 +888,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             answer = forward(raw, url, endpoint=False)
         except _NoAnswer as exc:
             return tag(exc.response(), "upstream-error")
-        store.incr(_PASSED)
+        tally(_PASSED)
         if recorder is not None:
             try:
                 content: bytes | None = _decode_answer(answer.raw, answer.headers, cfg.max_answer_bytes)
@@ -904,6 +929,19 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         if isinstance(exc, MethodNotAllowed) and upstream.is_endpoint(request.path):
             exc = MethodNotAllowed(valid_methods=["OPTIONS", "POST"])  # a method no route lists (PROPFIND)
         return blocked(http_error_response(exc, cfg.max_body_bytes))
+
+    @app.errorhandler(StoreUnavailable)
+    def store_failed(exc: StoreUnavailable) -> Response:
+        if isinstance(exc, StateLost):
+            message = (
+                f"The guard refuses creates: {exc}. The budget it kept there is gone, and a fresh one is never "
+                f"started unseen; POST {_RESET_PATH} starts a new budget."
+            )
+            failure = error_response(503, message, code="state_lost", error_type="server_error")
+        else:
+            message = f"The guard's state store cannot be used ({exc}); nothing was sent upstream."
+            failure = error_response(503, message, code="state_unavailable", error_type="server_error")
+        return tag(failure, "error")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from flask import Flask
 
-from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, serve_app
+from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, seal_state, serve_app
 from ..store import StoreUnavailable, is_memory_url, open_store, prepare_state_url
 from .guard import (
     DEFAULT_MAX_ANSWER_BYTES,
@@ -56,6 +56,7 @@ def serve_guard(config: GuardConfig, *, host: str, port: int, workers: int = 1, 
         read_timeout=DEFAULT_READ_TIMEOUT,
         max_body_bytes=config.max_body_bytes,
         name="sora-mock guard",
+        state_identity=seal_state(config.state_url, config.state_prefix),  # workers never budget on a lost state
     )
     _report_on_stop(config)  # only once serving ended (a busy port raised before anything was served)
 

@@ -22,7 +22,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import _SECRET_NAME, FaultQueueFull, Store, StoreUnavailable, StubLimit, safe_url
+from .base import _SECRET_NAME, IDENTITY, FaultQueueFull, Store, StoreUnavailable, StubLimit, safe_url
 
 __all__ = ["RedisStore"]
 
@@ -83,12 +83,23 @@ end
 return fault
 """
 
-# KEYS: counter; ARGV: limit
+# KEYS: counter, identity marker; ARGV: limit, the identity expected ('' for none)
 _RESERVE = """
+if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
 local value = tonumber(redis.call('GET', KEYS[1]) or '0')
 if value >= tonumber(ARGV[1]) then return 0 end
 redis.call('INCR', KEYS[1])
 return 1
+"""
+
+# KEYS: identity marker; ARGV: identity, '1' to replace the one held
+_MARK = """
+if ARGV[2] ~= '1' then
+    local held = redis.call('GET', KEYS[1])
+    if held then return held end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
 """
 
 # KEYS: log-name set, fault list, counters…; ARGV: the key prefix
@@ -185,6 +196,7 @@ class RedisStore(Store):
                         ("push", _PUSH),
                         ("take", _TAKE),
                         ("reserve", _RESERVE),
+                        ("mark", _MARK),
                         ("reset", _RESET),
                         ("stub_add", _STUB_ADD),
                         ("stub_hit", _STUB_HIT),
@@ -256,7 +268,11 @@ class RedisStore(Store):
         return int(value or 0)
 
     def reserve(self, name: str, limit: int) -> bool:
-        return bool(self._run(lambda r: self._scripts["reserve"](keys=[self._key("counter:", name)], args=[limit])))
+        keys, args = [self._key("counter:", name), self._key(IDENTITY)], [limit, self.identity or ""]
+        done = int(self._run(lambda r: self._scripts["reserve"](keys=keys, args=args)))
+        if done < 0:
+            raise self._lost(self._marker())
+        return bool(done)
 
     # faults
     def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
@@ -312,9 +328,19 @@ class RedisStore(Store):
             *(self._key("counter:", name) for name in counters),
         ]
         self._run(lambda r: self._scripts["reset"](keys=keys, args=[self.prefix]))
+        self.reseal()
 
-    def ping(self) -> None:
+    def _ping(self) -> None:
         self._run(lambda r: r.ping())
+
+    def _marker(self) -> str | None:
+        value = self._run(lambda r: r.get(self._key(IDENTITY)))
+        return None if value is None else bytes(value).decode("utf-8", "replace")  # type: ignore[arg-type]
+
+    def _put_marker(self, identity: str, *, replace: bool) -> str:
+        args = [identity, "1" if replace else "0"]
+        held = self._run(lambda r: self._scripts["mark"](keys=[self._key(IDENTITY)], args=args))
+        return bytes(held).decode("utf-8", "replace")
 
     def close(self) -> None:
         with self._lock:
