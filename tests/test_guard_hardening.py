@@ -225,3 +225,69 @@ def test_headers_named_in_connection_are_dropped_both_ways(path: str, make_guard
         assert answer.headers["X-Kept"] == "yes"
         [seen] = relay.seen
         assert "x-client-hop" not in seen.headers and seen.headers["x-client-kept"] == "k"
+
+
+# --- item 8: recordings keep no token, nor a fragment or another spelling of it ----------------------
+
+SECRET = "sk-Zq7/Vx+Rt5_Lm9Pw3Kd8"
+
+
+class EchoingRelay(MisbehavingRelay):
+    """Answers ``body`` as text/plain."""
+
+    body = b""
+
+    def _answer(self, conn: socket.socket) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len(self.body)}\r\n"
+        head += "Connection: close\r\n\r\n"
+        conn.sendall(head.encode() + self.body)
+
+
+def _spellings(token: str) -> list[bytes]:
+    import base64
+    import re
+    import urllib.parse
+
+    data = token.encode()
+    return [
+        data,
+        urllib.parse.quote(token, safe="").encode(),
+        re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), urllib.parse.quote(token, safe="")).encode(),
+        json.dumps(token, ensure_ascii=True)[1:-1].replace("/", "\\/").encode(),
+        "".join(f"\\u{ord(c):04x}" for c in token).encode(),
+        token.encode("utf-16-le"),
+        token.encode("utf-16-be"),
+        base64.b64encode(b"x" + data),
+        base64.urlsafe_b64encode(b"xy" + data),
+        urllib.parse.quote(token[:5], safe="").encode() + data[5:],  # partly encoded
+    ]
+
+
+def test_a_recording_is_scrubbed_before_it_is_cut_and_in_every_spelling(
+    make_guard: Callable[..., FlaskClient], tmp_path: Any
+) -> None:
+    with EchoingRelay("echo") as relay:
+        guard = make_guard(upstream=relay.url, pass_through=True, record_dir=str(tmp_path))
+        auth = {"Authorization": f"Bearer {SECRET}"}
+        for cut_at in (1995, 1999, 2000 - len(SECRET) + 1):
+            relay.body = b"a" * cut_at + SECRET.encode() + b" tail"  # the token straddles the 2,000-character cut
+            assert guard.get("/notes", headers=auth).status_code == 200
+        relay.body = b" | ".join(_spellings(SECRET))
+        assert guard.get("/notes", headers=auth).status_code == 200
+        written = b"".join(path.read_bytes() for path in tmp_path.glob("*.json"))
+        assert len(list(tmp_path.glob("*.json"))) == 4
+        assert SECRET[:6].encode() not in written  # not even the first characters
+        for form in _spellings(SECRET):
+            core = form[4:-4] if len(form) > 12 else form
+            assert core not in written, form
+
+
+def test_sora_mock_record_scrubs_before_it_cuts_too() -> None:
+    from mock_server.mock.fixtures import case
+    from mock_server.relay.recorder import record_cases
+
+    with EchoingRelay("echo") as relay:
+        relay.body = b"a" * 1995 + SECRET.encode() + b" and " + SECRET.encode("utf-16-le")
+        document = record_cases([case("url-form")], relay.url, SECRET, timeout=10)
+    written = json.dumps(document).encode()
+    assert SECRET[:5].encode() not in written and b"aaaa[reda" in written  # the mark is what the cut shortened

@@ -1007,7 +1007,8 @@ class _Recorder:
                 decoded = _as_json_or_text(content.decode("utf-8"))
             except UnicodeDecodeError:
                 decoded = {"text": content.decode("utf-8", "replace")}
-            body = decoded["json"] if "json" in decoded else {"text": decoded["text"][:2000]}
+            # scrubbed before the cut, so a cut never keeps the first characters of a token
+            body = decoded["json"] if "json" in decoded else {"text": scrub(decoded["text"], token)[:2000]}
         response = {"status": answer.status, "headers": kept_headers(answer.headers), "body": body}
         stamp = datetime.now(UTC)
         item = {
