@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -22,6 +25,7 @@ from .conftest import VIDEO
 from .helpers import MockProcess
 from .misbehaving_relay import CHARACTER, MisbehavingRelay
 
+PATH = "/sora/v1/characters"
 TOKEN = "guard-hardening-secret-5e2a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 VALID = {"url": VIDEO, "timestamps": "1,3"}
@@ -291,3 +295,41 @@ def test_sora_mock_record_scrubs_before_it_cuts_too() -> None:
         document = record_cases([case("url-form")], relay.url, SECRET, timeout=10)
     written = json.dumps(document).encode()
     assert SECRET[:5].encode() not in written and b"aaaa[reda" in written  # the mark is what the cut shortened
+
+
+# --- item 5: a slow upstream never starves the guard's local answers ----------------------------------
+
+
+class SlowRelay(MisbehavingRelay):
+    """A trickling relay whose listen queue holds every connection of the test."""
+
+    def __init__(self) -> None:
+        super().__init__("trickle-body", pause=0.1, steps=60)  # about 6 s an answer
+        self.server.socket.listen(128)
+
+
+def test_local_answers_never_wait_behind_forwarded_creates() -> None:
+    creates = 12  # more than the guard's 8 threads
+    with SlowRelay() as relay, GuardProcess(["--upstream", relay.url, "--max-creates", "50"]) as guard:
+        done: list[int] = []
+
+        def create() -> None:
+            done.append(httpx.post(guard.url(PATH), json=VALID, headers=AUTH, timeout=60).status_code)
+
+        threads = [threading.Thread(target=create) for _ in range(creates)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while len(relay.seen) < 8 and time.monotonic() < deadline:  # every app thread would now be waiting
+            time.sleep(0.05)
+        with httpx.Client(timeout=60) as client:
+            assert client.get(guard.url("/__guard/report")).status_code == 200
+            refused = client.post(guard.url(PATH), json=BROKEN, headers=AUTH)
+            assert refused.status_code == 422
+            reset = client.post(guard.url("/__guard/reset"), headers={"Content-Type": "application/json"})
+            assert reset.status_code == 200
+        assert done == []  # all three answered while every forwarded create still waited on the upstream
+        for thread in threads:
+            thread.join(timeout=60)
+        assert done == [200] * creates
+        assert len(relay.seen) == creates

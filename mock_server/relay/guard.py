@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -34,7 +35,7 @@ import sys
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..mock.config import MAX_BODY_BYTES
 from ..mock.fixtures import TOKEN_PLACEHOLDER, kept_headers
 from ..serving.flask_glue import error_response, http_error_response, read_capped, violation_response
+from ..serving.glue import DEFERRABLE, DEFERRED
 from ..store import StateLost, Store, StoreUnavailable, open_store
 from .paths import forwarded_path, is_under, loose_path, names_path, resolve_path
 from .recorder import is_secret, scrub, scrub_bytes
@@ -503,7 +505,7 @@ class _Upstream:
         ``given`` holds the (lower-case) names of the headers the client sent, so the HTTP client
         adds none of its own defaults.
         """
-        exchange = self._send(method, url, headers, content, given)
+        exchange = self.exchange(method, url, headers, content, given)
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # the usual case: a worker thread with no event loop of its own
@@ -511,9 +513,10 @@ class _Upstream:
         with ThreadPoolExecutor(1) as runner:  # called from a coroutine: run on a thread of its own
             return runner.submit(asyncio.run, exchange).result()
 
-    async def _send(
+    async def exchange(
         self, method: str, url: httpx.URL, headers: list[tuple[str, str]], content: bytes | None, given: set[str]
     ) -> _Answer:
+        """:meth:`send` as a coroutine, for an event loop."""
         cfg = self.config
         sent = False
         status: int | None = None
@@ -695,10 +698,31 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             headers.append((name, value))
         return headers
 
-    def forward(raw: bytes, url: httpx.URL, *, endpoint: bool) -> _Answer:
+    def relay(
+        raw: bytes, url: httpx.URL, *, endpoint: bool, settle: Callable[[_Answer | _NoAnswer], Response]
+    ) -> Response:
+        """Send the request upstream; ``settle`` turns the answer (or :class:`_NoAnswer`) into the client's.
+
+        Served by the kit's glue, the exchange is handed to the glue's event loop (:data:`DEFERRED`):
+        it holds no app thread while the upstream takes its time, so the guard's local answers (the
+        report, a reset, a refused create) never wait behind forwarded ones; ``settle`` runs on a
+        thread of its own once the answer is in. Elsewhere (a test client), it runs here.
+        """
         has_body = bool(raw) or request.method in ("POST", "PUT", "PATCH")
         given = {name.lower() for name, _ in request.headers.items()}
-        return upstream.send(request.method, url, outgoing_headers(endpoint), raw if has_body else None, given)
+        args = (request.method, url, outgoing_headers(endpoint), raw if has_body else None, given)
+        environ = request.environ
+        if environ.get(DEFERRABLE):
+            environ[DEFERRED] = functools.partial(_exchange_later, app, environ, upstream.exchange(*args), settle)
+            return Response(status=202)  # replaced by the deferred answer
+        try:
+            outcome: _Answer | _NoAnswer = upstream.send(*args)
+        except _NoAnswer as exc:
+            outcome = exc
+        except BaseException:  # an interrupt: the request may have left, so it is counted as maybe billed
+            settle(_interrupted(upstream.name))
+            raise
+        return settle(outcome)
 
     def to_flask(answer: _Answer) -> Response:
         listed = _connection_options(answer.headers.get_list("Connection"))
@@ -779,14 +803,22 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             return tag(refusal, "budget")
         token = _bearer(request.headers.get("Authorization"))
         summary = _request_summary(body, token)
+        # Until settled, the reservation stands: an interrupt or a lost answer never gives it back.
+        return relay(
+            raw, url, endpoint=True, settle=lambda outcome: settle_create(outcome, raw, token, summary, reserved)
+        )
+
+    def settle_create(
+        outcome: _Answer | _NoAnswer, raw: bytes, token: str, summary: dict[str, Any], reserved: str
+    ) -> Response:
+        """Count, judge and record a forwarded create's answer; the client's answer."""
 
         def kept(status: int | None) -> None:
             """The create stays reserved: billed (a 200) or maybe billed (anything unclear)."""
             tally(_CREATES if status == 200 else _UNCERTAIN)
 
-        try:
-            answer = forward(raw, url, endpoint=True)
-        except _NoAnswer as exc:
+        if isinstance(outcome, _NoAnswer):
+            exc = outcome
             if not exc.sent:
                 tally(reserved, -1)  # nothing left the guard: nothing was billed
                 return tag(exc.response(), "upstream-error")
@@ -795,9 +827,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             problem = f"no whole answer from the upstream ({exc.code}); kept as a possible create"
             add_finding(summary, exc.upstream_status, [problem])
             return tag(exc.response(), "upstream-error")
-        except BaseException:  # an interrupt: the request may have left, so never give the create back
-            kept(None)
-            raise
+        answer = outcome
         tally(_FORWARDED)
         try:
             content = _decode_answer(answer.raw, answer.headers, cfg.max_answer_bytes)
@@ -884,10 +914,12 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     def pass_through() -> Response:
         url = upstream.url(forwarded_path(request.path), request.query_string)
         raw = read_raw()
-        try:
-            answer = forward(raw, url, endpoint=False)
-        except _NoAnswer as exc:
-            return tag(exc.response(), "upstream-error")
+        return relay(raw, url, endpoint=False, settle=lambda outcome: settle_passed(outcome, raw))
+
+    def settle_passed(outcome: _Answer | _NoAnswer, raw: bytes) -> Response:
+        if isinstance(outcome, _NoAnswer):
+            return tag(outcome.response(), "upstream-error")
+        answer = outcome
         tally(_PASSED)
         if recorder is not None:
             try:
@@ -951,6 +983,52 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
 
     app.wsgi_app = _always_tagged(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+async def _exchange_later(
+    app: Flask,
+    environ: dict[str, Any],
+    exchange: Coroutine[Any, Any, _Answer],
+    settle: Callable[[_Answer | _NoAnswer], Response],
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Await the upstream on the serving event loop, then settle in the request's context on a thread."""
+    try:
+        outcome: _Answer | _NoAnswer = await exchange
+    except _NoAnswer as exc:
+        outcome = exc
+    except asyncio.CancelledError:  # the request may have left: counted as maybe billed, right now
+        _settled(app, environ, settle, _interrupted(""))
+        raise
+    return await asyncio.to_thread(_settled, app, environ, settle, outcome)
+
+
+def _interrupted(name: str) -> _NoAnswer:
+    """The outcome of an exchange cut short by the guard itself (an interrupt, a cancelled task)."""
+    where = f" with the upstream {name}" if name else " with the upstream"
+    return _NoAnswer(502, "upstream_error", f"The exchange{where} was interrupted.", sent=True)
+
+
+def _settled(
+    app: Flask, environ: dict[str, Any], settle: Callable[[_Answer | _NoAnswer], Response], outcome: _Answer | _NoAnswer
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    with app.request_context(environ):
+        try:
+            response = settle(outcome)
+        except Exception as exc:  # never a 500 without the guard's mark for an answer that came back
+            app.logger.error("unhandled %s settling %s %s", type(exc).__name__, request.method, request.path)
+            failure = error_response(
+                500, "The guard failed unexpectedly.", code="server_error", error_type="server_error"
+            )
+            failure.headers[GUARD_HEADER] = "error"
+            response = failure
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+        started[:] = [status, headers]
+        return lambda data: None
+
+    body = b"".join(response(environ, start_response))
+    return int(started[0].split(" ", 1)[0]), list(started[1]), body
 
 
 def _always_tagged(wsgi: Any) -> Any:

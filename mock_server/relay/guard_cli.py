@@ -28,7 +28,8 @@ from .guard import (
 __all__ = ["guard", "guard_app", "serve_guard"]
 
 DEFAULT_THREADS = 8
-"""Threads per worker: each forwarded create waits on the upstream."""
+"""Threads per worker for the guard's local work (checks, the store); a forwarded request waits for the
+upstream on the worker's event loop, holding none of them."""
 
 
 def guard_app(config: Mapping[str, Any]) -> Flask:
@@ -161,7 +162,7 @@ def _check_upstream(ctx: click.Context, param: click.Parameter, value: str) -> s
     default=DEFAULT_THREADS,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Threads per worker (each forwarded create waits on the upstream).",
+    help="Threads per worker for local work (a forwarded request waits for the upstream on the event loop).",
 )
 def guard(
     upstream: str,

@@ -13,7 +13,10 @@ not arrive within the read timeout. Then:
 * every other request (the admin API, unknown paths) reaches the WSGI app with the buffered body.
 
 Apps that block on the network themselves (a proxy view calling an upstream) run in a thread pool
-instead of on the event loop: pass ``threads`` > 0.
+instead of on the event loop: pass ``threads`` > 0. Such an app can also hand its wait to the event
+loop: the environ says it may (:data:`DEFERRABLE`), and the app leaves a coroutine function under
+:data:`DEFERRED`, whose ``(status, headers, body)`` is then awaited and sent instead of the app's
+own answer. The pool's threads are then free for the answers the app gives at once.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from ..mock.core import Answer, Endpoint, Request
 from ..mock.faults import DroppedConnection
 from ..mock.middleware import access_line
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "BufferedWSGI", "shut_client_socket"]
+__all__ = ["DEFERRABLE", "DEFERRED", "MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "BufferedWSGI", "shut_client_socket"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = list[tuple[str, str]]
@@ -47,6 +50,11 @@ MAX_TARGET_BYTES = 8 * 1024
 """The longest request target (path and query string) served; past it, 414 in the envelope."""
 MAX_HEADER_BYTES = 64 * 1024
 """The largest header section served (names, values and separators); past it, 431 in the envelope."""
+DEFERRABLE = "sora_mock.deferrable"
+"""Environ key: true when the app may leave a coroutine function under :data:`DEFERRED`."""
+DEFERRED = "sora_mock.deferred"
+"""Environ key: a coroutine function the glue awaits on its event loop; its ``(status, headers, body)``
+replaces the app's answer (so a wait on an upstream holds no thread of the pool)."""
 _WATCH_INTERVAL = 0.25
 """Seconds between two checks of the body reads' deadlines (a read may take this much longer)."""
 
@@ -148,6 +156,9 @@ class BufferedWSGI:
             else:
                 loop = asyncio.get_running_loop()
                 status, headers, payload = await loop.run_in_executor(self.pool, _call, self.app, environ)
+            deferred = environ.get(DEFERRED)
+            if deferred is not None:
+                status, headers, payload = await deferred()
         except DroppedConnection:
             shut_client_socket(scope.client, scope.server)
             protocol.response_empty(500, [("connection", "close")])
@@ -259,6 +270,7 @@ class BufferedWSGI:
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
+            DEFERRABLE: True,
         }
         for name, value in scope.headers.items():
             key = name.upper().replace("-", "_")
