@@ -333,3 +333,16 @@ def test_local_answers_never_wait_behind_forwarded_creates() -> None:
             thread.join(timeout=60)
         assert done == [200] * creates
         assert len(relay.seen) == creates
+
+
+def test_a_findings_request_summary_is_scrubbed_before_it_is_cut(
+    relay: MisbehavingRelay, make_guard: Callable[..., FlaskClient]
+) -> None:
+    guard = make_guard(upstream=relay.url)
+    relay.behavior = "gzip-lie"  # an unreadable answer: a finding that shows the request
+    url = "https://example.com/" + "a" * 170 + SECRET + ".mp4"  # the token straddles the 200-character cut
+    answer = guard.post(PATH, json={"url": url, "timestamps": "1,3"}, headers={"Authorization": f"Bearer {SECRET}"})
+    assert answer.status_code == 502
+    [finding] = guard.get("/__guard/report").get_json()["findings"]
+    shown = json.dumps(finding)
+    assert SECRET[:5] not in shown and "[reda" in finding["request"]["body"]["url"]

@@ -348,8 +348,8 @@ def _request_summary(body: object, token: str) -> dict[str, Any]:
     """Method, path and the contract's fields of the body: what a finding shows of a request, never the token."""
     summary: dict[str, Any] = {"method": request.method, "path": request.path}
     if isinstance(body, Mapping):
-        summary["body"] = {
-            name: (value[:200] if isinstance(value, str) else value)
+        summary["body"] = {  # scrubbed before the cut: a cut never keeps the first characters of a token
+            name: (scrub(_printable(value), token)[:200] if isinstance(value, str) else value)
             for name, value in body.items()
             if name in _SUMMARY_FIELDS
         }
