@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app
 from mock_server.store import StateLost, open_store
@@ -77,6 +78,14 @@ def test_a_redis_restarted_empty_is_a_lost_state(redis_alone: RedisServer) -> No
     assert store.reserve("budget", 1) and not store.reserve("budget", 1)
     redis_alone.stop()
     redis_alone.start()
+    with pytest.raises(StateLost):
+        store.reserve("budget", 1)
+    store.reset()  # explicit: sealed again
+    assert store.reserve("budget", 1)
+    client = redis.Redis(unix_socket_path=str(redis_alone.socket))
+    assert [key for key in client.scan_iter() if b"counter" in key] == [b"t:counters"]
+    client.delete(b"t:counters")  # evicted (allkeys-lru) or deleted: the counters and the marker go together
+    client.close()
     with pytest.raises(StateLost):
         store.reserve("budget", 1)
     store.close()
