@@ -1,8 +1,10 @@
 """``sora-mock guard``: a checking, budgeted proxy in front of the paid relay.
 
 A client points its base URL at the guard instead of the relay. Each request whose path the
-upstream could read as ``/sora/v1/characters`` (see :mod:`mock_server.relay.paths`) is the
-endpoint: ``POST`` is judged with the same rules and auth check as the mock, so a request that
+upstream could read as ``/sora/v1/characters`` (see :mod:`mock_server.relay.paths`), judged on the
+whole path it receives (the upstream URL's own path included), is the endpoint; a path a lenient
+upstream could still route there (``/sora/v1/characters.json``) is refused locally. On the
+endpoint, ``POST`` is judged with the same rules and auth check as the mock, so a request that
 breaks a rule gets the mock's 400/401/413/422 locally and never reaches the relay; any other method
 (or a method override header) gets a local 405. A conforming request reserves one create of the
 budget, then goes upstream byte for byte with the client's ``Authorization``; once
@@ -17,7 +19,9 @@ would lead the client past the guard) and judged against the contract: what brea
 finding in ``GET /__guard/report``.
 
 Counters and findings live in a :class:`mock_server.store.Store`, so every worker process that
-opens the same state URL shares one budget. The bearer token is never stored, logged or reported.
+opens the same state URL shares one budget. While the store is down, creates get a 503; when it
+comes back without the budget's state (its identity marker gone), creates are refused until
+``POST /__guard/reset``. The bearer token is never stored, logged or reported.
 """
 
 from __future__ import annotations
