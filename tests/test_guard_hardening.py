@@ -264,6 +264,9 @@ def _spellings(token: str) -> list[bytes]:
         base64.b64encode(b"x" + data),
         base64.urlsafe_b64encode(b"xy" + data),
         urllib.parse.quote(token[:5], safe="").encode() + data[5:],  # partly encoded
+        urllib.parse.quote(urllib.parse.quote(token, safe=""), safe="").encode(),  # encoded twice
+        data.hex().encode(),
+        data.hex().upper().encode(),
     ]
 
 

@@ -114,7 +114,7 @@ def test_the_guard_refuses_creates_after_redis_lost_its_budget_until_a_reset(
         for _ in range(3):
             assert _create(guard) == (503, "error", "state_lost")
         report = guard.get("/__guard/report").get_json()
-        assert report["state"].startswith("lost:")
+        assert report["state"].startswith("lost:") and report["budget_left"] == 0
         assert len(relay.seen) == 3  # nothing more reached the upstream
         reset = guard.post("/__guard/reset", headers=JSON)
         assert reset.status_code == 200

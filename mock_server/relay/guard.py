@@ -229,6 +229,7 @@ def guard_report(store: Store, config: GuardConfig) -> dict[str, Any]:
     """The report ``GET /__guard/report`` answers, read from ``store``."""
     findings = [json.loads(item) for _, item in store.read(_FINDINGS)]
     epoch = store.get(_EPOCH)
+    problem = _state_problem(store)
     return {
         "upstream": public_url(config.upstream),
         "max_creates": config.max_creates,
@@ -236,12 +237,12 @@ def guard_report(store: Store, config: GuardConfig) -> dict[str, Any]:
         "blocked": store.get(_BLOCKED),
         "creates": store.get(_CREATES),
         "uncertain": store.get(_UNCERTAIN),
-        "budget_left": max(0, config.max_creates - store.get(_reserved(epoch))),
+        "budget_left": 0 if problem else max(0, config.max_creates - store.get(_reserved(epoch))),
         "over_budget": store.get(_OVER_BUDGET),
         "passed": store.get(_PASSED),
         "resets": epoch,
         "findings": findings,
-        "state": _state_problem(store) or "ok",
+        "state": problem or "ok",
     }
 
 

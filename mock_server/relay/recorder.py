@@ -75,7 +75,12 @@ def _char_forms(char: str) -> list[str]:
     """Ways a text may spell one character of the token: as is, percent-encoded (each UTF-8 byte, any
     letter case), as a JSON ``\\u`` escape, as an HTML character reference."""
     code = ord(char)
-    forms = [re.escape(char), "(?i:" + re.escape("".join(f"%{b:02x}" for b in char.encode("utf-8"))) + ")"]
+    utf8 = char.encode("utf-8")
+    forms = [
+        re.escape(char),
+        "(?i:" + re.escape("".join(f"%{b:02x}" for b in utf8)) + ")",
+        "(?i:" + re.escape("".join(f"%25{b:02x}" for b in utf8)) + ")",  # percent-encoded twice
+    ]
     if char == " ":
         forms.append(re.escape("+"))  # form encoding
     if code < 0x10000:
@@ -105,10 +110,12 @@ def _base64_cores(token: str) -> list[str]:
 
 @functools.lru_cache(maxsize=8)
 def token_pattern(token: str) -> re.Pattern[str]:
-    """Every common spelling of ``token`` in a text: as is, percent-encoded (wholly or in part, any case),
-    JSON-escaped, HTML character references, UTF-16 read as text (a NUL beside each character), base64."""
+    """Every common spelling of ``token`` in a text: as is, percent-encoded (wholly or in part, once or
+    twice, any case), JSON-escaped, HTML character references, UTF-16 read as text (a NUL beside each
+    character), hex, base64."""
     spelled = "\x00?".join("(?:" + "|".join(_char_forms(char)) + ")" for char in token)
-    return re.compile("|".join([spelled, *map(re.escape, _base64_cores(token))]))
+    hexed = "(?i:" + token.encode("utf-8").hex() + ")"
+    return re.compile("|".join([spelled, hexed, *map(re.escape, _base64_cores(token))]))
 
 
 @functools.lru_cache(maxsize=8)
