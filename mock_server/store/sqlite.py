@@ -39,7 +39,7 @@ _MMAP_BYTES = 64 * 1024 * 1024
 _pid = [os.getpid()]  # this process's id, kept without a system call per use
 os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 _SLACK = 32  # appends between two trims of a log (reads apply the bounds exactly meanwhile)
-_RECHECK = 0.25  # seconds between two checks that the path still names the file a connection opened
+_RECHECK = 0.05  # seconds between two checks that the path still names the file a connection opened
 _MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
