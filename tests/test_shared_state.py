@@ -177,10 +177,14 @@ def test_redis_stopped_then_started_gives_503_then_recovers(redis_alone: RedisSe
             assert answer.json()["error"]["code"] == "state_unavailable"
             assert client.get(url + "/__mock/requests").status_code == 503
             assert time.monotonic() - started < 10  # fails fast, never hangs
-            redis_alone.start()
-            assert client.get(url + "/__mock/health").status_code == 200
+            redis_alone.start()  # empty: the state the mock kept there is gone, and health says so
+            health = client.get(url + "/__mock/health")
+            assert (health.status_code, health.json()["status"]) == (503, "lost")
+            assert "lost the state" in health.json()["reason"]
             assert client.post(url + PATH, json=VALID, headers=AUTH).status_code == 200
             assert [e["status"] for e in client.get(url + "/__mock/requests").json()] == [200]
+            assert client.post(url + "/__mock/reset").status_code == 200  # explicit: the state is its own again
+            assert client.get(url + "/__mock/health").json() == {"status": "ok", "state": "redis"}
         assert server.stop() == 0
     assert "Traceback" not in "".join(server.stderr)
 

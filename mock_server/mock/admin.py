@@ -29,7 +29,7 @@ from flask import Blueprint, Response, current_app, request
 from ..contract.http import bearer_token, same_secret
 from ..contract.rules import RuleError, decode_body
 from ..serving.flask_glue import QueryError, error_response, query_arg, refuse_web_pages
-from ..store import StoreUnavailable
+from ..store import StateLost, StoreUnavailable
 from .faults import Fault, FaultError
 from .state import MockState
 from .stubs import MAX_STUB_BYTES, StubError, decode_description, parse_stub
@@ -132,6 +132,8 @@ def admin_blueprint() -> Blueprint:
         state = _state()
         try:
             state.ping()
+        except StateLost as exc:  # it answers, but the state this mock kept there is gone (emptied, replaced)
+            return _json({"status": "lost", "state": state.store.backend, "reason": str(exc)}, 503)
         except StoreUnavailable as exc:
             return _json({"status": "unavailable", "state": state.store.backend, "reason": str(exc)}, 503)
         return _json({"status": "ok", "state": state.store.backend})

@@ -1,8 +1,10 @@
 """``sora-mock guard``: a checking, budgeted proxy in front of the paid relay.
 
 A client points its base URL at the guard instead of the relay. Each request whose path the
-upstream could read as ``/sora/v1/characters`` (see :mod:`mock_server.relay.paths`) is the
-endpoint: ``POST`` is judged with the same rules and auth check as the mock, so a request that
+upstream could read as ``/sora/v1/characters`` (see :mod:`mock_server.relay.paths`), judged on the
+whole path it receives (the upstream URL's own path included), is the endpoint; a path a lenient
+upstream could still route there (``/sora/v1/characters.json``) is refused locally. On the
+endpoint, ``POST`` is judged with the same rules and auth check as the mock, so a request that
 breaks a rule gets the mock's 400/401/413/422 locally and never reaches the relay; any other method
 (or a method override header) gets a local 405. A conforming request reserves one create of the
 budget, then goes upstream byte for byte with the client's ``Authorization``; once
@@ -17,21 +19,26 @@ would lead the client past the guard) and judged against the contract: what brea
 finding in ``GET /__guard/report``.
 
 Counters and findings live in a :class:`mock_server.store.Store`, so every worker process that
-opens the same state URL shares one budget. The bearer token is never stored, logged or reported.
+opens the same state URL shares one budget. While the store is down, creates get a 503; when it
+comes back without the budget's state (its identity marker gone), creates are refused until
+``POST /__guard/reset``. The bearer token is never stored, logged or reported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
+import contextlib
+import functools
 import json
+import logging
 import os
 import ssl
+import sys
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -43,14 +50,23 @@ import httpx
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from ..contract.http import HOP_BY_HOP, bearer_token, check_bearer
-from ..contract.rules import Contract, RuleError, check_character, check_error_body, check_request, decode_body
+from ..contract.http import HOP_BY_HOP, bearer_token, check_bearer, cross_origin, envelope, is_json_type
+from ..contract.rules import (
+    Contract,
+    RuleError,
+    Violation,
+    check_character,
+    check_error_body,
+    check_request,
+    decode_body,
+)
 from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..mock.config import MAX_BODY_BYTES
 from ..mock.fixtures import TOKEN_PLACEHOLDER, kept_headers
 from ..serving.flask_glue import error_response, http_error_response, read_capped, violation_response
-from ..store import Store, open_store
-from .paths import forwarded_path, is_under, resolve_path
+from ..serving.glue import DEFERRABLE, DEFERRED
+from ..store import StateLost, Store, StoreUnavailable, open_store
+from .paths import forwarded_path, is_under, loose_path, names_path, resolve_path
 from .recorder import is_secret, scrub, scrub_bytes
 
 __all__ = [
@@ -212,6 +228,7 @@ def guard_report(store: Store, config: GuardConfig) -> dict[str, Any]:
     """The report ``GET /__guard/report`` answers, read from ``store``."""
     findings = [json.loads(item) for _, item in store.read(_FINDINGS)]
     epoch = store.get(_EPOCH)
+    problem = _state_problem(store)
     return {
         "upstream": public_url(config.upstream),
         "max_creates": config.max_creates,
@@ -219,12 +236,22 @@ def guard_report(store: Store, config: GuardConfig) -> dict[str, Any]:
         "blocked": store.get(_BLOCKED),
         "creates": store.get(_CREATES),
         "uncertain": store.get(_UNCERTAIN),
-        "budget_left": max(0, config.max_creates - store.get(_reserved(epoch))),
+        "budget_left": 0 if problem else max(0, config.max_creates - store.get(_reserved(epoch))),
         "over_budget": store.get(_OVER_BUDGET),
         "passed": store.get(_PASSED),
         "resets": epoch,
         "findings": findings,
+        "state": problem or "ok",
     }
+
+
+def _state_problem(store: Store) -> str | None:
+    """Why the store no longer holds the state the guard budgets on (creates are refused), or ``None``."""
+    try:
+        store.verify()
+    except StateLost as exc:
+        return f"lost: {exc}; creates are refused until POST {_RESET_PATH}"
+    return None
 
 
 def summary_line(report: Mapping[str, Any]) -> str:
@@ -265,11 +292,6 @@ def _write_atomically(target: Path, data: bytes) -> None:
         raise
 
 
-def _is_json(content_type: str | None) -> bool:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
 def judge_answer(
     status: int, headers: Mapping[str, str], body: bytes, contract: Contract, *, conforming: bool = True
 ) -> list[str]:
@@ -290,7 +312,7 @@ def judge_answer(
             f"(expected {', '.join(map(str, sorted(CONFORMING_STATUSES)))})"
         )
     content_type = headers.get("Content-Type")
-    if not _is_json(content_type):
+    if not is_json_type(content_type):
         problems.append(f"Content-Type is {content_type or 'missing'}, not application/json")
     try:
         data: object = json.loads(body.decode("utf-8"))
@@ -325,8 +347,8 @@ def _request_summary(body: object, token: str) -> dict[str, Any]:
     """Method, path and the contract's fields of the body: what a finding shows of a request, never the token."""
     summary: dict[str, Any] = {"method": request.method, "path": request.path}
     if isinstance(body, Mapping):
-        summary["body"] = {
-            name: (value[:200] if isinstance(value, str) else value)
+        summary["body"] = {  # scrubbed before the cut: a cut never keeps the first characters of a token
+            name: (scrub(_printable(value), token)[:200] if isinstance(value, str) else value)
             for name, value in body.items()
             if name in _SUMMARY_FIELDS
         }
@@ -423,16 +445,38 @@ class _Upstream:
         self.prefix = self.base.raw_path.split(b"?", 1)[0].rstrip(b"/")
         self.name = public_url(config.upstream)
 
-    def is_endpoint(self, path: str) -> bool:
-        """Whether the upstream could read ``path`` (decoded, as the client sent it) as the endpoint.
+    def endpoint_path(self, path: str) -> str | None:
+        """The path to forward when the upstream could read ``path`` (decoded, as the client sent it)
+        as the endpoint, else ``None``.
 
-        Judged on the client's path and on the whole path the upstream gets (its prefix included),
-        so a path that only climbs out of the prefix upstream is caught too.
+        Judged on the client's path and on the whole path the upstream gets, its prefix included:
+        with ``--upstream http://host/sora``, ``/v1/characters`` reaches ``/sora/v1/characters``,
+        the endpoint of a relay at the host's root (see :func:`names_path`). A client path that is
+        the endpoint is forwarded as the endpoint below the prefix; any other is forwarded as it
+        came (normalized), so the guard budgets exactly the path it sends.
         """
         if resolve_path(path) == ENDPOINT_PATH:
-            return True
-        sent = self.url(forwarded_path(path), b"").raw_path.decode("ascii")
-        return resolve_path(sent) == resolve_path(self.prefix.decode("ascii") + ENDPOINT_PATH)
+            return ENDPOINT_PATH
+        forwarded = forwarded_path(path)
+        if names_path(resolve_path(self.sent_path(forwarded)), ENDPOINT_PATH):
+            return forwarded
+        return None
+
+    def is_endpoint(self, path: str) -> bool:
+        """Whether the upstream could read ``path`` as the endpoint (:meth:`endpoint_path`)."""
+        return self.endpoint_path(path) is not None
+
+    def near_endpoint(self, path: str) -> bool:
+        """Whether a lenient upstream could still route ``path`` to the endpoint (:func:`loose_path`):
+        ``/sora/v1/characters.json``, ``/sora/v1/characters%20``, ``/sora/v1/ｃharacters``."""
+        return any(
+            names_path(loose_path(resolve_path(text)), ENDPOINT_PATH)
+            for text in (path, self.sent_path(forwarded_path(path)))
+        )
+
+    def sent_path(self, forwarded: str) -> str:
+        """The whole path (prefix included) the upstream receives for the forwarded path ``forwarded``."""
+        return self.url(forwarded, b"").raw_path.decode("ascii")
 
     def url(self, path: str, query: bytes) -> httpx.URL:
         """The upstream URL for ``path`` (normalized and percent-encoded, see :func:`forwarded_path`)."""
@@ -460,7 +504,7 @@ class _Upstream:
         ``given`` holds the (lower-case) names of the headers the client sent, so the HTTP client
         adds none of its own defaults.
         """
-        exchange = self._send(method, url, headers, content, given)
+        exchange = self.exchange(method, url, headers, content, given)
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # the usual case: a worker thread with no event loop of its own
@@ -468,9 +512,10 @@ class _Upstream:
         with ThreadPoolExecutor(1) as runner:  # called from a coroutine: run on a thread of its own
             return runner.submit(asyncio.run, exchange).result()
 
-    async def _send(
+    async def exchange(
         self, method: str, url: httpx.URL, headers: list[tuple[str, str]], content: bytes | None, given: set[str]
     ) -> _Answer:
+        """:meth:`send` as a coroutine, for an event loop."""
         cfg = self.config
         sent = False
         status: int | None = None
@@ -547,42 +592,9 @@ class _Upstream:
         return b"".join(chunks)
 
 
-def _loopback_or_ip(host: str) -> bool:
-    """Whether a ``Host`` header names ``localhost`` or an IP address (no name DNS could rebind)."""
-    name = host.strip()
-    if name.startswith("["):
-        name = name[1:].split("]", 1)[0]
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    if name.lower() == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-def _cross_origin() -> str | None:
-    """Why the current request comes from a web page the guard must not obey, or ``None``.
-
-    A browser names the page's origin (``Origin``, ``Sec-Fetch-Site``); a script or curl sends
-    neither. A page is obeyed only from the guard's own origin, reached by IP address or
-    ``localhost`` (a name a foreign page could rebind to 127.0.0.1 is refused).
-    """
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site.strip().lower() not in ("same-origin", "none"):
-        return f"Sec-Fetch-Site is {site.strip()[:40]!r}"
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return None
-    parts = urlsplit(origin.strip())
-    host = request.headers.get("Host", "")
-    if parts.netloc.lower() != host.strip().lower() or parts.scheme != request.scheme:
-        return f"Origin {origin.strip()[:80]!r} is not the guard's own"
-    if not _loopback_or_ip(host):
-        return f"the guard was reached by the name {host.strip()[:80]!r}, not by its address"
-    return None
+def _connection_options(values: list[str]) -> set[str]:
+    """The header names the ``Connection`` header(s) list: hop-by-hop for that one connection (RFC 9110 7.6.1)."""
+    return {part.strip().lower() for value in values for part in value.split(",") if part.strip()}
 
 
 def create_guard_app(config: GuardConfig | None = None, *, store: Store | None = None) -> Flask:
@@ -598,8 +610,11 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     contract = load_contract()
     if store is None:
         store = open_store(cfg.state_url, prefix=cfg.state_prefix, max_items=cfg.max_findings)
+    with contextlib.suppress(StoreUnavailable):  # down now (or lost): each create asks again, refused meanwhile
+        store.seal()  # the identity of the state this guard budgets on: a loss of it is noticed, never taken as new
     state = GuardState(cfg, store, contract, httpx.create_ssl_context())
     app.extensions["sora_guard"] = state
+    app.extensions["sora_serving_headers"] = [(GUARD_HEADER, "blocked")]  # the serving glue's own 413, 408, 414, 431
     upstream = _Upstream(cfg, state.verify)
     recorder = _Recorder(Path(cfg.record_dir), upstream.name) if cfg.record_dir else None
     from .guard_ui import register_guard_ui  # the page imports this module's names
@@ -610,8 +625,15 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         response.headers[GUARD_HEADER] = verdict
         return response
 
+    def tally(name: str, delta: int = 1) -> None:
+        """Count in the store; an answer already decided (or billed) is still given when the store fails."""
+        try:
+            store.incr(name, delta)
+        except StoreUnavailable as exc:
+            app.logger.warning("the guard could not count %s: %s", name, exc)
+
     def blocked(response: Response) -> Response:
-        store.incr(_BLOCKED)
+        tally(_BLOCKED)
         return tag(response, "blocked")
 
     def options(methods: tuple[str, ...]) -> Response:
@@ -629,7 +651,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         return request.get_data(cache=False)  # 413 from Content-Length, before reading anything
 
     def outgoing_headers(endpoint: bool) -> list[tuple[str, str]]:
-        listed = {part.strip().lower() for part in request.headers.get("Connection", "").split(",")}
+        listed = _connection_options(request.headers.getlist("Connection"))
         headers = []
         for name, value in request.headers.items():
             lower = name.lower()
@@ -640,16 +662,38 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             headers.append((name, value))
         return headers
 
-    def forward(raw: bytes, url: httpx.URL, *, endpoint: bool) -> _Answer:
+    def relay(
+        raw: bytes, url: httpx.URL, *, endpoint: bool, settle: Callable[[_Answer | _NoAnswer], Response]
+    ) -> Response:
+        """Send the request upstream; ``settle`` turns the answer (or :class:`_NoAnswer`) into the client's.
+
+        Served by the kit's glue, the exchange is handed to the glue's event loop (:data:`DEFERRED`):
+        it holds no app thread while the upstream takes its time, so the guard's local answers (the
+        report, a reset, a refused create) never wait behind forwarded ones; ``settle`` runs on a
+        thread of its own once the answer is in. Elsewhere (a test client), it runs here.
+        """
         has_body = bool(raw) or request.method in ("POST", "PUT", "PATCH")
         given = {name.lower() for name, _ in request.headers.items()}
-        return upstream.send(request.method, url, outgoing_headers(endpoint), raw if has_body else None, given)
+        args = (request.method, url, outgoing_headers(endpoint), raw if has_body else None, given)
+        environ = request.environ
+        if environ.get(DEFERRABLE):
+            environ[DEFERRED] = functools.partial(_exchange_later, app, environ, upstream.exchange(*args), settle)
+            return Response(status=202)  # replaced by the deferred answer
+        try:
+            outcome: _Answer | _NoAnswer = upstream.send(*args)
+        except _NoAnswer as exc:
+            outcome = exc
+        except BaseException:  # an interrupt: the request may have left, so it is counted as maybe billed
+            settle(_interrupted(upstream.name))
+            raise
+        return settle(outcome)
 
     def to_flask(answer: _Answer) -> Response:
+        listed = _connection_options(answer.headers.get_list("Connection"))
         headers = []
         for name, value in answer.headers.multi_items():
             lower = name.lower()
-            if lower in _HOP_BY_HOP or lower in _SERVER_WRITTEN:
+            if lower in _HOP_BY_HOP or lower in _SERVER_WRITTEN or lower in listed:
                 continue
             if name.title() in _LOCATION_HEADERS:
                 local = upstream.local_location(value, answer.url)
@@ -669,7 +713,10 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             "status": status,
             "problems": problems,
         }
-        store.append(_FINDINGS, _json_bytes(finding))
+        try:
+            store.append(_FINDINGS, _json_bytes(finding))
+        except StoreUnavailable as exc:
+            app.logger.warning("the guard could not keep a finding: %s", exc)
 
     def record(answer: _Answer, raw: bytes, token: str, content: bytes | None) -> None:
         if recorder is None:
@@ -692,7 +739,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             key = current
         return key
 
-    def create_character() -> Response:
+    def create_character(target: str) -> Response:
         denied = check_bearer(request.headers.get("Authorization"), None)
         if denied is not None:
             return blocked(violation_response(denied))
@@ -705,10 +752,11 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         if violation is not None:
             return blocked(violation_response(violation))
         query = request.query_string
-        url = upstream.url(ENDPOINT_PATH, query)
+        url = upstream.url(target, query)
+        store.verify()  # a store that lost the budget's state refuses (StateLost), never starts a new budget
         reserved = reserve()
         if reserved is None:
-            store.incr(_OVER_BUDGET)
+            tally(_OVER_BUDGET)
             refusal = error_response(
                 429,
                 f"The guard's budget of {cfg.max_creates} billable create(s) is spent; nothing was sent upstream. "
@@ -719,26 +767,32 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             return tag(refusal, "budget")
         token = _bearer(request.headers.get("Authorization"))
         summary = _request_summary(body, token)
+        # Until settled, the reservation stands: an interrupt or a lost answer never gives it back.
+        return relay(
+            raw, url, endpoint=True, settle=lambda outcome: settle_create(outcome, raw, token, summary, reserved)
+        )
+
+    def settle_create(
+        outcome: _Answer | _NoAnswer, raw: bytes, token: str, summary: dict[str, Any], reserved: str
+    ) -> Response:
+        """Count, judge and record a forwarded create's answer; the client's answer."""
 
         def kept(status: int | None) -> None:
             """The create stays reserved: billed (a 200) or maybe billed (anything unclear)."""
-            store.incr(_CREATES if status == 200 else _UNCERTAIN)
+            tally(_CREATES if status == 200 else _UNCERTAIN)
 
-        try:
-            answer = forward(raw, url, endpoint=True)
-        except _NoAnswer as exc:
+        if isinstance(outcome, _NoAnswer):
+            exc = outcome
             if not exc.sent:
-                store.incr(reserved, -1)  # nothing left the guard: nothing was billed
+                tally(reserved, -1)  # nothing left the guard: nothing was billed
                 return tag(exc.response(), "upstream-error")
-            store.incr(_FORWARDED)
+            tally(_FORWARDED)
             kept(exc.upstream_status)
             problem = f"no whole answer from the upstream ({exc.code}); kept as a possible create"
             add_finding(summary, exc.upstream_status, [problem])
             return tag(exc.response(), "upstream-error")
-        except BaseException:  # an interrupt: the request may have left, so never give the create back
-            kept(None)
-            raise
-        store.incr(_FORWARDED)
+        answer = outcome
+        tally(_FORWARDED)
         try:
             content = _decode_answer(answer.raw, answer.headers, cfg.max_answer_bytes)
         except (_Unreadable, _TooLarge) as exc:
@@ -760,7 +814,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         if 200 <= answer.status < 300:
             kept(answer.status)
         else:
-            store.incr(reserved, -1)  # a clear answer that bills nothing
+            tally(reserved, -1)  # a clear answer that bills nothing
         try:
             problems = judge_answer(answer.status, answer.headers, content, contract)
         except Exception as exc:  # never a 500 for an answer that came back
@@ -770,7 +824,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
         record(answer, raw, token, content)
         return tag(to_flask(answer), "forwarded")
 
-    def endpoint() -> Response:
+    def endpoint(target: str) -> Response:
         if request.method == "OPTIONS":
             return options(("POST",))
         if request.method != "POST":
@@ -787,13 +841,19 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
                     headers={"Allow": "OPTIONS, POST"},
                 )
                 return blocked(refusal)
-        return create_character()
+        return create_character(target)
 
     def report() -> Response:
         return tag(Response(_json_bytes(state.report()), mimetype="application/json"), "local")
 
     def reset() -> Response:
-        why = _cross_origin()
+        headers = request.headers
+        why = cross_origin(
+            origin=headers.get("Origin"),
+            fetch_site=headers.get("Sec-Fetch-Site"),
+            host=headers.get("Host"),
+            scheme=request.scheme,
+        )
         if why is not None:
             refusal = error_response(
                 403,
@@ -802,7 +862,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
                 param="Origin",
             )
             return blocked(refusal)
-        if not _is_json(request.headers.get("Content-Type")):
+        if not is_json_type(request.headers.get("Content-Type")):
             refusal = error_response(
                 415,
                 f"POST {_RESET_PATH} needs Content-Type: application/json "
@@ -811,6 +871,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
                 param="Content-Type",
             )
             return blocked(refusal)
+        store.reseal()  # an explicit reset: a state that was lost is the guard's again (a new budget below)
         store.incr(_EPOCH)  # a new budget counter; forwarded, blocked, creates and findings stay
         answer = Response(json.dumps({"status": "reset", "budget_left": cfg.max_creates}), mimetype="application/json")
         return tag(answer, "local")
@@ -823,11 +884,13 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     def pass_through() -> Response:
         url = upstream.url(forwarded_path(request.path), request.query_string)
         raw = read_raw()
-        try:
-            answer = forward(raw, url, endpoint=False)
-        except _NoAnswer as exc:
-            return tag(exc.response(), "upstream-error")
-        store.incr(_PASSED)
+        return relay(raw, url, endpoint=False, settle=lambda outcome: settle_passed(outcome, raw))
+
+    def settle_passed(outcome: _Answer | _NoAnswer, raw: bytes) -> Response:
+        if isinstance(outcome, _NoAnswer):
+            return tag(outcome.response(), "upstream-error")
+        answer = outcome
+        tally(_PASSED)
         if recorder is not None:
             try:
                 content: bytes | None = _decode_answer(answer.raw, answer.headers, cfg.max_answer_bytes)
@@ -840,8 +903,9 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     @app.route("/<path:path>", methods=_METHODS, provide_automatic_options=False)
     def dispatch(path: str) -> Response:
         """Route on what the path means to the upstream (:func:`resolve_path`), not on its text."""
-        if upstream.is_endpoint(request.path):
-            return endpoint()
+        target = upstream.endpoint_path(request.path)
+        if target is not None:
+            return endpoint(target)
         if request.path in own:
             methods, view = own[request.path]
             if request.method == "OPTIONS":
@@ -852,6 +916,14 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             return response
         if is_under(resolve_path(request.path), GUARD_PREFIX) or not cfg.pass_through:
             raise NotFound()  # the guard's own prefix is never forwarded
+        if upstream.near_endpoint(request.path):  # a lenient relay could serve it as the endpoint, unchecked
+            refusal = error_response(
+                404,
+                f"{request.path[:200]} is not the endpoint, but a lenient upstream could read it as "
+                f"{ENDPOINT_PATH}; the guard does not forward it. Send POST {ENDPOINT_PATH}.",
+                code="near_endpoint",
+            )
+            return blocked(refusal)
         return pass_through()
 
     @app.errorhandler(HTTPException)
@@ -860,11 +932,88 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
             exc = MethodNotAllowed(valid_methods=["OPTIONS", "POST"])  # a method no route lists (PROPFIND)
         return blocked(http_error_response(exc, cfg.max_body_bytes))
 
+    @app.errorhandler(StoreUnavailable)
+    def store_failed(exc: StoreUnavailable) -> Response:
+        if isinstance(exc, StateLost):
+            message = (
+                f"The guard refuses creates: {exc}. The budget it kept there is gone, and a fresh one is never "
+                f"started unseen; POST {_RESET_PATH} starts a new budget."
+            )
+            failure = error_response(503, message, code="state_lost", error_type="server_error")
+        else:
+            message = f"The guard's state store cannot be used ({exc}); nothing was sent upstream."
+            failure = error_response(503, message, code="state_unavailable", error_type="server_error")
+        return tag(failure, "error")
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
         failure = error_response(500, "The guard failed unexpectedly.", code="server_error", error_type="server_error")
         return tag(failure, "error")
+
+    app.wsgi_app = _always_tagged(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+async def _exchange_later(
+    app: Flask,
+    environ: dict[str, Any],
+    exchange: Coroutine[Any, Any, _Answer],
+    settle: Callable[[_Answer | _NoAnswer], Response],
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Await the upstream on the serving event loop, then settle in the request's context on a thread."""
+    try:
+        outcome: _Answer | _NoAnswer = await exchange
+    except _NoAnswer as exc:
+        outcome = exc
+    except asyncio.CancelledError:  # the request may have left: counted as maybe billed, right now
+        _settled(app, environ, settle, _interrupted(""))
+        raise
+    return await asyncio.to_thread(_settled, app, environ, settle, outcome)
+
+
+def _interrupted(name: str) -> _NoAnswer:
+    """The outcome of an exchange cut short by the guard itself (an interrupt, a cancelled task)."""
+    where = f" with the upstream {name}" if name else " with the upstream"
+    return _NoAnswer(502, "upstream_error", f"The exchange{where} was interrupted.", sent=True)
+
+
+def _settled(
+    app: Flask, environ: dict[str, Any], settle: Callable[[_Answer | _NoAnswer], Response], outcome: _Answer | _NoAnswer
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    with app.request_context(environ):
+        try:
+            response = settle(outcome)
+        except Exception as exc:  # never a 500 without the guard's mark for an answer that came back
+            app.logger.error("unhandled %s settling %s %s", type(exc).__name__, request.method, request.path)
+            failure = error_response(
+                500, "The guard failed unexpectedly.", code="server_error", error_type="server_error"
+            )
+            failure.headers[GUARD_HEADER] = "error"
+            response = failure
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+        started[:] = [status, headers]
+        return lambda data: None
+
+    body = b"".join(response(environ, start_response))
+    return int(started[0].split(" ", 1)[0]), list(started[1]), body
+
+
+def _always_tagged(wsgi: Any) -> Any:
+    """``wsgi`` that answers a failure before Flask's own handlers run (building the request) in the
+    envelope with ``X-Sora-Guard: error`` instead of raising it to the server."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            return wsgi(environ, start_response)
+        except Exception as exc:
+            logging.getLogger(__name__).error("unhandled %s before routing", type(exc).__name__)
+            body = envelope(Violation(500, None, "server_error", "The guard failed unexpectedly."), "server_error")
+            headers = [("Content-Type", "application/json"), (GUARD_HEADER, "error")]
+            start_response("500 INTERNAL SERVER ERROR", headers, sys.exc_info())
+            return [body]
 
     return app
 
@@ -906,7 +1055,8 @@ class _Recorder:
                 decoded = _as_json_or_text(content.decode("utf-8"))
             except UnicodeDecodeError:
                 decoded = {"text": content.decode("utf-8", "replace")}
-            body = decoded["json"] if "json" in decoded else {"text": decoded["text"][:2000]}
+            # scrubbed before the cut, so a cut never keeps the first characters of a token
+            body = decoded["json"] if "json" in decoded else {"text": scrub(decoded["text"], token)[:2000]}
         response = {"status": answer.status, "headers": kept_headers(answer.headers), "body": body}
         stamp = datetime.now(UTC)
         item = {

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from flask import Flask
 
-from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, serve_app
+from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, seal_state, serve_app
 from ..store import StoreUnavailable, is_memory_url, open_store, prepare_state_url
 from .guard import (
     DEFAULT_MAX_ANSWER_BYTES,
@@ -28,7 +28,8 @@ from .guard import (
 __all__ = ["guard", "guard_app", "serve_guard"]
 
 DEFAULT_THREADS = 8
-"""Threads per worker: each forwarded create waits on the upstream."""
+"""Threads per worker for the guard's local work (checks, the store); a forwarded request waits for the
+upstream on the worker's event loop, holding none of them."""
 
 
 def guard_app(config: Mapping[str, Any]) -> Flask:
@@ -57,6 +58,7 @@ def serve_guard(config: GuardConfig, *, host: str, port: int, workers: int = 1, 
         max_body_bytes=config.max_body_bytes,
         name="sora-mock guard",
         page="/__guard/ui",
+        state_identity=seal_state(config.state_url, config.state_prefix),  # workers never budget on a lost state
     )
     _report_on_stop(config)  # only once serving ended (a busy port raised before anything was served)
 
@@ -161,7 +163,7 @@ def _check_upstream(ctx: click.Context, param: click.Parameter, value: str) -> s
     default=DEFAULT_THREADS,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Threads per worker (each forwarded create waits on the upstream).",
+    help="Threads per worker for local work (a forwarded request waits for the upstream on the event loop).",
 )
 def guard(
     upstream: str,

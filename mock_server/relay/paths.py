@@ -10,9 +10,10 @@ maps to the endpoint is treated as the endpoint.
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import quote, unquote
 
-__all__ = ["forwarded_path", "is_under", "normalize_path", "resolve_path"]
+__all__ = ["forwarded_path", "is_under", "loose_path", "names_path", "normalize_path", "resolve_path"]
 
 _PCHAR_SAFE = "/:@!$&'()*+,;=~"
 """Characters a path may carry as they are (RFC 3986 ``pchar`` minus unreserved); the rest is percent-encoded."""
@@ -68,3 +69,32 @@ def resolve_path(path: str) -> str:
 def is_under(resolved: str, prefix: str) -> bool:
     """Whether the resolved path ``resolved`` is ``prefix`` or below it (``prefix`` in lower case)."""
     return resolved == prefix or resolved.startswith(prefix + "/")
+
+
+def names_path(resolved: str, target: str) -> bool:
+    """Whether the resolved path ``resolved`` is ``target`` under any mount point (``/x/y`` names ``/y``).
+
+    An upstream URL with a path (``http://host/sora``) may be the relay itself, mounted there, or
+    a host that reads the whole path from its root: the path it receives names the endpoint
+    whatever part of it the prefix supplied.
+    """
+    return resolved == target or resolved.endswith(target)  # target starts with "/": whole segments only
+
+
+def _loose_segment(segment: str, last: bool) -> str:
+    text = unicodedata.normalize("NFKC", segment).casefold()
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] not in "CZ")  # spaces, controls, format
+    if last:
+        text = text.split(".", 1)[0]  # a format suffix: characters.json
+    return text.strip("".join(ch for ch in set(text) if not ch.isalnum()))
+
+
+def loose_path(resolved: str) -> str:
+    """The resolved path as a lenient server could still route it: each segment in NFKC and case-folded,
+    without whitespace, control or format characters, leading or trailing punctuation, and the last one
+    without a format suffix. ``/sora/v1/characters.json`` and ``/sora/v1/characters%20`` read as
+    ``/sora/v1/characters``.
+    """
+    segments = resolved.split("/")
+    kept = [_loose_segment(segment, i == len(segments) - 1) for i, segment in enumerate(segments)]
+    return normalize_path("/".join(kept)).rstrip("/") or "/"

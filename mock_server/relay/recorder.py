@@ -10,6 +10,8 @@ as the mock's journal has it), like the ``sig=`` value of a signed URL, is scrub
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import os
 import re
@@ -40,6 +42,7 @@ __all__ = [
     "record_cases",
     "scrub",
     "scrub_bytes",
+    "token_pattern",
 ]
 
 DEFAULT_CASES = ("url-form",)
@@ -64,11 +67,70 @@ def is_secret(token: str) -> bool:
     return len(token) >= MIN_SECRET_LENGTH
 
 
+_MIN_BASE64 = 8
+"""Characters a base64 core of the token must have to be scrubbed (a shorter one could be any text)."""
+
+
+def _char_forms(char: str) -> list[str]:
+    """Ways a text may spell one character of the token: as is, percent-encoded (each UTF-8 byte, any
+    letter case), as a JSON ``\\u`` escape, as an HTML character reference."""
+    code = ord(char)
+    utf8 = char.encode("utf-8")
+    forms = [
+        re.escape(char),
+        "(?i:" + re.escape("".join(f"%{b:02x}" for b in utf8)) + ")",
+        "(?i:" + re.escape("".join(f"%25{b:02x}" for b in utf8)) + ")",  # percent-encoded twice
+    ]
+    if char == " ":
+        forms.append(re.escape("+"))  # form encoding
+    if code < 0x10000:
+        forms.append(r"(?i:\\u" + f"{code:04x})")
+    else:  # a JSON surrogate pair
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        forms.append(r"(?i:\\u" + f"{high:04x}" + r"\\u" + f"{low:04x})")
+    forms.append(f"(?i:&#x0*{code:x};)|&#0*{code};")
+    if char == "/":
+        forms.append(re.escape("\\/"))  # JSON may escape a slash
+    return forms
+
+
+def _base64_cores(token: str) -> list[str]:
+    """The parts of the token's base64 (standard and URL-safe) that do not depend on the bytes around it,
+    for each of the three alignments it may have in a longer encoded text."""
+    data = token.encode("utf-8")
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + data).decode("ascii")
+        start, end = 4 * -(-offset // 3), 4 * ((offset + len(data)) // 3)
+        core = encoded[start:end]
+        if len(core) >= _MIN_BASE64:
+            cores.update((core, core.replace("+", "-").replace("/", "_")))
+    return sorted(cores, key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=8)
+def token_pattern(token: str) -> re.Pattern[str]:
+    """Every common spelling of ``token`` in a text: as is, percent-encoded (wholly or in part, once or
+    twice, any case), JSON-escaped, HTML character references, UTF-16 read as text (a NUL beside each
+    character), hex, base64."""
+    spelled = "\x00?".join("(?:" + "|".join(_char_forms(char)) + ")" for char in token)
+    hexed = "(?i:" + token.encode("utf-8").hex() + ")"
+    return re.compile("|".join([spelled, hexed, *map(re.escape, _base64_cores(token))]))
+
+
+@functools.lru_cache(maxsize=8)
+def _token_pattern_bytes(token: str) -> re.Pattern[bytes]:
+    """:func:`token_pattern` over UTF-8 bytes, and the token in UTF-16 (either byte order)."""
+    utf16 = [re.escape(token.encode(codec)) for codec in ("utf-16-le", "utf-16-be")]
+    return re.compile(b"|".join([*utf16, token_pattern(token).pattern.encode("utf-8")]))
+
+
 def scrub(value: Any, token: str) -> Any:
-    """``value`` with every ``sig=`` value, and each copy of ``token`` if :func:`is_secret`, as ``[redacted]``."""
+    """``value`` with every ``sig=`` value, and each copy of ``token`` if :func:`is_secret` (in any of the
+    spellings of :func:`token_pattern`), as ``[redacted]``."""
     if isinstance(value, str):
         if is_secret(token):
-            value = value.replace(token, REDACTED)
+            value = token_pattern(token).sub(REDACTED, value)
         return _SIG.sub(lambda m: m.group(1) + REDACTED, value)
     if isinstance(value, Mapping):
         return {scrub(k, token): scrub(v, token) for k, v in value.items()}
@@ -80,8 +142,7 @@ def scrub(value: Any, token: str) -> Any:
 def scrub_bytes(raw: bytes, token: str) -> bytes:
     """:func:`scrub` for a body that is not text: done on the bytes, before they are encoded (e.g. as base64)."""
     if is_secret(token):
-        for form in (token.encode("utf-8"), token.encode("utf-16-le"), token.encode("utf-16-be")):
-            raw = raw.replace(form, REDACTED.encode("ascii"))
+        raw = _token_pattern_bytes(token).sub(REDACTED.encode("ascii"), raw)
     return _SIG_BYTES.sub(lambda m: m.group(1) + REDACTED.encode("ascii"), raw)
 
 
@@ -142,7 +203,9 @@ def record_cases(
                 try:
                     body: Any = response.json() if response.content else None
                 except ValueError:
-                    body = {"text": response.text[:2000]}
+                    body = {
+                        "text": scrub(response.text, token)[:2000]
+                    }  # scrubbed first: a cut never keeps half a token
                 answer = {"status": response.status_code, "headers": kept_headers(response.headers), "body": body}
             answer = scrub(answer, token)
             answer["elapsed_ms"] = round((time.perf_counter() - started) * 1000)

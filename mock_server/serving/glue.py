@@ -13,7 +13,10 @@ not arrive within the read timeout. Then:
 * every other request (the admin API, unknown paths) reaches the WSGI app with the buffered body.
 
 Apps that block on the network themselves (a proxy view calling an upstream) run in a thread pool
-instead of on the event loop: pass ``threads`` > 0.
+instead of on the event loop: pass ``threads`` > 0. Such an app can also hand its wait to the event
+loop: the environ says it may (:data:`DEFERRABLE`), and the app leaves a coroutine function under
+:data:`DEFERRED`, whose ``(status, headers, body)`` is then awaited and sent instead of the app's
+own answer. The pool's threads are then free for the answers the app gives at once.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from ..mock.core import Answer, Endpoint, Request
 from ..mock.faults import DroppedConnection
 from ..mock.middleware import access_line
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "BufferedWSGI", "shut_client_socket"]
+__all__ = ["DEFERRABLE", "DEFERRED", "MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "BufferedWSGI", "shut_client_socket"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = list[tuple[str, str]]
@@ -47,6 +50,11 @@ MAX_TARGET_BYTES = 8 * 1024
 """The longest request target (path and query string) served; past it, 414 in the envelope."""
 MAX_HEADER_BYTES = 64 * 1024
 """The largest header section served (names, values and separators); past it, 431 in the envelope."""
+DEFERRABLE = "sora_mock.deferrable"
+"""Environ key: true when the app may leave a coroutine function under :data:`DEFERRED`."""
+DEFERRED = "sora_mock.deferred"
+"""Environ key: a coroutine function the glue awaits on its event loop; its ``(status, headers, body)``
+replaces the app's answer (so a wait on an upstream holds no thread of the pool)."""
 _WATCH_INTERVAL = 0.25
 """Seconds between two checks of the body reads' deadlines (a read may take this much longer)."""
 
@@ -63,7 +71,9 @@ class BufferedWSGI:
     ``max_body_bytes`` caps every body (413 beyond it); ``read_timeout`` bounds the time to
     receive a whole body (408 beyond it); ``threads`` > 0 runs the WSGI app in a pool of that many
     threads, 0 runs it on the event loop (right for an app that never waits on I/O);
-    ``access_log`` writes one line per endpoint request (the WSGI app logs its own).
+    ``access_log`` writes one line per endpoint request (the WSGI app logs its own);
+    ``own_headers`` are added to the answers this glue writes itself (413, 408, 414, 431, 500), so
+    an app that marks each of its answers (the guard's ``X-Sora-Guard``) marks these too.
     """
 
     def __init__(
@@ -75,8 +85,10 @@ class BufferedWSGI:
         threads: int = 0,
         endpoint: Endpoint | None = None,
         access_log: bool = False,
+        own_headers: Headers | None = None,
     ) -> None:
         self.app = app
+        self.own_headers: Headers = list(own_headers or [])
         self.endpoint = endpoint
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
@@ -112,7 +124,8 @@ class BufferedWSGI:
             return
         refusal = _head_refusal(scope)
         if refusal is not None:
-            protocol.response_bytes(refusal.status, [_JSON, ("connection", "close")], envelope(refusal))
+            headers = [_JSON, ("connection", "close"), *self.own_headers]
+            protocol.response_bytes(refusal.status, headers, envelope(refusal))
             return
         # Asked before the body is read, this is resolved by the time the body arrives if the client
         # shut its write side (granian then closes the connection unanswered); asked later, it is not.
@@ -131,7 +144,8 @@ class BufferedWSGI:
             body, _ = await self._read_body(scope, protocol)
         except _BodyError as exc:
             violation = exc.violation
-            protocol.response_bytes(violation.status, [_JSON, ("connection", "close")], envelope(violation))
+            headers = [_JSON, ("connection", "close"), *self.own_headers]
+            protocol.response_bytes(violation.status, headers, envelope(violation))
             return
         if gone.done():  # the client left (or shut its side): nothing is handed on
             return
@@ -142,13 +156,16 @@ class BufferedWSGI:
             else:
                 loop = asyncio.get_running_loop()
                 status, headers, payload = await loop.run_in_executor(self.pool, _call, self.app, environ)
+            deferred = environ.get(DEFERRED)
+            if deferred is not None:
+                status, headers, payload = await deferred()
         except DroppedConnection:
             shut_client_socket(scope.client, scope.server)
             protocol.response_empty(500, [("connection", "close")])
             return
         except Exception:
             _log.exception("unhandled error in the app on %s %s", scope.method, scope.path)
-            status, headers = 500, [_JSON]
+            status, headers = 500, [_JSON, *self.own_headers]
             payload = envelope(Violation(500, None, "server_error", "The server failed unexpectedly."))
         protocol.response_bytes(status, headers, payload)
 
@@ -237,7 +254,7 @@ class BufferedWSGI:
             "REQUEST_METHOD": scope.method,
             "SCRIPT_NAME": "",
             "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
-            # WSGI carries the target's bytes as latin-1 text; granian hands over UTF-8 text
+            # WSGI strings carry bytes as Latin-1: the query's UTF-8 bytes, as PATH_INFO's (a raw ２ is not Latin-1)
             "QUERY_STRING": scope.query_string.encode("utf-8", "surrogateescape").decode("latin-1"),
             "SERVER_NAME": server_host.strip("[]"),
             "SERVER_PORT": server_port,
@@ -253,6 +270,7 @@ class BufferedWSGI:
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
+            DEFERRABLE: True,
         }
         for name, value in scope.headers.items():
             key = name.upper().replace("-", "_")

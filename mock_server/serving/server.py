@@ -28,7 +28,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..mock.config import MockConfig
-from ..store import prepare_state_url
+from ..store import StoreUnavailable, expect_identity, is_memory_url, open_store, prepare_state_url
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -41,6 +41,7 @@ __all__ = [
     "connection_limit",
     "is_loopback",
     "mock_app",
+    "seal_state",
     "serve",
     "serve_app",
     "worker_app",
@@ -148,6 +149,8 @@ def worker_app() -> Any:
 
     spec = json.loads(os.environ[ENV_SPEC])
     _die_with_parent(spec.get("master"))
+    if spec.get("state_identity"):  # the state the master sealed: a worker never takes a lost one for new
+        expect_identity(*spec["state_identity"])
     factory: str = spec["factory"]
     module, _, name = factory.partition(":")
     app = getattr(importlib.import_module(module), name)(spec["config"])
@@ -159,6 +162,7 @@ def worker_app() -> Any:
         threads=spec["threads"],
         endpoint=extension.get("endpoint"),
         access_log=bool(extension) and extension["config"].access_log,
+        own_headers=getattr(app, "extensions", {}).get("sora_serving_headers"),  # the guard's X-Sora-Guard
     )
 
 
@@ -213,6 +217,7 @@ def serve_app(
     max_body_bytes: int,
     name: str = "sora-mock",
     page: str | None = None,
+    state_identity: tuple[str, str, str] | None = None,
 ) -> None:
     """Serve the WSGI app built by ``factory(config)`` in each of ``workers`` processes until SIGINT/SIGTERM.
 
@@ -220,7 +225,8 @@ def serve_app(
     the workers through the environment). ``threads`` > 0 runs the app in that many threads per
     worker (for views that block on the network); 0 runs it on the event loop. Prints one
     ``listening on`` line with the real port; raises :class:`PortBusyError` before starting when
-    the address cannot be bound.
+    the address cannot be bound. ``state_identity`` (url, prefix, identity) is the state the master
+    sealed (:meth:`mock_server.store.Store.seal`): every worker's store expects it.
     """
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
@@ -236,6 +242,7 @@ def serve_app(
         "read_timeout": read_timeout,
         "threads": threads,
         "master": os.getpid(),
+        "state_identity": state_identity,
     }
     os.environ[ENV_SPEC] = json.dumps(spec)
     shown = f"[{host.strip('[]')}]" if ":" in host else host
@@ -289,4 +296,19 @@ def serve(
             read_timeout=read_timeout,
             max_body_bytes=config.max_body_bytes,
             page="/__mock/ui" if config.admin else None,
+            state_identity=seal_state(url, config.state_prefix),
         )
+
+
+def seal_state(url: str, prefix: str) -> tuple[str, str, str] | None:
+    """The identity of the state at ``url`` (sealed now if it has none), for every worker to expect;
+    ``None`` for the in-process store, or a store that cannot be reached now (each worker seals it then)."""
+    if is_memory_url(url):
+        return None
+    store = open_store(url, prefix=prefix)
+    try:
+        return url, prefix, store.seal()
+    except StoreUnavailable:
+        return None
+    finally:
+        store.close()

@@ -10,12 +10,15 @@ prefix) sees the same logs, counters, fault queue and stubs.
 from __future__ import annotations
 
 from .base import (
+    IDENTITY,
     FaultQueueFull,
+    StateLost,
     Store,
     StoreUnavailable,
     StubLimit,
     check_prefix,
     check_shareable,
+    expect_identity,
     is_memory_url,
     open_store,
     prepare_state_url,
@@ -23,12 +26,15 @@ from .base import (
 )
 
 __all__ = [
+    "IDENTITY",
     "FaultQueueFull",
+    "StateLost",
     "Store",
     "StoreUnavailable",
     "StubLimit",
     "check_prefix",
     "check_shareable",
+    "expect_identity",
     "is_memory_url",
     "open_store",
     "prepare_state_url",

@@ -13,6 +13,15 @@ A store holds, under one key prefix:
   ``times``, used up atomically whatever process answers.
 
 Items are bytes the caller encoded; a store never parses them.
+
+**Identity.** A store that lives outside the process can lose its state under a running server
+(Redis restarted empty, the SQLite file deleted or replaced). So each one carries an identity
+marker, written once when the state is first used (:meth:`Store.seal`). A store object remembers
+the identity it first saw, or the one the server's master expects (:func:`expect_identity`: every
+worker of one server then expects the master's), and :meth:`Store.verify` (run by :meth:`ping`, so
+by every health check) raises :class:`StateLost` when the marker is gone or another one: the state
+it knew is not there any more. Only an explicit :meth:`Store.reset` (or :meth:`Store.reseal`)
+writes the identity back.
 """
 
 from __future__ import annotations
@@ -22,17 +31,21 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 
 __all__ = [
+    "IDENTITY",
     "SERIAL",
     "FaultQueueFull",
+    "StateLost",
     "Store",
     "StoreUnavailable",
     "StubLimit",
     "check_prefix",
     "check_shareable",
+    "expect_identity",
     "is_memory_url",
     "open_store",
     "prepare_state_url",
@@ -41,6 +54,20 @@ __all__ = [
 
 SERIAL = "serial"
 """The counter behind ids and seeded characters (never cleared by :meth:`Store.reset`)."""
+IDENTITY = "identity"
+"""The key (under the prefix) of the identity marker."""
+
+_expected: dict[tuple[str, str], str] = {}
+"""``(url, prefix)`` -> the identity a store opened in this process must find (see :func:`expect_identity`)."""
+
+
+def expect_identity(url: str, prefix: str, identity: str) -> None:
+    """Make every store this process opens at ``url`` with ``prefix`` expect ``identity``.
+
+    A server's master seals the state before starting its workers and passes the identity down;
+    a worker (a restarted one too) then never takes a state that lost it for a fresh one.
+    """
+    _expected[(url.strip(), prefix)] = identity
 
 
 _SECRET_NAME = re.compile(r"pass|pwd|secret|token|auth", re.I)
@@ -70,6 +97,11 @@ class StoreUnavailable(RuntimeError):
         super().__init__(_scrub(message).strip().rstrip(".").rstrip())
 
 
+class StateLost(StoreUnavailable):
+    """The store answers, but the state this server knew is gone (its identity marker is missing or
+    another one): restarted empty, deleted or replaced. Nothing is trusted until an explicit reset."""
+
+
 class FaultQueueFull(ValueError):
     """Too many fault entries are pending; the message names the limit."""
 
@@ -91,6 +123,47 @@ class Store(ABC):
     prefix: str
     max_items: int
     max_bytes: int
+    identity: str | None = None
+    """The identity this store object knows (expected by the master, or the first one it saw)."""
+
+    # identity
+    @abstractmethod
+    def _marker(self) -> str | None:
+        """The identity marker the state holds now (``None``: none)."""
+
+    @abstractmethod
+    def _put_marker(self, identity: str, *, replace: bool) -> str:
+        """Write ``identity`` as the marker (when there is none, or always with ``replace``); the marker held after."""
+
+    def seal(self) -> str:
+        """The state's identity: the marker it holds, or a new one written now. A server's master calls
+        this before its workers start; a store object with no expectation does it on first :meth:`verify`."""
+        if self.identity is not None:
+            self.verify()
+            return self.identity
+        self.identity = self._put_marker(uuid.uuid4().hex, replace=False)
+        return self.identity
+
+    def verify(self) -> None:
+        """:class:`StateLost` when the state no longer holds the identity this object knows;
+        :class:`StoreUnavailable` when the store cannot be asked."""
+        if self.identity is None:
+            self.seal()
+            return
+        found = self._marker()
+        if found != self.identity:
+            raise self._lost(found)
+
+    def _lost(self, found: str | None) -> StateLost:
+        why = "its identity marker is gone" if found is None else "it holds another identity"
+        return StateLost(
+            f"the {self.backend} state store {safe_url(self.url)} lost the state this server kept there "
+            f"({why}: it was restarted empty, deleted or replaced); nothing is trusted until a reset"
+        )
+
+    def reseal(self) -> None:
+        """Write this object's identity back (after an explicit reset): the state is this server's again."""
+        self.identity = self._put_marker(self.identity or uuid.uuid4().hex, replace=True)
 
     # logs
     @abstractmethod
@@ -120,7 +193,10 @@ class Store(ABC):
 
     @abstractmethod
     def reserve(self, name: str, limit: int) -> bool:
-        """Atomically add 1 to counter ``name`` if it is below ``limit``; whether it did."""
+        """Atomically add 1 to counter ``name`` if it is below ``limit``; whether it did.
+
+        In the same atomic step, a store that knows its identity checks the marker: a state that lost
+        it raises :class:`StateLost` and counts nothing (a budget never restarts from zero unseen)."""
 
     def next_serial(self) -> int:
         """A number never handed out before on this store (1, 2, 3, …, across every process)."""
@@ -196,16 +272,25 @@ class Store(ABC):
     # whole store
     @abstractmethod
     def reset(self, counters: tuple[str, ...] = ()) -> None:
-        """Empty every log, the fault queue and the stubs, and zero ``counters`` (the serial keeps counting)."""
+        """Empty every log, the fault queue and the stubs, and zero ``counters`` (the serial keeps counting).
+
+        A reset is explicit: it also writes the identity back (:meth:`reseal`), so a lost state is this
+        server's again."""
+
+    def ping(self) -> None:
+        """Return if the store answers and holds the state this server knew; :class:`StoreUnavailable`
+        (:class:`StateLost` for a lost state) with a reason otherwise."""
+        self._ping()
+        self.verify()
 
     @abstractmethod
-    def ping(self) -> None:
+    def _ping(self) -> None:
         """Return if the store answers; :class:`StoreUnavailable` with a reason otherwise."""
 
     def check(self) -> None:
         """Prove the store usable now, as a server does at start: :meth:`ping` for a store server;
         a file store also proves it can write (rolled back). :class:`StoreUnavailable` otherwise."""
-        self.ping()
+        self._ping()
 
     def close(self) -> None:  # noqa: B027 - optional for backends holding nothing
         """Release connections (a store that outlives the process is left as it is)."""
@@ -225,6 +310,7 @@ def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: in
         raise ValueError("max_items must be at least 1")
     if max_bytes < 0:
         raise ValueError("max_bytes must be zero (no bound) or more")
+    store: Store
     if is_memory_url(url):
         from .memory import MemoryStore
 
@@ -232,14 +318,17 @@ def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: in
     if url.startswith("sqlite:///"):
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+        store = SQLiteStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
+    elif url.startswith(("redis://", "rediss://", "unix://")):
         from .redis import RedisStore
 
-        return RedisStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    raise ValueError(
-        f"unknown state URL {safe_url(url)!r}; use memory, sqlite:///PATH, redis://HOST:PORT/DB or unix://PATH"
-    )
+        store = RedisStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
+    else:
+        raise ValueError(
+            f"unknown state URL {safe_url(url)!r}; use memory, sqlite:///PATH, redis://HOST:PORT/DB or unix://PATH"
+        )
+    store.identity = _expected.get((url.strip(), prefix))
+    return store
 
 
 def check_prefix(prefix: str) -> None:

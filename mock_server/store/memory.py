@@ -190,6 +190,15 @@ class MemoryStore(Store):
             self._stubs.clear()
             for name in counters:
                 self._counters.pop(name, None)
+        self.reseal()
 
-    def ping(self) -> None:
+    def _ping(self) -> None:
         return None
+
+    def _marker(self) -> str | None:
+        return self.identity  # the state lives and dies with this object
+
+    def _put_marker(self, identity: str, *, replace: bool) -> str:
+        if self.identity is None or replace:
+            self.identity = identity
+        return self.identity

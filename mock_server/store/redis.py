@@ -22,13 +22,16 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import _SECRET_NAME, FaultQueueFull, Store, StoreUnavailable, StubLimit, safe_url
+from .base import _SECRET_NAME, IDENTITY, FaultQueueFull, Store, StoreUnavailable, StubLimit, safe_url
 
 __all__ = ["RedisStore"]
 
 _T = TypeVar("_T")
 _BATCH = 256
 _MIN_SECRET = 4  # shorter values are not replaced inside messages (they would mangle the text)
+_MARKER_FIELD = f"\x00{IDENTITY}"
+"""The identity marker's field in the counters hash (no counter is named so). Marker and counters are one
+key, so whatever drops the counters (a flush, a restart, an eviction) drops the marker with them."""
 
 
 def _secrets_of(url: str) -> list[str]:
@@ -83,15 +86,26 @@ end
 return fault
 """
 
-# KEYS: counter; ARGV: limit
+# KEYS: the counters hash; ARGV: counter, limit, the identity expected ('' for none), the marker's field
 _RESERVE = """
-local value = tonumber(redis.call('GET', KEYS[1]) or '0')
-if value >= tonumber(ARGV[1]) then return 0 end
-redis.call('INCR', KEYS[1])
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], ARGV[4]) ~= ARGV[3] then return -1 end
+local value = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if value >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 return 1
 """
 
-# KEYS: log-name set, fault list, counters…; ARGV: the key prefix
+# KEYS: the counters hash; ARGV: identity, '1' to replace the one held, the marker's field
+_MARK = """
+if ARGV[2] ~= '1' then
+    local held = redis.call('HGET', KEYS[1], ARGV[3])
+    if held then return held end
+end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[1])
+return ARGV[1]
+"""
+
+# KEYS: log-name set, fault list, stub keys…; ARGV: the key prefix
 _RESET = """
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     redis.call('DEL', ARGV[1] .. 'log:' .. name)
@@ -185,6 +199,7 @@ class RedisStore(Store):
                         ("push", _PUSH),
                         ("take", _TAKE),
                         ("reserve", _RESERVE),
+                        ("mark", _MARK),
                         ("reset", _RESET),
                         ("stub_add", _STUB_ADD),
                         ("stub_hit", _STUB_HIT),
@@ -249,14 +264,18 @@ class RedisStore(Store):
 
     # counters
     def incr(self, name: str, delta: int = 1) -> int:
-        return int(self._run(lambda r: r.incrby(self._key("counter:", name), delta)))
+        return int(self._run(lambda r: r.hincrby(self._key("counters"), name, delta)))
 
     def get(self, name: str) -> int:
-        value = self._run(lambda r: r.get(self._key("counter:", name)))
+        value = self._run(lambda r: r.hget(self._key("counters"), name))
         return int(value or 0)
 
     def reserve(self, name: str, limit: int) -> bool:
-        return bool(self._run(lambda r: self._scripts["reserve"](keys=[self._key("counter:", name)], args=[limit])))
+        keys, args = [self._key("counters")], [name, limit, self.identity or "", _MARKER_FIELD]
+        done = int(self._run(lambda r: self._scripts["reserve"](keys=keys, args=args)))
+        if done < 0:
+            raise self._lost(self._marker())
+        return bool(done)
 
     # faults
     def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
@@ -309,12 +328,23 @@ class RedisStore(Store):
             self._key("logs"),
             self._key("faults"),
             *self._stub_keys(),
-            *(self._key("counter:", name) for name in counters),
         ]
         self._run(lambda r: self._scripts["reset"](keys=keys, args=[self.prefix]))
+        if counters:
+            self._run(lambda r: r.hdel(self._key("counters"), *counters))
+        self.reseal()
 
-    def ping(self) -> None:
+    def _ping(self) -> None:
         self._run(lambda r: r.ping())
+
+    def _marker(self) -> str | None:
+        value = self._run(lambda r: r.hget(self._key("counters"), _MARKER_FIELD))
+        return None if value is None else bytes(value).decode("utf-8", "replace")  # type: ignore[arg-type]
+
+    def _put_marker(self, identity: str, *, replace: bool) -> str:
+        args = [identity, "1" if replace else "0", _MARKER_FIELD]
+        held = self._run(lambda r: self._scripts["mark"](keys=[self._key("counters")], args=args))
+        return bytes(held).decode("utf-8", "replace")
 
     def close(self) -> None:
         with self._lock:

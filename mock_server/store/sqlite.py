@@ -11,15 +11,20 @@ own busy handler would sleep a millisecond or more), and the kernel drops the ``
 that dies, so no lock outlives its holder either.
 
 Connections are opened on first use, one per thread and process (a store built before ``fork()``
-works in every child).
+works in every child). Each connection knows the file it opened (device and inode): when the path
+names another file (deleted and created again, or replaced), the connection is opened again on
+the file the path names now, so the processes sharing one path never go on with different files;
+the identity marker (see :mod:`mock_server.store.base`) then tells that the state was lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -34,6 +39,8 @@ _MMAP_BYTES = 64 * 1024 * 1024
 _pid = [os.getpid()]  # this process's id, kept without a system call per use
 os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 _SLACK = 32  # appends between two trims of a log (reads apply the bounds exactly meanwhile)
+_RECHECK = 0.05  # seconds between two checks that the path still names the file a connection opened
+_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -60,6 +67,9 @@ CREATE TABLE IF NOT EXISTS stubs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS stubs_by_id ON stubs (prefix, id);
 CREATE INDEX IF NOT EXISTS stubs_by_age ON stubs (prefix, n);
+CREATE TABLE IF NOT EXISTS markers (
+    prefix TEXT NOT NULL PRIMARY KEY, identity TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 """
 
 
@@ -104,30 +114,68 @@ class SQLiteStore(Store):
         self._queue: list[_Pending] = []
         self._lock_fd = -1
         self._lock_pid = 0
+        self._generation = 0  # the marker's generation last seen intact (each explicit reseal adds one)
+        self._replaced_at: int | None = None  # the generation known when the path turned out to name another file
 
     # connections
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, schema: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")  # pages read straight from the mapping: fewer system calls
-        if self._schema_ready != _pid[0]:
+        if schema or self._schema_ready != _pid[0]:
             conn.executescript(_SCHEMA)
             self._schema_ready = _pid[0]
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
+    def _file_id(self) -> tuple[int, int] | None:
+        """The device and inode the path names now (``None``: no file there)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _conn(self, *, recheck: bool = False) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", 0) != _pid[0]:  # first use in this thread, or a forked child
             local.conn = self._connect()
             local.pid = _pid[0]
+            local.file = self._file_id()
+            local.checked = time.monotonic()
+        elif recheck or time.monotonic() - local.checked > _RECHECK:
+            local.checked = time.monotonic()
+            if self._file_id() != local.file:  # deleted or replaced: follow the path, never a ghost file
+                if self._replaced_at is None:  # lost until a reseal (a -wal file left behind may replay old rows)
+                    self._replaced_at = self._generation
+                local.conn.close()
+                local.conn, local.file = self._reopen()
         conn: sqlite3.Connection = local.conn
         return conn
 
-    def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    def _reopen(self) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+        """A connection on the file the path names now. When there is none (deleted), the ``-wal`` and
+        ``-shm`` files the deleted one left are removed first, holding the writer lock: SQLite would
+        otherwise read them as the new file's (a disk I/O error, or old rows replayed)."""
+        holding = getattr(self._local, "holding", False)
+        fd = self._process_lock()
+        if not holding:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            return work(self._conn())
+            if self._file_id() is None:
+                for suffix in ("-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path + suffix)
+            conn = self._connect(schema=True)
+            return conn, self._file_id()
+        finally:
+            if not holding:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _run(self, work: Callable[[sqlite3.Connection], _T], *, recheck: bool = False) -> _T:
+        try:
+            return work(self._conn(recheck=recheck))
         except sqlite3.Error as exc:
             self._local.pid = 0  # reconnect next time
             raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: {exc}") from None
@@ -315,7 +363,9 @@ class SQLiteStore(Store):
         return 0 if row is None else int(row[0])
 
     def reserve(self, name: str, limit: int) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
+        def work(conn: sqlite3.Connection) -> bool | None:
+            if self.identity is not None and self._held_marker(conn) != self.identity:
+                return None  # the state was lost: count nothing
             row = conn.execute(
                 "SELECT value FROM counters WHERE prefix = ? AND name = ?", (self.prefix, name)
             ).fetchone()
@@ -328,7 +378,10 @@ class SQLiteStore(Store):
             )
             return True
 
-        return self._write(work)
+        done = self._write(work)
+        if done is None:
+            raise self._lost(self._marker())
+        return done
 
     # faults
     def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
@@ -424,9 +477,52 @@ class SQLiteStore(Store):
                 conn.execute("DELETE FROM counters WHERE prefix = ? AND name = ?", (p, name))
 
         self._write(work)
+        self.reseal()
 
-    def ping(self) -> None:
-        self._run(lambda conn: conn.execute("SELECT 1 FROM logs LIMIT 1").fetchall())
+    def _ping(self) -> None:
+        """The file must still start as a SQLite database (a connection that cached its pages would not notice)."""
+        self._run(lambda conn: conn.execute("SELECT 1 FROM logs LIMIT 1").fetchall(), recheck=True)
+        try:
+            with open(self.path, "rb") as file:
+                head = file.read(len(_MAGIC))
+        except OSError as exc:
+            raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: {exc}") from None
+        if head and head != _MAGIC:  # empty: a new file whose pages are all in its -wal file still
+            raise StoreUnavailable(f"the SQLite state file {self.path} cannot be used: it is not a SQLite database")
+
+    def _held_marker(self, conn: sqlite3.Connection) -> str | None:
+        """The marker's identity; ``None`` when there is none, or when the file was replaced under this
+        process and no reseal came since (its generation is not past the one known then)."""
+        row = conn.execute("SELECT identity, generation FROM markers WHERE prefix = ?", (self.prefix,)).fetchone()
+        if row is None:
+            return None
+        identity, generation = str(row[0]), int(row[1])
+        if self._replaced_at is not None:
+            if generation <= self._replaced_at:
+                return None
+            self._replaced_at = None  # an explicit reset sealed the new file
+        self._generation = generation
+        return identity
+
+    def _marker(self) -> str | None:
+        return self._run(self._held_marker, recheck=True)
+
+    def _put_marker(self, identity: str, *, replace: bool) -> str:
+        def work(conn: sqlite3.Connection) -> str:
+            if replace:  # a new generation: every process sees that the state was sealed again after a loss
+                generation = max(self._generation, self._replaced_at or 0) + 1
+                conn.execute(
+                    "INSERT INTO markers VALUES (?, ?, ?) ON CONFLICT (prefix) DO UPDATE SET "
+                    "identity = excluded.identity, generation = max(generation + 1, excluded.generation)",
+                    (self.prefix, identity, generation),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO markers VALUES (?, ?, 0) ON CONFLICT (prefix) DO NOTHING", (self.prefix, identity)
+                )
+            return self._held_marker(conn) or identity
+
+        return self._write(work)
 
     def check(self) -> None:
         """The path must be a regular file (or a new one), and a write must succeed (it is rolled back)."""
@@ -455,9 +551,11 @@ class SQLiteStore(Store):
         """Run ``work`` holding the file's writer lock, which keeps other processes' writes out."""
         fd = self._process_lock()
         fcntl.flock(fd, fcntl.LOCK_EX)
+        self._local.holding = True
         try:
             self._run(work)
         finally:
+            self._local.holding = False
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
