@@ -94,6 +94,8 @@ DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024
 """Bytes of one upstream answer the guard reads, as received and once decoded (a character is under 1 KB)."""
 GUARD_PREFIX = "/__guard"
 GUARD_HEADER = "X-Sora-Guard"
+SETTLING = "sora_guard.settling"
+"""Environ key: true in the request context that settles a deferred exchange (its answer is the final one)."""
 METHOD_OVERRIDE_HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 """Headers some servers read as the request's real method: on the endpoint, anything but POST is a 405."""
 DECLARED_STATUSES = frozenset({200, 400, 401, 404, 405, 413, 422, 429, 500, 503})
@@ -619,7 +621,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     recorder = _Recorder(Path(cfg.record_dir), upstream.name) if cfg.record_dir else None
     from .guard_ui import register_guard_ui  # the page imports this module's names
 
-    register_guard_ui(app, store)  # GET /__guard/ui, GET /__guard/requests, each verdict logged
+    register_guard_ui(app, store, upstream.is_endpoint)  # GET /__guard/ui, GET /__guard/requests, each verdict logged
 
     def tag(response: Response, verdict: str) -> Response:
         response.headers[GUARD_HEADER] = verdict
@@ -981,9 +983,10 @@ def _interrupted(name: str) -> _NoAnswer:
 def _settled(
     app: Flask, environ: dict[str, Any], settle: Callable[[_Answer | _NoAnswer], Response], outcome: _Answer | _NoAnswer
 ) -> tuple[int, list[tuple[str, str]], bytes]:
+    environ[SETTLING] = True
     with app.request_context(environ):
         try:
-            response = settle(outcome)
+            response = app.process_response(settle(outcome))  # the after-request hooks see the final answer
         except Exception as exc:  # never a 500 without the guard's mark for an answer that came back
             app.logger.error("unhandled %s settling %s %s", type(exc).__name__, request.method, request.path)
             failure = error_response(

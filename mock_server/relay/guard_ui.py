@@ -22,16 +22,16 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, request
 
 from ..contract.http import bearer_token
-from ..contract.spec import ENDPOINT_PATH
 from ..mock.ui import asset_response
 from ..serving.flask_glue import error_response
+from ..serving.glue import DEFERRED
 from ..store import Store, StoreUnavailable
-from .guard import GUARD_HEADER, GUARD_PREFIX
-from .paths import resolve_path
+from .guard import GUARD_HEADER, GUARD_PREFIX, SETTLING
 
 __all__ = ["GUARD_UI_PATH", "IN_FLIGHT", "RECENT", "register_guard_ui"]
 
@@ -52,6 +52,8 @@ _MAX_PATH = 300
 _MAX_MESSAGE = 600
 _MAX_BODY = 64 * 1024
 _MAX_PAGE = 1000
+_COUNTED = "sora_guard.in_flight"
+"""Environ key: this request is counted in :data:`IN_FLIGHT` until it lands."""
 
 
 def _told(response: Response, token: str) -> dict[str, object] | None:
@@ -107,8 +109,14 @@ def _page_arg(name: str, high: int) -> int | None:
     return int(text)
 
 
-def register_guard_ui(app: Flask, store: Store) -> None:
-    """Serve the guard's page and ``GET /__guard/requests`` from ``app``, and log each answer's verdict in ``store``."""
+def register_guard_ui(app: Flask, store: Store, is_endpoint: Callable[[str], bool]) -> None:
+    """Serve the guard's page and ``GET /__guard/requests`` from ``app``, and log each answer's verdict in ``store``.
+
+    ``is_endpoint(path)`` says whether a path reaches the endpoint upstream (the guard's own reading).
+    A forwarded create is answered twice inside the guard: a placeholder while the exchange waits on
+    the serving loop, then the final answer (:data:`~mock_server.relay.guard.SETTLING`); only the
+    final one is logged and lands the create.
+    """
     bp = Blueprint("sora_guard_ui", __name__)
 
     @bp.before_app_request
@@ -116,23 +124,28 @@ def register_guard_ui(app: Flask, store: Store) -> None:
         name = _ASSETS.get(request.path)
         if name is not None and request.method in ("GET", "HEAD"):
             return asset_response(name)
-        if request.method == "POST" and resolve_path(request.path) == ENDPOINT_PATH:
+        if request.method == "POST" and is_endpoint(request.path):
             with contextlib.suppress(StoreUnavailable):  # the guard itself says what an unreachable store means
                 store.incr(IN_FLIGHT)
-                g.sora_guard_in_flight = True
+                request.environ[_COUNTED] = True
         return None
+
+    def placeholder() -> bool:
+        """Whether this context answers a forwarded create whose exchange is still to come."""
+        environ = request.environ
+        return environ.get(DEFERRED) is not None and not environ.get(SETTLING)
 
     @bp.after_app_request
     def remember(response: Response) -> Response:
         verdict = response.headers.get(GUARD_HEADER)
-        if verdict is not None and verdict != "local":
+        if verdict is not None and verdict != "local" and not placeholder():
             with contextlib.suppress(StoreUnavailable):
                 store.append(RECENT, _entry(response, verdict))
         return response
 
     @bp.teardown_app_request
     def landed(exc: BaseException | None) -> None:
-        if g.pop("sora_guard_in_flight", False):
+        if not placeholder() and request.environ.pop(_COUNTED, False):
             with contextlib.suppress(StoreUnavailable):
                 store.incr(IN_FLIGHT, -1)
 
