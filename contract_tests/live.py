@@ -37,7 +37,15 @@ from mock_server.contract.spec import ENDPOINT_PATH, load_contract, load_spec
 from mock_server.mock.faults import DroppedConnection
 from mock_server.relay.budget import Budget, BudgetError
 
-from .verdicts import EXIT_NOT_JUDGED, MAX_NOT_JUDGED_SHARE, Kind, Sent, cannot_have_billed, send_until_judged
+from .verdicts import (
+    EXIT_NOT_JUDGED,
+    MAX_NOT_JUDGED_SHARE,
+    Kind,
+    Pacer,
+    Sent,
+    cannot_have_billed,
+    send_until_judged,
+)
 
 __all__ = [
     "ANY_TOKEN_NOTE",
@@ -334,6 +342,8 @@ class _Runner:
         self.contract = load_contract()
         self.character_schema = load_spec()["components"]["schemas"]["Character"]
         self.report = LiveReport(outcomes=[])
+        self.pacer = Pacer()
+        """Slows the run down after each 429, so a tight limiter does not eat SORA_LIVE_MAX_REQUESTS."""
 
     def headers(self, probe: Probe) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -391,6 +401,7 @@ class _Runner:
         return send_until_judged(
             post,
             lambda response: (response.status_code, response.headers, response.content),
+            pacer=self.pacer,
             sleep=self.sleep,
             may_resend=may_resend,
         )

@@ -35,6 +35,7 @@ from schemathesis.core.rate_limit import parse_retry_after
 __all__ = [
     "EXIT_NOT_JUDGED",
     "FIRST_BACKOFF",
+    "GIVE_UP_AFTER",
     "GUARD_HEADER",
     "MAX_NOT_JUDGED_SHARE",
     "MAX_RESENDS",
@@ -55,6 +56,9 @@ MAX_NOT_JUDGED_SHARE = 0.05
 """Above this share of requests without a verdict (5 %), a run is not green."""
 MAX_RESENDS = 5
 """Resends of one request after a throttled or transient answer."""
+GIVE_UP_AFTER = 3
+"""After this many requests in a row throttled on every resend, the next ones are resent once only
+(until one is judged again): a run throttled throughout ends in seconds, not minutes."""
 MAX_SINGLE_WAIT = 10.0
 """The longest single wait before a resend, whatever ``Retry-After`` asks (seconds)."""
 FIRST_BACKOFF = 0.25
@@ -178,16 +182,25 @@ class Tally:
     not_judged: Counter[str] = field(default_factory=Counter)
     resent: Counter[str] = field(default_factory=Counter)
     """Resends by the status that caused them (``"429"``, ``"503"``...)."""
+    streak: int = 0
+    """Requests in a row that got no verdict because they were throttled throughout."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def verdict(self) -> None:
         with self._lock:
             self.judged += 1
+            self.streak = 0
 
     def unjudged(self, reason: str) -> None:
         """``reason``: ``throttled``, ``guard`` or ``unreachable``."""
         with self._lock:
             self.not_judged[reason] += 1
+            if reason == "throttled":
+                self.streak += 1
+
+    def resends_left(self, wanted: int) -> int:
+        """``wanted``, or 1 once :data:`GIVE_UP_AFTER` requests in a row were throttled throughout."""
+        return min(wanted, 1) if self.streak >= GIVE_UP_AFTER else wanted
 
     def resend(self, status: int) -> None:
         with self._lock:
@@ -277,6 +290,8 @@ def send_until_judged(
     """
     resends: list[str] = []
     attempt = 0
+    if tally is not None:
+        max_resends = tally.resends_left(max_resends)
     while True:
         if pacer is not None:
             pacer.wait()
