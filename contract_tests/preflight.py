@@ -30,6 +30,7 @@ import requests
 from mock_server.contract.spec import ENDPOINT_PATH
 
 from .suite import DEFAULT_SEED, VIDEO, Target
+from .verdicts import send_until_judged
 
 __all__ = [
     "EXIT_FAILED",
@@ -136,8 +137,13 @@ def check_target(target: Target, session: requests.Session | None = None) -> Pro
     body = {"url": VIDEO, "timestamps": "1,3"}
 
     def post(token: str) -> requests.Response | Problem:
-        try:
+        def once() -> requests.Response:
             return http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=_TIMEOUT)
+
+        try:  # a limiter's 429 or a gateway's hiccup is waited out here too: the setup is judged on a real answer
+            sent = send_until_judged(once, lambda answer: (answer.status_code, answer.headers, answer.content))
+            response: requests.Response = sent.response
+            return response
         except requests.ConnectionError as exc:
             why = reachable(target.base_url or "")
             return _unreachable(target, why or f"the connection failed ({type(exc).__name__})")

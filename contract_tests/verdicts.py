@@ -57,8 +57,9 @@ MAX_NOT_JUDGED_SHARE = 0.05
 MAX_RESENDS = 5
 """Resends of one request after a throttled or transient answer."""
 GIVE_UP_AFTER = 3
-"""After this many requests in a row throttled on every resend, the next ones are resent once only
-(until one is judged again): a run throttled throughout ends in seconds, not minutes."""
+"""After this many requests in a row still throttled or failing transiently on every resend, the next
+ones are resent once only (until one gets a verdict at once again): a run against a relay that
+throttles or fails everything ends in seconds, not minutes."""
 MAX_SINGLE_WAIT = 10.0
 """The longest single wait before a resend, whatever ``Retry-After`` asks (seconds)."""
 FIRST_BACKOFF = 0.25
@@ -183,20 +184,22 @@ class Tally:
     resent: Counter[str] = field(default_factory=Counter)
     """Resends by the status that caused them (``"429"``, ``"503"``...)."""
     streak: int = 0
-    """Requests in a row that got no verdict because they were throttled throughout."""
+    """Requests in a row still throttled or transient after every resend."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def verdict(self) -> None:
         with self._lock:
             self.judged += 1
-            self.streak = 0
 
     def unjudged(self, reason: str) -> None:
         """``reason``: ``throttled``, ``guard`` or ``unreachable``."""
         with self._lock:
             self.not_judged[reason] += 1
-            if reason == "throttled":
-                self.streak += 1
+
+    def persisted(self, persisted: bool) -> None:
+        """After each request: whether it was still throttled or transient after every resend."""
+        with self._lock:
+            self.streak = self.streak + 1 if persisted else 0
 
     def resends_left(self, wanted: int) -> int:
         """``wanted``, or 1 once :data:`GIVE_UP_AFTER` requests in a row were throttled throughout."""
@@ -314,6 +317,7 @@ def send_until_judged(
 
 def _settle(sent: Sent, tally: Tally | None) -> Sent:
     if tally is not None:
+        tally.persisted(sent.kind in (Kind.THROTTLED, Kind.TRANSIENT) and not sent.held_back)
         if sent.judged:
             tally.verdict()
         else:

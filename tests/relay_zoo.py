@@ -257,7 +257,7 @@ QUIRKS: dict[str, Callable[[Wsgi], Wsgi]] = {
     "python-lenient": python_lenient,
     "js-lenient": js_lenient,
     "strict-422": strict_422,
-    "limiter-before-auth-retry-after": lambda app: limiter(app, 10, 4, "seconds"),
+    "limiter-before-auth-retry-after": lambda app: limiter(app, 20, 5, "seconds"),
     "limiter-before-auth-no-retry-after": lambda app: limiter(app, 10, 3, None),
     "limiter-after-auth-http-date": lambda app: limiter(app, 10, 4, "date", before_auth=False),
     "gateway-html-503-retry-after": lambda app: gateway(app, 15, 503, retry_after="1"),

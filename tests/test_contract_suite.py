@@ -315,7 +315,7 @@ def test_lenient_pytest_entry_point_accepts_a_501_to_trace_but_not_to_the_endpoi
     assert result.ok, result.failures
 
     def crash(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        start_response("502 Bad Gateway", [("Content-Type", "application/json")])
+        start_response("500 Internal Server Error", [("Content-Type", "application/json")])
         return [b'{"message": "upstream"}']
 
     crashing = Target(token="relay-token", app=crash, strict=False)

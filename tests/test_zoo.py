@@ -104,7 +104,7 @@ def test_a_5xx_that_persists_on_resend_is_judged_and_a_429_throughout_is_not() -
         send_until_judged(lambda: (429, b""), lambda a: (a[0], {}, a[1]), tally=tally, sleep=slept.append)
     slept.clear()
     once = send_until_judged(lambda: (429, b""), lambda a: (a[0], {}, a[1]), tally=tally, sleep=slept.append)
-    assert len(once.resends) == 1 and tally.streak == 4  # three in a row throttled throughout: give up sooner
+    assert len(once.resends) == 1 and tally.streak == 5  # three in a row still throttled or failing: give up sooner
     send_until_judged(lambda: (200, b"{}"), lambda a: (a[0], {}, a[1]), tally=tally, sleep=slept.append)
     assert tally.streak == 0 and tally.resends_left(5) == 5
 
@@ -178,8 +178,8 @@ def _behind(layer: Callable[[Any], Any]) -> Callable[[str, tuple[str, ...]], con
 @pytest.mark.parametrize(
     "layer",
     [
-        pytest.param(lambda app: limiter(app, 30, 5, None), id="limiter-without-retry-after"),
-        pytest.param(lambda app: gateway(app, 7, 503), id="gateway-transient-html-503"),
+        pytest.param(lambda app: limiter(app, 60, 5, None), id="limiter-without-retry-after"),
+        pytest.param(lambda app: gateway(app, 10, 503), id="gateway-transient-html-503"),
     ],
 )
 def test_every_defect_is_caught_behind_infrastructure(layer: Callable[[Any], Any]) -> None:
@@ -284,7 +284,7 @@ def _make_contract(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_make_contract_is_green_behind_a_limiter_and_exits_4_when_throttled_throughout(tmp_path: Path) -> None:
-    with serve(relay("limiter-before-auth-no-retry-after").app) as url:
+    with serve(relay("", layer=lambda app: limiter(app, 30, 5, None)).app) as url:
         done = _make_contract(url)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "requests judged" in done.stdout and "resent" in done.stdout
