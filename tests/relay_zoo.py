@@ -239,6 +239,19 @@ class Relay:
     name: str
     app: Wsgi
     creates: list[int] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    """Every status the member answered, quirks included (so a test can see the quirk fire)."""
+
+
+def _recording(app: Wsgi, statuses: list[int]) -> Wsgi:
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            statuses.append(int(status.split(" ", 1)[0]))
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return app(environ, start)
+
+    return wsgi
 
 
 def _counting(app: Wsgi, creates: list[int]) -> Wsgi:
@@ -272,9 +285,10 @@ ZOO = tuple(QUIRKS)
 def relay(quirk: str, defects: tuple[str, ...] = (), *, layer: Callable[[Wsgi], Wsgi] | None = None) -> Relay:
     """The mock (with ``defects``) behind ``quirk`` (or an explicit ``layer``), counting its creates."""
     creates: list[int] = []
+    statuses: list[int] = []
     inner = _counting(create_app(MockConfig(token=TOKEN, defects=defects)), creates)
-    app = (layer or QUIRKS[quirk])(inner)
-    return Relay(quirk, app, creates)
+    app = _recording((layer or QUIRKS[quirk])(inner), statuses)
+    return Relay(quirk, app, creates, statuses)
 
 
 class _Quiet(WSGIRequestHandler):

@@ -118,6 +118,8 @@ def test_every_healthy_relay_of_the_zoo_is_green_in_both_runs_within_the_budget(
     member = relay(quirk)
     with serve(member.app) as url:
         suite = run_suite(Target(token=TOKEN, base_url=url, strict=False), max_examples=6)
+        quirks = {status for status in member.statuses if status in (429, 502, 503)}
+        assert quirks or quirk in ("python-lenient", "js-lenient", "strict-422", "slow-creates")
         assert suite.ok, [(f.check, f.case, f.status, f.message) for f in suite.failures]
         assert suite.green and suite.tally.missing == 0 and suite.tally.total >= len(BOUNDARY_CASES)
         member.creates.clear()
