@@ -20,6 +20,21 @@ from .suite import Target
 from .verdicts import EXIT_NOT_JUDGED
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--rate-limit",
+        default=None,
+        help="the pace set up front, e.g. 2/s or 30/m (make contract RATE=2/s; env SORA_CONTRACT_RATE)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``--rate-limit`` reaches the target as ``SORA_CONTRACT_RATE`` (read when the test module is collected)."""
+    rate = config.getoption("--rate-limit", default=None)
+    if rate:
+        os.environ["SORA_CONTRACT_RATE"] = str(rate)
+
+
 def _say(config: pytest.Config, line: str, **markup: bool) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:

@@ -44,6 +44,7 @@ from .verdicts import (
     Pacer,
     Sent,
     cannot_have_billed,
+    parse_rate,
     send_until_judged,
 )
 
@@ -119,9 +120,13 @@ class LiveSettings:
     task_id: str | None = None
     timeout: float = 60.0
     max_wait: float = DEFAULT_MAX_WAIT
+    rate: float | None = None
+    """Probes per second at most, set up front (``--rate-limit``); the run also slows down on 429s."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, max_wait: float = DEFAULT_MAX_WAIT) -> LiveSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, max_wait: float = DEFAULT_MAX_WAIT, rate: float | None = None
+    ) -> LiveSettings:
         """Read the ``SORA_*`` variables; :class:`SettingsError` says what is missing or wrong."""
         env = os.environ if env is None else env
         key = env.get("SORA_API_KEY", "").strip()
@@ -158,6 +163,7 @@ class LiveSettings:
             task_id=env.get("SORA_LIVE_TASK_ID", "").strip() or None,
             timeout=timeout,
             max_wait=max_wait,
+            rate=rate,
         )
 
 
@@ -342,7 +348,7 @@ class _Runner:
         self.contract = load_contract()
         self.character_schema = load_spec()["components"]["schemas"]["Character"]
         self.report = LiveReport(outcomes=[])
-        self.pacer = Pacer()
+        self.pacer = Pacer(floor=1 / settings.rate if settings.rate else 0.0)
         """Slows the run down after each 429, so a tight limiter does not eat SORA_LIVE_MAX_REQUESTS."""
 
     def headers(self, probe: Probe) -> dict[str, str]:
@@ -621,6 +627,11 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_WAIT,
         help="total seconds the run may wait before resends (429, a gateway's 502/503) (%(default)s)",
     )
+    parser.add_argument(
+        "--rate-limit",
+        default="",
+        help="the pace set up front, e.g. 1/s or 30/m (default: as fast as answered, slower after each 429)",
+    )
     return parser
 
 
@@ -634,7 +645,12 @@ def main(
     args = _parser().parse_args(argv)
     stream = out or sys.stdout
     try:
-        settings = LiveSettings.from_env(env, max_wait=args.max_wait)
+        rate = parse_rate(args.rate_limit)
+    except ValueError as exc:
+        print(f"live: --rate-limit: {exc}", file=sys.stderr if out is None else stream)
+        return 2
+    try:
+        settings = LiveSettings.from_env(env, max_wait=args.max_wait, rate=rate)
     except SettingsError as exc:
         print(f"live: {exc}", file=sys.stderr if out is None else stream)
         return 2

@@ -49,7 +49,7 @@ from schemathesis.core.failures import FailureGroup
 from mock_server.contract.rules import RuleError, check_character, check_error_body, conforms, decode_body
 from mock_server.contract.spec import ENDPOINT_PATH, load_contract, refined_spec_path
 
-from .verdicts import Kind, NotJudged, Pacer, Tally, classify, install, send_until_judged
+from .verdicts import Kind, NotJudged, Pacer, Tally, classify, install, parse_rate, send_until_judged
 
 __all__ = [
     "BOUNDARY_CASES",
@@ -138,22 +138,6 @@ class Target:
 
     def auth_header(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-def parse_rate(text: str) -> float | None:
-    """``"2/s"``, ``"30/m"``, ``"5/h"`` or ``"2"`` (per second) as requests per second; ``""``: ``None``."""
-    text = text.strip().lower().replace("per", "/").replace(" ", "")
-    if not text:
-        return None
-    count, _, unit = text.partition("/")
-    seconds = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}.get(unit)
-    try:
-        value = float(count)
-    except ValueError:
-        value = -1.0
-    if seconds is None or not 0 < value < float("inf"):
-        raise ValueError(f"RATE (SORA_CONTRACT_RATE) must be requests per time like 2/s or 30/m, got {text!r}")
-    return value / seconds
 
 
 _TARGETS: dict[int, tuple[object, Target, Tally]] = {}

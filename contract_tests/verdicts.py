@@ -47,6 +47,7 @@ __all__ = [
     "cannot_have_billed",
     "classify",
     "header",
+    "parse_rate",
     "resend_delay",
 ]
 
@@ -86,6 +87,22 @@ class NotJudged(Exception):
         super().__init__(f"not judged: HTTP {status}, {reason}")
         self.kind = kind
         self.status = status
+
+
+def parse_rate(text: str) -> float | None:
+    """``"2/s"``, ``"30/m"``, ``"5/h"`` or ``"2"`` (per second) as requests per second; ``""``: ``None``."""
+    text = text.strip().lower().replace("per", "/").replace(" ", "")
+    if not text:
+        return None
+    count, _, unit = text.partition("/")
+    seconds = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}.get(unit)
+    try:
+        value = float(count)
+    except ValueError:
+        value = -1.0
+    if seconds is None or not 0 < value < float("inf"):
+        raise ValueError(f"RATE (SORA_CONTRACT_RATE) must be requests per time like 2/s or 30/m, got {text!r}")
+    return value / seconds
 
 
 def header(headers: Any, name: str) -> str | None:

@@ -315,9 +315,36 @@ def test_make_contract_with_the_endpoint_path_prints_only_the_hint_and_names_the
     done = _make_contract("http://127.0.0.1:9/sora/v1/characters")
     assert done.returncode == 2 and "use TARGET=http://127.0.0.1:9" in done.stdout
     assert "testing POST" not in done.stdout
+    paced = _make_contract("http://127.0.0.1:9", "--rate-limit", "often")
+    assert paced.returncode == 2 and "RATE (SORA_CONTRACT_RATE) must be" in paced.stdout, paced.stdout[-2000:]
     dry = subprocess.run(["make", "-n", "contract"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "no TARGET given: testing the default http://127.0.0.1:8000" in dry.stdout
     explicit = subprocess.run(
         ["make", "-n", "contract", "TARGET=http://127.0.0.1:9"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert "no TARGET given" not in explicit.stdout
+
+
+def test_the_pace_can_be_set_up_front_and_slows_down_by_itself_on_429s() -> None:
+    from contract_tests.verdicts import Pacer, parse_rate
+
+    assert parse_rate("2/s") == 2.0 and parse_rate("30/m") == 0.5 and parse_rate("4") == 4.0 and parse_rate("") is None
+    for bad in ("fast", "0/s", "-1/s", "2/y"):
+        with pytest.raises(ValueError, match="RATE"):
+            parse_rate(bad)
+    assert Target.from_env({"SORA_CONTRACT_RATE": "3/s"}).rate == 3.0
+    pacer = Pacer()
+    for _ in range(4):
+        pacer.learn(Kind.THROTTLED)
+    slowed = pacer.interval
+    assert slowed >= 0.4
+    pacer.learn(Kind.VERDICT)
+    assert 0 < pacer.interval < slowed
+    gaps: list[float] = []
+    paced = Pacer(floor=0.5, sleep=gaps.append)
+    paced.wait()
+    paced.wait()
+    assert gaps and 0.4 < gaps[-1] <= 0.5
+    out = io.StringIO()
+    code = main(["--rate-limit", "often"], env={"SORA_API_KEY": TOKEN}, out=out)
+    assert code == 2 and "--rate-limit" in out.getvalue()
