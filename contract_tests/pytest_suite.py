@@ -88,11 +88,16 @@ def make_tests(
     return test_boundary, test_fuzz
 
 
-def judged_test(tally: Tally) -> Callable[[], None]:
+def judged_test(tally: Tally) -> Callable[..., None]:
     """A test that fails (one line) when more than the documented share of requests got no verdict."""
 
-    def test_enough_was_judged() -> None:
+    def test_enough_was_judged(record_testsuite_property: Callable[[str, object], None]) -> None:
         """Throttled throughout, answered by a guard: such requests are no verdict, and too many is no green."""
+        record_testsuite_property("requests_judged", tally.judged)
+        record_testsuite_property("requests_not_judged", tally.missing)
+        for reason, count in sorted(tally.not_judged.items()):
+            record_testsuite_property(f"not_judged_{reason}", count)
+        record_testsuite_property("requests_resent", sum(tally.resent.values()))
         if not tally.enough:
             pytest.fail(tally.line(), pytrace=False)
 

@@ -311,6 +311,7 @@ def test_make_contract_is_green_behind_a_limiter_and_exits_4_when_throttled_thro
     assert len(lines) == 1 and "throttled throughout" in lines[0] and "RATE=" in lines[0]
     report = junit.read_text(encoding="utf-8")
     assert "test_enough_was_judged" in report and "NOT JUDGED" in report
+    assert '<property name="requests_not_judged" value="1"' in report
 
 
 @pytest.mark.slow
@@ -351,3 +352,24 @@ def test_the_pace_can_be_set_up_front_and_slows_down_by_itself_on_429s() -> None
     out = io.StringIO()
     code = main(["--rate-limit", "often"], env={"SORA_API_KEY": TOKEN}, out=out)
     assert code == 2 and "--rate-limit" in out.getvalue()
+
+
+def test_through_the_kits_own_guard_the_live_run_says_the_relay_judged_too_few(tmp_path: Path) -> None:
+    """``sora-mock guard`` in front of a healthy relay: its own answers (``blocked``, ``budget``) are counted."""
+    from mock_server.relay.guard import GuardConfig, create_guard_app
+
+    member = relay("strict-422")
+    with serve(member.app) as upstream:
+        guard = create_guard_app(GuardConfig(upstream=upstream, max_creates=5))
+        try:
+            with serve(guard) as url:
+                out = io.StringIO()
+                env = {"SORA_API_KEY": TOKEN, "SORA_BASE_URL": url}
+                code = main(["--junit", str(tmp_path / "live.xml"), "--max-wait", "0"], env=env, out=out)
+        finally:
+            guard.extensions["sora_guard"].close()
+    text = out.getvalue()
+    assert code == EXIT_NOT_JUDGED and "CONTRACT HOLDS" not in text
+    line = [row for row in text.splitlines() if row.startswith("live: NOT JUDGED")]
+    assert len(line) == 1 and "answered by the guard" in line[0] and "not the guard" in line[0]
+    assert len(member.creates) == 1
