@@ -675,14 +675,19 @@ class SuiteResult:
     """Requests judged and not judged (throttled throughout, answered by a guard, unreachable)."""
 
     @property
-    def ok(self) -> bool:
-        """No check failed (a red run); see :attr:`green` for "and enough was judged"."""
+    def checks_passed(self) -> bool:
+        """No check failed (whatever share of the requests was judged)."""
         return not self.failures
 
     @property
+    def ok(self) -> bool:
+        """Green: no check failed and at most the documented share of requests went without a verdict."""
+        return self.checks_passed and self.tally.enough
+
+    @property
     def green(self) -> bool:
-        """No check failed and at most the documented share of requests went without a verdict."""
-        return self.ok and self.tally.enough
+        """The same as :attr:`ok`."""
+        return self.ok
 
     def caught_by(self) -> list[str]:
         """Names of the checks that failed at least once, in first-failure order."""
