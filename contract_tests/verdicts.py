@@ -83,7 +83,10 @@ class NotJudged(Exception):
     """A request got no verdict: throttled on every resend, or answered by a guard."""
 
     def __init__(self, kind: Kind, status: int) -> None:
-        reason = "throttled throughout" if kind is Kind.THROTTLED else "answered by a guard"
+        if kind is Kind.THROTTLED:
+            reason = "throttled throughout: slow the run down (SORA_CONTRACT_RATE=2/s, make contract RATE=2/s)"
+        else:
+            reason = "answered by a guard, not the relay: run it against the relay itself"
         super().__init__(f"not judged: HTTP {status}, {reason}")
         self.kind = kind
         self.status = status
