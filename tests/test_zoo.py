@@ -185,7 +185,7 @@ def _behind(layer: Callable[[Any], Any]) -> Callable[[str, tuple[str, ...]], con
     ],
 )
 def test_every_defect_is_caught_behind_infrastructure(layer: Callable[[Any], Any]) -> None:
-    rows = run_matrix(serve=_behind(layer), max_examples=2, token=TOKEN)
+    rows = run_matrix(serve=_behind(layer), max_examples=0, token=TOKEN)  # the boundary cases reach every rule
     assert [row.defect for row in rows] == ["healthy", *sorted(DEFECTS)]
     healthy = rows[0]
     assert healthy.passed and healthy.live.created == 1, healthy.live.outcomes
