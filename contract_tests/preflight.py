@@ -90,7 +90,8 @@ def describe(target: Target, seed: int, env: Mapping[str, str] | None = None) ->
         token = "the in-process mock's own"
     else:
         token = "a placeholder (SORA_API_KEY unset: wrong-token checks skipped)"
-    return f"contract: testing {where}, {profile} profile, token: {token}, fuzz seed {seed}"
+    pace = f", at most {target.rate:g} requests/s (RATE)" if target.rate else ""
+    return f"contract: testing {where}, {profile} profile, token: {token}, fuzz seed {seed}{pace}"
 
 
 def base_url_hint(url: str) -> str | None:

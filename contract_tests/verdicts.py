@@ -43,12 +43,16 @@ __all__ = [
     "Kind",
     "NotJudged",
     "Pacer",
+    "ResendingTransport",
+    "Sent",
     "Tally",
     "cannot_have_billed",
     "classify",
     "header",
+    "install",
     "parse_rate",
     "resend_delay",
+    "send_until_judged",
 ]
 
 EXIT_NOT_JUDGED = 4
@@ -59,7 +63,7 @@ MAX_RESENDS = 5
 """Resends of one request after a throttled or transient answer."""
 GIVE_UP_AFTER = 3
 """After this many requests in a row still throttled or failing transiently on every resend, the next
-ones are resent once only (until one gets a verdict at once again): a run against a relay that
+ones are resent once only (until one ends otherwise again): a run against a relay that
 throttles or fails everything ends in seconds, not minutes."""
 MAX_SINGLE_WAIT = 10.0
 """The longest single wait before a resend, whatever ``Retry-After`` asks (seconds)."""

@@ -337,6 +337,9 @@ def test_the_pace_can_be_set_up_front_and_slows_down_by_itself_on_429s() -> None
         with pytest.raises(ValueError, match="RATE"):
             parse_rate(bad)
     assert Target.from_env({"SORA_CONTRACT_RATE": "3/s"}).rate == 3.0
+    from contract_tests.preflight import describe
+
+    assert describe(Target.from_env({"SORA_CONTRACT_RATE": "3/s"}), 1, env={}).endswith("at most 3 requests/s (RATE)")
     pacer = Pacer()
     for _ in range(4):
         pacer.learn(Kind.THROTTLED)
