@@ -75,23 +75,27 @@ bench: ## wrk the mock (default config), Prism 5, WireMock 3.13 and a trivial RS
 # TARGET is the server's base URL (the suite adds /sora/v1/characters); TARGET= (empty) tests the
 # in-process mock. FUZZ_SEED reruns the cases of a red run (its summary prints the seed; `random`
 # picks a new one); ARGS go to pytest as they are, e.g. ARGS='--junitxml=reports/contract.xml -x'.
+# RATE=N/s sets the pace up front (the suite also slows down by itself on 429s).
 # make exits 2 on any failure; the command it prints gives the suite's own status (1 a check
-# failed, 2 wrong setup, 3 unreachable), as `$(BIN)/python -m contract_tests.live` does for live.
+# failed, 2 wrong setup, 3 unreachable, 4 too little judged: throttled or answered by a guard),
+# as `$(BIN)/python -m contract_tests.live` does for live.
 TARGET ?= http://127.0.0.1:8000
 STRICT ?=
 MAX_EXAMPLES ?= 200
 FUZZ_SEED ?=
+RATE ?=
 ARGS ?=
 
 .PHONY: contract live kill-matrix
 
-contract: need-venv ## fuzz a running server: make contract TARGET=http://127.0.0.1:8000 [STRICT=1] [FUZZ_SEED=N] [ARGS=...] (token: SORA_API_KEY)
+contract: need-venv ## fuzz a running server: make contract TARGET=http://127.0.0.1:8000 [STRICT=1] [FUZZ_SEED=N] [RATE=2/s] [ARGS=...] (token: SORA_API_KEY)
+	@$(if $(filter default file,$(origin TARGET)),echo "make contract: no TARGET given: testing the default $(TARGET) (TARGET=URL for another server, TARGET= for the in-process mock)")
 	SORA_CONTRACT_TARGET='$(TARGET)' SORA_CONTRACT_STRICT='$(STRICT)' SORA_CONTRACT_MAX_EXAMPLES='$(MAX_EXAMPLES)' \
-		SORA_CONTRACT_SEED='$(FUZZ_SEED)' $(BIN)/python -m pytest contract_tests/test_target.py $(ARGS)
+		SORA_CONTRACT_SEED='$(FUZZ_SEED)' SORA_CONTRACT_RATE='$(RATE)' $(BIN)/python -m pytest contract_tests/test_target.py $(ARGS)
 
 live: need-venv ## budgeted live smoke run of SORA_BASE_URL (SORA_API_KEY required; unreachable: the command exits 3, make 2)
 	@$(BIN)/python -m contract_tests.live --junit reports/live.xml; status=$$?; \
-	if [ $$status -ne 0 ]; then echo "make live: $(BIN)/python -m contract_tests.live exited $$status (1 a check failed, 2 setup, 3 unreachable); make itself exits 2"; fi; \
+	if [ $$status -ne 0 ]; then echo "make live: $(BIN)/python -m contract_tests.live exited $$status (1 a check failed, 2 setup, 3 unreachable, 4 not judged); make itself exits 2"; fi; \
 	exit $$status
 
 kill-matrix: need-venv ## live + in-process suites against the mock with each --defect; every defect must be caught

@@ -3,6 +3,10 @@
 Every defect must be caught (some check fails) and the healthy mock must pass both suites.
 ``python -m contract_tests.kill_matrix`` (``make kill-matrix``) serves ``sora-mock serve --token T
 --defect X`` on a free loopback port for each defect and always stops it again.
+
+``run_matrix(serve=...)`` runs the same matrix against servers of the caller's making (the kit's
+tests put each defective mock behind a limiter or a flaky gateway): the live run and the URL suite
+(lenient profile, as ``make contract`` runs it) must then still catch every defect.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +31,10 @@ from .live import LiveReport, LiveSettings
 from .live import run as run_live
 from .suite import SuiteResult, Target, run_suite
 
-__all__ = ["MatrixRow", "format_matrix", "main", "run_matrix", "serve_mock"]
+__all__ = ["MatrixRow", "Serve", "format_matrix", "main", "run_matrix", "serve_mock"]
+
+Serve = Callable[[str, tuple[str, ...]], AbstractContextManager[str]]
+"""``serve(token, defects)``: a context manager serving the mock with ``defects``, yielding its base URL."""
 
 _TOKEN = "kill-matrix-token"
 _READY_TIMEOUT = 30.0
@@ -96,12 +104,12 @@ class MatrixRow:
     def passed(self) -> bool:
         """Healthy: both suites green. Defect: caught by the live suite and (when run) the in-process suite."""
         if self.defect == "healthy":
-            return self.live.ok and (self.suite is None or self.suite.ok)
+            return self.live.ok and (self.suite is None or self.suite.green)
         return bool(self.live_caught) and (self.suite is None or bool(self.suite_caught))
 
 
 def _live_settings(base_url: str, token: str) -> LiveSettings:
-    return LiveSettings(api_key=token, base_url=base_url, timeout=10.0, max_wait=5.0)
+    return LiveSettings(api_key=token, base_url=base_url, timeout=10.0, max_wait=30.0)
 
 
 def run_one(
@@ -111,11 +119,23 @@ def run_one(
     max_examples: int,
     token: str = _TOKEN,
     client_token: str | None = None,
+    serve: Serve | None = None,
 ) -> MatrixRow:
-    """Live suite (socket or WSGI) plus, when ``max_examples >= 0``, the in-process suite, for one variant."""
+    """Live suite (socket or WSGI) plus, when ``max_examples >= 0``, the in-process suite, for one variant.
+
+    With ``serve``: both the live run and the URL suite (lenient) against the server it serves.
+    """
     defects = (defect,) if defect else ()
     sent_token = client_token or token
     quiet: Callable[[str], None] = lambda line: None  # noqa: E731
+    if serve is not None:
+        with serve(token, defects) as base_url:
+            live = run_live(_live_settings(base_url, sent_token), echo=quiet)
+            suite = None
+            if max_examples >= 0:
+                target = Target(token=sent_token, base_url=base_url, strict=False)
+                suite = run_suite(target, max_examples=max_examples)
+        return MatrixRow(defect or "healthy", live, suite)
     if sockets:
         with serve_mock(token, defects) as base_url:
             live = run_live(_live_settings(base_url, sent_token), echo=quiet)
@@ -135,11 +155,13 @@ def run_matrix(
     sockets: bool = True,
     max_examples: int = 10,
     echo: Callable[[str], None] | None = None,
+    serve: Serve | None = None,
+    token: str = _TOKEN,
 ) -> list[MatrixRow]:
-    """The healthy mock then each defect (all of :data:`DEFECTS` by default)."""
+    """The healthy mock then each defect (all of :data:`DEFECTS` by default); ``serve``: see :func:`run_one`."""
     rows = []
     for defect in [None, *(sorted(DEFECTS) if defects is None else defects)]:
-        row = run_one(defect, sockets=sockets, max_examples=max_examples)
+        row = run_one(defect, sockets=sockets, max_examples=max_examples, serve=serve, token=token)
         rows.append(row)
         if echo is not None:
             echo(f"{row.defect:<20} {'ok' if row.passed else 'NOT OK'}")

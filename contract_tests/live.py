@@ -2,8 +2,13 @@
 
 One billable create (a conforming ``url`` request), fully checked, then one request per broken
 rule, each of which a conforming server rejects with a 4xx JSON answer. Hard caps on creates and
-requests, 429 + ``Retry-After`` honoured within a bounded total wait. The bearer token is only
-ever put into the ``Authorization`` header: never printed, never written to the report.
+requests. Throttled and transient answers (:func:`contract_tests.verdicts.classify`) are waited out
+within a bounded total wait and the same request is sent again, a create only after an answer that
+cannot have billed it (:func:`contract_tests.verdicts.cannot_have_billed`): the report lists every
+resend and why. A probe throttled throughout, answered by a guard (``X-Sora-Guard: local``), or
+left unsent after a create's answer that may have billed is *not judged*: any such probe makes the
+run not green (exit 4). The bearer token is only ever put into the ``Authorization`` header: never
+printed, never written to the report.
 
 Run ``python -m contract_tests.live --help`` for the environment it reads.
 """
@@ -11,7 +16,6 @@ Run ``python -m contract_tests.live --help`` for the environment it reads.
 from __future__ import annotations
 
 import argparse
-import email.utils
 import json
 import math
 import os
@@ -33,6 +37,17 @@ from mock_server.contract.spec import ENDPOINT_PATH, load_contract, load_spec
 from mock_server.mock.faults import DroppedConnection
 from mock_server.relay.budget import Budget, BudgetError
 
+from .verdicts import (
+    EXIT_NOT_JUDGED,
+    MAX_NOT_JUDGED_SHARE,
+    Kind,
+    Pacer,
+    Sent,
+    cannot_have_billed,
+    parse_rate,
+    send_until_judged,
+)
+
 __all__ = [
     "ANY_TOKEN_NOTE",
     "DEFAULT_BASE_URL",
@@ -53,7 +68,7 @@ DEFAULT_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mVi
 EXAMPLE_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
 DEFAULT_JUNIT = Path("reports/live.xml")
 DEFAULT_MAX_WAIT = 120.0
-_MAX_SINGLE_WAIT = 60.0
+NOT_JUDGED = "not judged"
 
 ENV_HELP = """\
 environment:
@@ -70,9 +85,14 @@ environment:
 
 cost: a run sends about 15 requests; only the create (plus the task create, when
 SORA_LIVE_TASK_ID is set and SORA_LIVE_MAX_CREATES >= 2) is billable on a conforming server.
+resends: a 429, and a gateway's 502/503 (not the relay's JSON error, or with Retry-After), are
+waited out (Retry-After, at most 10 s, else 0.25 s doubling; --max-wait in total) and sent again,
+at most 5 times. A create is resent only after a 429 or a gateway's 502/503 (it never reached the
+relay, so it cannot have been billed); never after a 504 or a timeout (the relay may have created).
 exit status: 0 when the contract holds, 1 when a check fails, 2 on a configuration error,
 3 when the server cannot be reached (connection refused, DNS or TLS failure): the run stops at
-the first such failure, and nothing is said about the contract.
+the first such failure, and nothing is said about the contract; 4 when a probe got no verdict
+(throttled throughout, answered by a guard, a create not resent): the contract was not checked.
 """
 
 
@@ -100,9 +120,13 @@ class LiveSettings:
     task_id: str | None = None
     timeout: float = 60.0
     max_wait: float = DEFAULT_MAX_WAIT
+    rate: float | None = None
+    """Probes per second at most, set up front (``--rate-limit``); the run also slows down on 429s."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, max_wait: float = DEFAULT_MAX_WAIT) -> LiveSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, max_wait: float = DEFAULT_MAX_WAIT, rate: float | None = None
+    ) -> LiveSettings:
         """Read the ``SORA_*`` variables; :class:`SettingsError` says what is missing or wrong."""
         env = os.environ if env is None else env
         key = env.get("SORA_API_KEY", "").strip()
@@ -139,6 +163,7 @@ class LiveSettings:
             task_id=env.get("SORA_LIVE_TASK_ID", "").strip() or None,
             timeout=timeout,
             max_wait=max_wait,
+            rate=rate,
         )
 
 
@@ -171,6 +196,10 @@ class Outcome:
     def failed(self) -> bool:
         return self.verdict == "FAIL"
 
+    @property
+    def unjudged(self) -> bool:
+        return self.verdict == NOT_JUDGED
+
 
 @dataclass
 class LiveReport:
@@ -184,13 +213,58 @@ class LiveReport:
     waited: float = 0.0
     unreachable: str | None = None
     """Why the server could not be reached (the run stopped there), or ``None``."""
+    resent: list[str] = field(default_factory=list)
+    """``"<probe>: <status> (why it could be resent)"``, one per resend."""
 
     @property
     def ok(self) -> bool:
-        return self.unreachable is None and all(not outcome.failed for outcome in self.outcomes)
+        """Green: reachable, no check failed, and (nearly) every probe judged by the relay itself."""
+        return self.unreachable is None and not self.failed_checks() and self.judged_enough
 
     def failed_checks(self) -> list[str]:
         return [outcome.name for outcome in self.outcomes if outcome.failed]
+
+    def not_judged(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if outcome.unjudged]
+
+    @property
+    def judged(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.verdict in ("pass", "FAIL"))
+
+    @property
+    def judged_enough(self) -> bool:
+        missing = len(self.not_judged())
+        return missing <= MAX_NOT_JUDGED_SHARE * (missing + self.judged)
+
+    def not_judged_line(self) -> str:
+        """One line: how many probes got no verdict, why, and what to do."""
+        missing = self.not_judged()
+        guard = sum(1 for outcome in missing if outcome.detail.startswith(_GUARD_NOTE))
+        throttled = sum(1 for outcome in missing if outcome.detail.startswith(_THROTTLED_NOTE))
+        held = len(missing) - guard - throttled
+        why = [
+            f"{count} {text}"
+            for count, text in (
+                (throttled, "throttled throughout"),
+                (guard, "answered by the guard"),
+                (held, "not sent again"),
+            )
+            if count
+        ]
+        advice = []
+        if throttled:
+            advice.append("run it again later or with a larger --max-wait")
+        if guard:
+            advice.append(
+                "the relay itself judged too few: point SORA_BASE_URL at the relay, not the guard "
+                "(or start the guard with --pass-through)"
+            )
+        if held:
+            advice.append("a create answered 504 (or a timeout) may have been billed: check before running again")
+        return (
+            f"NOT JUDGED: {len(missing)} of {len(missing) + self.judged} probes got no verdict from the relay "
+            f"({', '.join(why)}): the contract was not checked; " + "; ".join(advice)
+        )
 
 
 def _json(body: Mapping[str, Any]) -> bytes:
@@ -255,18 +329,8 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _retry_after(value: str | None, now: Callable[[], float]) -> float:
-    if not value:
-        return 1.0
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 1.0
-    return max(0.0, moment.timestamp() - now())
+_GUARD_NOTE = "answered by the guard"
+_THROTTLED_NOTE = "throttled throughout"
 
 
 class _Runner:
@@ -284,6 +348,8 @@ class _Runner:
         self.contract = load_contract()
         self.character_schema = load_spec()["components"]["schemas"]["Character"]
         self.report = LiveReport(outcomes=[])
+        self.pacer = Pacer(floor=1 / settings.rate if settings.rate else 0.0)
+        """Slows the run down after each 429, so a tight limiter does not eat SORA_LIVE_MAX_REQUESTS."""
 
     def headers(self, probe: Probe) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -305,10 +371,12 @@ class _Runner:
         except ValueError:
             return False
 
-    def send(self, probe: Probe) -> httpx.Response:
+    def send(self, probe: Probe) -> Sent:
+        """Send ``probe`` until the relay judges it, within the caps and the create budget."""
         billable = self.billable(probe)
         report = self.report
-        while True:
+
+        def post() -> httpx.Response:
             if report.requests_sent >= self.settings.max_requests:
                 raise _Budget(f"request cap SORA_LIVE_MAX_REQUESTS={self.settings.max_requests} reached")
             if billable and report.creates_sent >= self.settings.max_creates:
@@ -321,16 +389,28 @@ class _Runner:
             )
             if response.status_code == 200:
                 report.created += 1
-            if response.status_code != 429:
-                return response
-            if billable:  # a 429 was not processed, so it did not spend the create
-                report.creates_sent -= 1
-            delay = min(_retry_after(response.headers.get("Retry-After"), time.time), _MAX_SINGLE_WAIT)
-            if report.waited + delay > self.settings.max_wait:
-                return response
-            self.echo(f"          429 rate limited: waiting {delay:g} s (Retry-After) before retrying {probe.name}")
-            self.sleep(delay)
+            if billable and cannot_have_billed(response.status_code, response.headers, response.content):
+                report.creates_sent -= 1  # refused before the relay did any work: the create is not spent
+            return response
+
+        def may_resend(status: int, headers: Any, content: bytes, delay: float) -> bool:
+            if billable and not cannot_have_billed(status, headers, content):
+                return False  # a 504: the relay may have created (and billed) after the gateway gave up
+            if report.waited + delay > self.settings.max_wait or report.requests_sent >= self.settings.max_requests:
+                return False
+            why = "a create refused before the relay: not billed" if billable else "not billable"
+            report.resent.append(f"{probe.name}: after {status} ({why}), waited {delay:g} s")
+            self.echo(f"          {status}: waiting {delay:g} s before sending {probe.name} again ({why})")
             report.waited += delay
+            return True
+
+        return send_until_judged(
+            post,
+            lambda response: (response.status_code, response.headers, response.content),
+            pacer=self.pacer,
+            sleep=self.sleep,
+            may_resend=may_resend,
+        )
 
     def run(self, probes: Sequence[Probe]) -> LiveReport:
         total = len(probes)
@@ -365,7 +445,7 @@ class _Runner:
             outcome.detail = f"create budget SORA_LIVE_MAX_CREATES={self.settings.max_creates} already spent"
             return
         try:
-            response = self.send(probe)
+            sent = self.send(probe)
         except _UNREACHABLE as exc:
             raise _Unreachable(f"cannot connect to {self.settings.base_url} ({_why(exc)})") from None
         except httpx.TimeoutException:
@@ -376,8 +456,12 @@ class _Runner:
             outcome.got, outcome.verdict = "no answer", "FAIL"
             outcome.detail = f"connection failed or dropped ({type(exc).__name__})"
             return
+        response: httpx.Response = sent.response
         status = response.status_code
         outcome.got = str(status)
+        if not sent.judged:
+            outcome.verdict, outcome.detail = NOT_JUDGED, self.unjudged_detail(sent, self.billable(probe))
+            return
         try:
             body: object = response.json()
         except ValueError:
@@ -395,9 +479,17 @@ class _Runner:
             )
             raise _Aborted(f"SORA_API_KEY refused by {probe.name}")
 
+    def unjudged_detail(self, sent: Sent, billable: bool) -> str:
+        if sent.kind is Kind.GUARD:
+            return f"{_GUARD_NOTE} (X-Sora-Guard: {sent.response.headers.get('X-Sora-Guard')}), not the relay"
+        if sent.kind is Kind.THROTTLED:
+            return f"{_THROTTLED_NOTE}: {len(sent.resends)} resends, {self.report.waited:g} s waited in total"
+        response: httpx.Response = sent.response
+        if billable and not cannot_have_billed(response.status_code, response.headers, response.content):
+            return f"a create answered {response.status_code} by a gateway may have been billed: not sent again"
+        return f"not sent again within --max-wait / SORA_LIVE_MAX_REQUESTS ({response.status_code})"
+
     def judge(self, probe: Probe, status: int, body: object, is_json: bool) -> list[str]:
-        if status == 429:
-            return [f"still rate limited after waiting {self.report.waited:g} s in total"]
         if status >= 500:
             return [f"server error {status}"]
         if probe.create:
@@ -461,6 +553,8 @@ def format_table(report: LiveReport) -> str:
         verdict = "SERVER UNREACHABLE: nothing was checked, the contract is neither kept nor broken"
     elif report.ok:
         verdict = "CONTRACT HOLDS"
+    elif not report.failed_checks():
+        verdict = report.not_judged_line()
     else:
         verdict = "CONTRACT BROKEN: " + ", ".join(
             f"{o.name} (the server accepts any bearer token)" if _any_token(o) else o.name
@@ -469,9 +563,11 @@ def format_table(report: LiveReport) -> str:
         )
     summary = (
         f"requests sent: {report.requests_sent}, conforming creates sent: {report.creates_sent}, "
-        f"200 answers: {report.created}, waited for 429: {report.waited:g} s -> {verdict}"
+        f"200 answers: {report.created}, judged: {report.judged}, not judged: {len(report.not_judged())}, "
+        f"resent: {len(report.resent)}, waited: {report.waited:g} s -> {verdict}"
     )
-    return "\n".join([*lines, "", summary])
+    resends = [f"resent {line}" for line in report.resent]
+    return "\n".join([*lines, "", *resends, summary])
 
 
 def write_junit(report: LiveReport, path: Path, base_url: str) -> None:
@@ -482,7 +578,7 @@ def write_junit(report: LiveReport, path: Path, base_url: str) -> None:
         tests=str(len(report.outcomes)),
         failures=str(len(report.failed_checks())),
         skipped=str(sum(1 for o in report.outcomes if o.verdict in ("skipped", "not run"))),
-        errors=str(sum(1 for o in report.outcomes if o.verdict == "unreachable")),
+        errors=str(sum(1 for o in report.outcomes if o.verdict in ("unreachable", NOT_JUDGED))),
     )
     props = ET.SubElement(suite, "properties")
     for name, value in (
@@ -490,15 +586,23 @@ def write_junit(report: LiveReport, path: Path, base_url: str) -> None:
         ("requests_sent", report.requests_sent),
         ("creates_sent", report.creates_sent),
         ("answers_200", report.created),
+        ("judged", report.judged),
+        ("not_judged", len(report.not_judged())),
+        ("resent", len(report.resent)),
     ):
         ET.SubElement(props, "property", name=name, value=str(value))
+    if not report.judged_enough:
+        suite.set("tests", str(len(report.outcomes) + 1))
+        suite.set("failures", str(len(report.failed_checks()) + 1))
+        judged = ET.SubElement(suite, "testcase", classname="live", name="enough_was_judged")
+        ET.SubElement(judged, "failure", message=report.not_judged_line()).text = report.not_judged_line()
     for outcome in report.outcomes:
         case = ET.SubElement(suite, "testcase", classname="live", name=outcome.name)
         text = f"request: {outcome.request}\nexpected: {outcome.expected}\ngot: {outcome.got}\n{outcome.detail}"
         if outcome.failed:
             ET.SubElement(case, "failure", message=outcome.detail or "failed").text = text
-        elif outcome.verdict == "unreachable":
-            ET.SubElement(case, "error", message=outcome.detail).text = text
+        elif outcome.verdict in ("unreachable", NOT_JUDGED):
+            ET.SubElement(case, "error", message=f"{outcome.verdict}: {outcome.detail}").text = text
         elif outcome.verdict in ("skipped", "not run"):
             ET.SubElement(case, "skipped", message=outcome.detail or outcome.verdict)
         ET.SubElement(case, "system-out").text = text
@@ -521,7 +625,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-wait",
         type=float,
         default=DEFAULT_MAX_WAIT,
-        help="total seconds the run may wait on 429 Retry-After answers (%(default)s)",
+        help="total seconds the run may wait before resends (429, a gateway's 502/503) (%(default)s)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        default="",
+        help="the pace set up front, e.g. 1/s or 30/m (default: as fast as answered, slower after each 429)",
     )
     return parser
 
@@ -536,7 +645,12 @@ def main(
     args = _parser().parse_args(argv)
     stream = out or sys.stdout
     try:
-        settings = LiveSettings.from_env(env, max_wait=args.max_wait)
+        rate = parse_rate(args.rate_limit)
+    except ValueError as exc:
+        print(f"live: --rate-limit: {exc}", file=sys.stderr if out is None else stream)
+        return 2
+    try:
+        settings = LiveSettings.from_env(env, max_wait=args.max_wait, rate=rate)
     except SettingsError as exc:
         print(f"live: {exc}", file=sys.stderr if out is None else stream)
         return 2
@@ -565,7 +679,12 @@ def main(
             'started without a token: SORA_MOCK_TOKEN="$SORA_API_KEY" make mock checks auth too',
             file=stream,
         )
-    return 0 if report.ok else 1
+    if report.failed_checks():
+        return 1
+    if not report.judged_enough:
+        print(f"live: {report.not_judged_line()}", file=stream)
+        return EXIT_NOT_JUDGED
+    return 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import requests
 from mock_server.contract.spec import ENDPOINT_PATH
 
 from .suite import DEFAULT_SEED, VIDEO, Target
+from .verdicts import send_until_judged
 
 __all__ = [
     "EXIT_FAILED",
@@ -89,7 +90,8 @@ def describe(target: Target, seed: int, env: Mapping[str, str] | None = None) ->
         token = "the in-process mock's own"
     else:
         token = "a placeholder (SORA_API_KEY unset: wrong-token checks skipped)"
-    return f"contract: testing {where}, {profile} profile, token: {token}, fuzz seed {seed}"
+    pace = f", at most {target.rate:g} requests/s (RATE)" if target.rate else ""
+    return f"contract: testing {where}, {profile} profile, token: {token}, fuzz seed {seed}{pace}"
 
 
 def base_url_hint(url: str) -> str | None:
@@ -136,8 +138,13 @@ def check_target(target: Target, session: requests.Session | None = None) -> Pro
     body = {"url": VIDEO, "timestamps": "1,3"}
 
     def post(token: str) -> requests.Response | Problem:
-        try:
+        def once() -> requests.Response:
             return http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=_TIMEOUT)
+
+        try:  # a limiter's 429 or a gateway's hiccup is waited out here too: the setup is judged on a real answer
+            sent = send_until_judged(once, lambda answer: (answer.status_code, answer.headers, answer.content))
+            response: requests.Response = sent.response
+            return response
         except requests.ConnectionError as exc:
             why = reachable(target.base_url or "")
             return _unreachable(target, why or f"the connection failed ({type(exc).__name__})")

@@ -49,6 +49,8 @@ from schemathesis.core.failures import FailureGroup
 from mock_server.contract.rules import RuleError, check_character, check_error_body, conforms, decode_body
 from mock_server.contract.spec import ENDPOINT_PATH, load_contract, refined_spec_path
 
+from .verdicts import Kind, NotJudged, Pacer, Tally, classify, install, parse_rate, send_until_judged
+
 __all__ = [
     "BOUNDARY_CASES",
     "DEFAULT_SEED",
@@ -64,6 +66,7 @@ __all__ = [
     "flatmap_body",
     "make_case",
     "operation_of",
+    "parse_rate",
     "register",
     "relaxed",
     "run_boundary",
@@ -71,7 +74,9 @@ __all__ = [
     "run_suite",
     "send",
     "skip_reason",
+    "sora_ignored_auth",
     "sora_no_server_error",
+    "tally_of",
 ]
 
 DEFAULT_TOKEN = "contract-suite-token"
@@ -97,6 +102,8 @@ class Target:
     strict: bool = True
     token_known: bool = True
     """Whether ``token`` is the one the server expects (so any other bearer token must be refused)."""
+    rate: float | None = None
+    """Requests per second to send at most, set up front (``RATE=N/s``); ``None``: as fast as answered."""
 
     @classmethod
     def in_process(cls, defects: tuple[str, ...] = (), token: str = DEFAULT_TOKEN) -> Target:
@@ -108,18 +115,22 @@ class Target:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Target:
-        """``SORA_CONTRACT_TARGET`` (URL; unset = in-process mock), ``SORA_API_KEY``, ``SORA_CONTRACT_STRICT``."""
+        """``SORA_CONTRACT_TARGET`` (URL; unset = in-process mock), ``SORA_API_KEY``, ``SORA_CONTRACT_STRICT``,
+        ``SORA_CONTRACT_RATE`` (``N/s``, ``N/m``, or a number per second)."""
         env = os.environ if env is None else env
         url = env.get("SORA_CONTRACT_TARGET", "").strip().rstrip("/")
         key = env.get("SORA_API_KEY", "").strip()
         token = key or DEFAULT_TOKEN
         strict_raw = env.get("SORA_CONTRACT_STRICT", "").strip().lower()
+        rate = parse_rate(env.get("SORA_CONTRACT_RATE", ""))
         if not url:
             target = cls.in_process(token=token)
-            return target if not strict_raw else cls(token, None, target.app, strict_raw in ("1", "true", "yes"))
+            strict = target.strict if not strict_raw else strict_raw in ("1", "true", "yes")
+            return cls(token, None, target.app, strict, rate=rate)
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"SORA_CONTRACT_TARGET must be an http(s) URL, got {url!r}")
-        return cls(token=token, base_url=url, strict=strict_raw in ("1", "true", "yes"), token_known=bool(key))
+        strict = strict_raw in ("1", "true", "yes")
+        return cls(token=token, base_url=url, strict=strict, token_known=bool(key), rate=rate)
 
     @property
     def label(self) -> str:
@@ -129,18 +140,40 @@ class Target:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-_TARGETS: dict[int, tuple[object, Target]] = {}
+_TARGETS: dict[int, tuple[object, Target, Tally]] = {}
 
 
-def register(schema: Any, target: Target) -> None:
-    """Make the custom checks judge requests of ``schema`` (a loaded schemathesis schema) for ``target``."""
-    _TARGETS[id(schema.raw_schema)] = (schema.raw_schema, target)
+def register(schema: Any, target: Target, tally: Tally | None = None) -> Tally:
+    """Make the custom checks judge requests of ``schema`` (a loaded schemathesis schema) for ``target``.
+
+    Every request of a URL target then goes through :class:`~contract_tests.verdicts.ResendingTransport`:
+    throttled and transient answers are waited out and resent, and ``tally`` (returned) counts the
+    requests judged and those that were not.
+    """
+    tally = tally or Tally()
+    _TARGETS[id(schema.raw_schema)] = (schema.raw_schema, target, tally)
+    if target.app is None:
+        install(schema, tally, Pacer(floor=1 / target.rate if target.rate else 0.0))
+    return tally
 
 
-def _schema_target(case: AnyCase) -> Target | None:
+def tally_of(schema: Any) -> Tally:
+    """The tally of a schema passed to :func:`register`."""
+    return _TARGETS[id(schema.raw_schema)][2]
+
+
+def _schema_target(case: AnyCase, response: Response | None = None) -> Target | None:
+    """The target of ``case``'s schema, or ``None`` (not ours, or an answer that is no verdict)."""
     raw = case.operation.schema.raw_schema
     entry = _TARGETS.get(id(raw))
-    return entry[1] if entry is not None and entry[0] is raw else None
+    if entry is None or entry[0] is not raw:
+        return None
+    if response is not None and classify(response.status_code, response.headers, response.content or b"") in (
+        Kind.THROTTLED,
+        Kind.GUARD,
+    ):
+        return None  # a limiter or a guard answered: not the relay's verdict (normally resent before this)
+    return entry[1]
 
 
 def _defined(case: AnyCase, response: Response) -> bool:
@@ -150,11 +183,11 @@ def _defined(case: AnyCase, response: Response) -> bool:
     return method == "POST" and (path == ENDPOINT_PATH or path.endswith(ENDPOINT_PATH))
 
 
-def _target_of(case: AnyCase) -> Target | None:
+def _target_of(case: AnyCase, response: Response) -> Target | None:
     """The target of a schema this module built, for a POST to the endpoint (other methods: built-ins only)."""
     if (case.method or "").upper() != "POST":
         return None
-    return _schema_target(case)
+    return _schema_target(case, response)
 
 
 def _sent(response: Response) -> tuple[bytes, str | None]:
@@ -184,8 +217,9 @@ def _number(text: str) -> str | None:
 def relaxed(body: object) -> object:
     """``body`` as a liberal relay may read it where the contract is open.
 
-    ``null``, empty strings and empty JSON containers (``{}``, ``[]``) in the optional source
-    fields count as absent, whitespace around values is trimmed, and numbers in ``timestamps``
+    What a Python or a JavaScript relay reads as "not given" in the optional source fields
+    (``null``, ``false``, ``0``, empty or blank strings, ``{}``, ``[]``) counts as absent,
+    whitespace around values is trimmed, and numbers in ``timestamps``
     are read like ``float`` does (``.5``, ``1e0``). The span, the order, the sign and the
     exactly-one-source rules are not relaxed.
     """
@@ -204,8 +238,15 @@ def relaxed(body: object) -> object:
 
 
 def _empty(value: object) -> bool:
-    """``null``, ``""``, ``{}`` or ``[]``: what a liberal relay may read as "not given"."""
-    return value is None or (isinstance(value, str | list | dict) and len(value) == 0)
+    """What a liberal relay may read as "not given": Python's falsy values (``null``, ``""``, ``{}``, ``[]``,
+    ``0``, ``false``) and JavaScript's (``null``, ``false``, ``0``, ``""``), blank strings too."""
+    if value is None or value is False:
+        return True
+    if isinstance(value, int | float):
+        return value == 0
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, list | dict) and len(value) == 0
 
 
 def _open_to_either(response: Response) -> bool:
@@ -230,7 +271,7 @@ def _json_body(response: Response) -> tuple[bool, object]:
 @schemathesis.check
 def sora_rejects_broken_rules(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A request that breaks a rule (per the rules module) gets a 4xx: never 2xx/3xx, never 5xx."""
-    target = _target_of(case)
+    target = _target_of(case, response)
     if target is None or _sent_conforming(response):
         return None
     status = response.status_code
@@ -245,8 +286,8 @@ def sora_rejects_broken_rules(ctx: CheckContext, response: Response, case: AnyCa
 @schemathesis.check
 def sora_accepts_conforming(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """Strict profile: a conforming request carrying the configured token gets 200."""
-    target = _target_of(case)
-    if target is None or not target.strict or response.status_code == 429:
+    target = _target_of(case, response)
+    if target is None or not target.strict:
         return None
     _, auth = _sent(response)
     if auth == f"Bearer {target.token}" and _sent_conforming(response) and response.status_code != 200:
@@ -257,7 +298,7 @@ def sora_accepts_conforming(ctx: CheckContext, response: Response, case: AnyCase
 @schemathesis.check
 def sora_character_shape(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A 200 carries a character: ch_ + 32 hex id, word.word username, matching permalink, https picture."""
-    if _target_of(case) is None or response.status_code != 200:
+    if _target_of(case, response) is None or response.status_code != 200:
         return None
     ok, body = _json_body(response)
     problems = check_character(body, _CONTRACT) if ok else ["the 200 answer is not JSON"]
@@ -269,7 +310,7 @@ def sora_character_shape(ctx: CheckContext, response: Response, case: AnyCase) -
 @schemathesis.check
 def sora_errors_are_json(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """An error answer is JSON (strict profile: the full OpenAI error envelope)."""
-    target = _target_of(case)
+    target = _target_of(case, response)
     if target is None or response.status_code < 400:
         return None
     ok, body = _json_body(response)
@@ -285,7 +326,7 @@ def sora_errors_are_json(ctx: CheckContext, response: Response, case: AnyCase) -
 @schemathesis.check
 def sora_no_server_error(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """No 5xx to a request the spec defines (strict: to any request, other methods and paths included)."""
-    target = _schema_target(case)
+    target = _schema_target(case, response)
     if target is None or response.status_code < 500:
         return None
     if not target.strict and not _defined(case, response):
@@ -296,7 +337,7 @@ def sora_no_server_error(ctx: CheckContext, response: Response, case: AnyCase) -
 @schemathesis.check
 def sora_token_accepted(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A request carrying the configured token is never refused for auth (401/403): wrong token = loud failure."""
-    target = _target_of(case)
+    target = _target_of(case, response)
     if target is None or response.status_code not in (401, 403):
         return None
     _, auth = _sent(response)
@@ -315,7 +356,7 @@ def sora_token_accepted(ctx: CheckContext, response: Response, case: AnyCase) ->
 @schemathesis.check
 def sora_auth_enforced(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A request without the configured bearer token never succeeds (no token, other scheme, wrong token)."""
-    target = _target_of(case)
+    target = _target_of(case, response)
     if target is None or not 200 <= response.status_code < 300:
         return None
     _, auth = _sent(response)
@@ -325,6 +366,23 @@ def sora_auth_enforced(ctx: CheckContext, response: Response, case: AnyCase) -> 
         shown = "none" if auth is None else auth.split(" ", 1)[0] + " <other credentials>"
         raise AssertionError(f"answered {response.status_code} without the configured token (Authorization: {shown})")
     return None
+
+
+@schemathesis.check
+def sora_ignored_auth(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
+    """schemathesis' ``ignored_auth``, whose probes (no token, an invalid token) get no verdict when throttled.
+
+    A probe throttled on every resend, or answered by a guard, raises
+    :class:`~contract_tests.verdicts.NotJudged` in the transport: counted as not judged, never a failure.
+    """
+    from schemathesis.specs.openapi.checks import ignored_auth
+
+    if _schema_target(case, response) is None and _schema_target(case) is not None:
+        return None
+    try:
+        return ignored_auth(ctx, response, case)
+    except NotJudged:
+        return None
 
 
 def _is_bearer(auth: str | None) -> bool:
@@ -347,14 +405,13 @@ def checks_for(target: Target) -> list[CheckFunction]:
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (
         content_type_conformance,
-        ignored_auth,
         response_schema_conformance,
         status_code_conformance,
     )
 
     chosen: list[CheckFunction] = [not_a_server_error if target.strict else sora_no_server_error]
     if target.token_known:  # probes with an invalid token prove nothing when any token may be valid
-        chosen.append(ignored_auth)
+        chosen.append(sora_ignored_auth)
     chosen += _CUSTOM
     if target.strict:
         chosen += [status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -482,8 +539,8 @@ def _variants(body: object) -> st.SearchStrategy[object]:
     )
 
 
-def build_schema(target: Target, config: schemathesis.Config | None = None) -> Any:
-    """Load the refined spec for ``target``, with the generation hooks installed."""
+def build_schema(target: Target, config: schemathesis.Config | None = None, tally: Tally | None = None) -> Any:
+    """Load the refined spec for ``target``, with the generation hooks installed (``tally``: see :func:`register`)."""
     # An explicit config: the checkout's schemathesis.toml is for the CLI (it needs SORA_API_KEY), not for us.
     schema = schemathesis.openapi.from_path(refined_spec_path(), config=config or schemathesis.Config())
     if target.app is not None:
@@ -493,7 +550,7 @@ def build_schema(target: Target, config: schemathesis.Config | None = None) -> A
     schema.config.update(headers=target.auth_header())
     schema.config.generation.update(database="none", max_examples=25)
     schema.hook(flatmap_body)
-    register(schema, target)
+    register(schema, target, tally)
     return schema
 
 
@@ -556,6 +613,10 @@ BOUNDARY_CASES: tuple[BoundaryCase, ...] = (
     BoundaryCase("open_task_null_with_url", _u("1,3", from_task=None)),
     BoundaryCase("open_task_empty_object_with_url", _u("1,3", from_task={})),
     BoundaryCase("open_url_empty_list_with_task", {_URL: [], _TASK: TASK, "timestamps": "1,3"}),
+    BoundaryCase("open_task_false_with_url", _u("1,3", from_task=False)),
+    BoundaryCase("open_task_zero_with_url", _u("1,3", from_task=0)),
+    BoundaryCase("open_task_empty_string_with_url", _u("1,3", from_task="")),
+    BoundaryCase("open_url_false_with_task", {_URL: False, _TASK: TASK, "timestamps": "1,3"}),
     BoundaryCase("open_leading_dot", _u(".5,2")),
     BoundaryCase("open_url_padded", _u("1,3") | {_URL: f" {VIDEO} "}),
     BoundaryCase("body_not_json", raw=b"url=video&timestamps=1,3"),
@@ -610,10 +671,23 @@ class SuiteResult:
     failures: list[CaseFailure] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Checks that could not run, with why (e.g. wrong-token checks without ``SORA_API_KEY``)."""
+    tally: Tally = field(default_factory=Tally)
+    """Requests judged and not judged (throttled throughout, answered by a guard, unreachable)."""
+
+    @property
+    def checks_passed(self) -> bool:
+        """No check failed (whatever share of the requests was judged)."""
+        return not self.failures
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        """Green: no check failed and at most the documented share of requests went without a verdict."""
+        return self.checks_passed and self.tally.enough
+
+    @property
+    def green(self) -> bool:
+        """The same as :attr:`ok`."""
+        return self.ok
 
     def caught_by(self) -> list[str]:
         """Names of the checks that failed at least once, in first-failure order."""
@@ -635,7 +709,9 @@ def send(
     case.headers = CaseInsensitiveDict(headers)
     result.requests += 1
     try:
-        response = case.call(base_url=target.base_url) if target.base_url else case.call()
+        response = _call(case, target, result.tally)
+    except NotJudged:
+        return  # counted by the tally; no check judges a limiter's or a guard's answer
     except Exception as exc:  # a dropped connection or a timeout is a failure, not a crash
         result.failures.append(CaseFailure("connection", name, None, type(exc).__name__))
         return
@@ -650,6 +726,19 @@ def send(
                 _first_line(getattr(f, "title", ""), getattr(f, "message", "")) for f in group.exceptions
             )
             result.failures.append(CaseFailure(check.__name__, name, response.status_code, message))
+
+
+def _call(case: AnyCase, target: Target, tally: Tally) -> Response:
+    """Send ``case``: a URL target's schema resends by itself (:func:`register`); an app target here."""
+    if target.base_url:
+        return case.call(base_url=target.base_url)
+    sent = send_until_judged(
+        case.call, lambda answer: (answer.status_code, answer.headers, answer.content or b""), tally=tally
+    )
+    if not sent.judged:
+        raise NotJudged(sent.kind, sent.response.status_code)
+    response: Response = sent.response
+    return response
 
 
 def _first_line(title: object, message: object) -> str:
@@ -702,7 +791,7 @@ def run_fuzz(schema: Any, target: Target, result: SuiteResult, max_examples: int
 def run_suite(target: Target, max_examples: int = 25, echo: Callable[[str], None] | None = None) -> SuiteResult:
     """Boundary cases then fuzzing against ``target``; failures are collected, not raised."""
     schema = build_schema(target)
-    result = SuiteResult(target=target.label)
+    result = SuiteResult(target=target.label, tally=tally_of(schema))
     run_boundary(schema, target, result)
     if max_examples:
         run_fuzz(schema, target, result, max_examples)
@@ -711,4 +800,5 @@ def run_suite(target: Target, max_examples: int = 25, echo: Callable[[str], None
             echo(f"skipped {note}")
         for failure in result.failures:
             echo(f"{failure.check}: {failure.case} -> {failure.status}: {failure.message}")
+        echo(result.tally.summary() if result.tally.enough else result.tally.line())
     return result

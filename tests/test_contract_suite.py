@@ -81,7 +81,7 @@ def test_fuzzing_alone_catches_rule_and_answer_defects(defect: str) -> None:
     target = Target.in_process((defect,))
     result = SuiteResult(target=target.label)
     run_fuzz(build_schema(target), target, result, max_examples=120)
-    assert EXPECTED[defect] in result.caught_by() or "ignored_auth" in result.caught_by()
+    assert EXPECTED[defect] in result.caught_by() or "sora_ignored_auth" in result.caught_by()
 
 
 def test_generation_reaches_both_and_no_source_and_span_rules() -> None:
@@ -315,7 +315,7 @@ def test_lenient_pytest_entry_point_accepts_a_501_to_trace_but_not_to_the_endpoi
     assert result.ok, result.failures
 
     def crash(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        start_response("502 Bad Gateway", [("Content-Type", "application/json")])
+        start_response("500 Internal Server Error", [("Content-Type", "application/json")])
         return [b'{"message": "upstream"}']
 
     crashing = Target(token="relay-token", app=crash, strict=False)

@@ -71,3 +71,25 @@ def test_red_on_defects(defect: str, check: str) -> None:
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     assert check in done.stdout
     assert TOKEN not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_green_behind_a_limiter_before_auth_and_a_flaky_gateway() -> None:
+    """429s before auth (no ``Retry-After``) and a gateway's HTML 503s are waited out and resent by the hooks'
+    transport: never "Expected 401 or 403, got 429", never a server error."""
+    from .relay_zoo import TOKEN as ZOO_TOKEN
+    from .relay_zoo import gateway, limiter, relay, serve
+
+    member = relay("", layer=lambda app: gateway(limiter(app, 20, 5, None), 9, 503))
+    with serve(member.app) as url:
+        done = subprocess.run(
+            [str(SCHEMATHESIS), "run", "openapi/characters.yaml", "--url", url, "--seed", "1", "--max-examples", "8"],
+            cwd=ROOT,
+            env={**os.environ, "SORA_API_KEY": ZOO_TOKEN, "SCHEMATHESIS_HOOKS": "contract_tests.hooks"},
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "FAILURES" not in done.stdout and "ERRORS" not in done.stdout and "429" not in done.stdout, done.stdout
+    assert 429 in member.statuses and 503 in member.statuses  # both quirks fired, and were waited out
