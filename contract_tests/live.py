@@ -257,7 +257,7 @@ class LiveReport:
         if guard:
             advice.append(
                 "the relay itself judged too few: point SORA_BASE_URL at the relay, not the guard "
-                "(or start the guard with --pass-through)"
+                "(the guard answers rule-breaking probes itself, with or without --pass-through)"
             )
         if held:
             advice.append("a create answered 504 (or a timeout) may have been billed: check before running again")

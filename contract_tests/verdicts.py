@@ -266,7 +266,10 @@ class Tally:
         if self.not_judged.get("throttled"):
             advice.append(f"slow the run down ({rate_hint})")
         if self.not_judged.get("guard"):
-            advice.append("run it against the relay itself, not the guard (or start the guard with --pass-through)")
+            advice.append(
+                "run it against the relay itself, not the guard "
+                "(the guard answers rule-breaking requests itself, with or without --pass-through)"
+            )
         if self.not_judged.get("unreachable"):
             advice.append("check that the server stays up")
         return (
