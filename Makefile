@@ -45,9 +45,10 @@ mock: need-venv ## serve the mock on HOST:PORT until Ctrl-C (SEED, CORS; token: 
 
 test: lint typecheck pytest ## ruff, mypy and the pytest suite (no running mock needed)
 
-lint: need-venv ## ruff check and ruff format --check
+lint: need-venv ## ruff check, ruff format --check and vulture (dead code)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/vulture
 
 typecheck: need-venv ## mypy --strict
 	$(BIN)/mypy

@@ -29,7 +29,7 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 
 from mock_server.contract.rules import check_character, check_request, decode_body
-from mock_server.contract.spec import ENDPOINT_PATH, load_contract, load_spec
+from mock_server.contract.spec import ENDPOINT_PATH, RELAY_BASE_URL, load_contract, load_spec
 from mock_server.mock.faults import DroppedConnection
 from mock_server.relay.budget import Budget, BudgetError
 
@@ -48,7 +48,7 @@ __all__ = [
     "run",
 ]
 
-DEFAULT_BASE_URL = "https://api.jxincm.cn"
+DEFAULT_BASE_URL = RELAY_BASE_URL
 DEFAULT_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
 EXAMPLE_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
 DEFAULT_JUNIT = Path("reports/live.xml")

@@ -28,7 +28,7 @@ from ..store import StoreUnavailable
 from . import defects
 from .admin import admin_blueprint
 from .config import MockConfig
-from .core import Answer, Endpoint, Request
+from .core import Answer, Endpoint, Request, unavailable_message
 from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
 from .state import MockState
 from .ui import register_ui
@@ -77,8 +77,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable) -> Response:
-        message = f"The mock's state store is unavailable: {str(exc).rstrip('. ')}. Retry shortly."
-        return error_response(503, message, code="state_unavailable", headers={"Retry-After": "1"})
+        return error_response(503, unavailable_message(exc), code="state_unavailable", headers={"Retry-After": "1"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable
-from typing import Any
 
 __all__ = [
     "BODY_CAP",
@@ -42,7 +41,6 @@ __all__ = [
     "encode_body",
     "encode_entry",
     "encode_entry_bytes",
-    "loads",
     "redact_headers",
     "titled",
     "with_seq",
@@ -212,8 +210,3 @@ def _text(value: str) -> bytes:
 def with_seq(seq: int, item: bytes) -> bytes:
     """A stored entry (a JSON object) with ``"seq": seq`` as its first member."""
     return b'{"seq":%d,%s' % (seq, item[1:]) if item != b"{}" else b'{"seq":%d}' % seq
-
-
-def loads(item: bytes) -> Any:
-    """Decode a stored entry."""
-    return json.loads(item)

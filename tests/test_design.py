@@ -1,0 +1,35 @@
+"""The shape of the code itself: no dead code, one definition of each shared constant."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mock_server.contract.spec import RELAY_BASE_URL
+from mock_server.mock.core import unavailable_message
+from mock_server.store import StoreUnavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted([*(ROOT / "mock_server").rglob("*.py"), *(ROOT / "contract_tests").rglob("*.py")])
+
+
+def _defined_in(text: str) -> list[str]:
+    return [str(path.relative_to(ROOT)) for path in SOURCES if text in path.read_text(encoding="utf-8")]
+
+
+def test_vulture_finds_no_dead_code() -> None:
+    done = subprocess.run([sys.executable, "-m", "vulture"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_relay_url_is_written_once_outside_the_relay_package() -> None:
+    found = [path for path in _defined_in(f'"{RELAY_BASE_URL}"') if not path.startswith("mock_server/relay/")]
+    assert found == ["mock_server/contract/spec.py"]
+
+
+def test_the_store_unavailable_message_is_written_once() -> None:
+    assert _defined_in("state store is unavailable:") == ["mock_server/mock/core.py"]
+    assert unavailable_message(StoreUnavailable("redis is down.")) == (
+        "The mock's state store is unavailable: redis is down. Retry shortly."
+    )
