@@ -30,6 +30,7 @@ import jsonschema  # type: ignore[import-untyped]
 
 from mock_server.contract.rules import check_character, check_request, decode_body
 from mock_server.contract.spec import ENDPOINT_PATH, RELAY_BASE_URL, load_contract, load_spec
+from mock_server.errors import ConfigError
 from mock_server.mock.faults import DroppedConnection
 from mock_server.relay.budget import Budget, BudgetError
 
@@ -84,7 +85,7 @@ ANY_TOKEN_NOTE = (
 """What the run can know when a random token gets a 2xx: the server takes any token, not why."""
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError, ValueError):
     """The environment does not describe a run that can start (nothing was sent)."""
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..contract.http import HOP_BY_HOP
 from ..contract.rules import Contract, check_character, check_error_body
+from ..errors import ConfigError
 from . import journal
 from .coverage import OUTCOMES
 
@@ -74,7 +75,7 @@ _RESPONSE = ("status", "json", "headers", "delay_ms")
 _CATALOGUE_STATUS = {o.id: o.status for o in OUTCOMES}
 
 
-class StubError(ValueError):
+class StubError(ConfigError, ValueError):
     """A stub that cannot be stored: ``status`` 400 (malformed) or 422 (off the contract), ``param``
     the field at fault (dotted), ``code`` ``invalid_stub`` or ``stub_off_contract``."""
 

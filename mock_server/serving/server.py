@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
+from ..errors import ServingError
 from ..mock.config import MockConfig
 from ..store import prepare_state_url
 
@@ -67,7 +68,7 @@ ENV_SPEC = "SORA_MOCK_SERVING"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class PortBusyError(OSError):
+class PortBusyError(ServingError, OSError):
     """The address is already in use (or cannot be bound); the message says which."""
 
 

@@ -25,6 +25,8 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 
+from ..errors import StoreError
+
 __all__ = [
     "SERIAL",
     "FaultQueueFull",
@@ -59,7 +61,7 @@ def _scrub(text: str) -> str:
     return _SECRET_PARAM.sub(r"\1***", text)
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(StoreError, RuntimeError):
     """The store cannot be reached or used right now; the message says why (never a secret).
 
     The message is one clause without a final period (answers append their own sentence to it),
@@ -70,11 +72,11 @@ class StoreUnavailable(RuntimeError):
         super().__init__(_scrub(message).strip().rstrip(".").rstrip())
 
 
-class FaultQueueFull(ValueError):
+class FaultQueueFull(StoreError, ValueError):
     """Too many fault entries are pending; the message names the limit."""
 
 
-class StubLimit(ValueError):
+class StubLimit(StoreError, ValueError):
     """The store holds as many stubs as it may; the message names the limit."""
 
 
