@@ -33,3 +33,20 @@ def test_the_store_unavailable_message_is_written_once() -> None:
     assert unavailable_message(StoreUnavailable("redis is down.")) == (
         "The mock's state store is unavailable: redis is down. Retry shortly."
     )
+
+
+def test_the_import_layers_hold_and_no_package_has_a_cycle() -> None:
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 kept, 0 broken" in done.stdout
+
+
+def test_moved_modules_keep_their_old_import_paths() -> None:
+    from mock_server import web
+    from mock_server.mock import corpus, fixtures
+    from mock_server.serving import flask_glue
+
+    assert flask_glue.error_response is web.error_response
+    assert flask_glue.read_capped is web.read_capped
+    assert fixtures.Case is corpus.Case and fixtures.iter_cases is corpus.iter_cases

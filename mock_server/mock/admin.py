@@ -25,8 +25,8 @@ from flask import Blueprint, Response, current_app, request
 
 from ..contract.http import bearer_token, same_secret
 from ..contract.rules import RuleError, decode_body
-from ..serving.flask_glue import error_response
 from ..store import StoreUnavailable
+from ..web import error_response
 from .faults import Fault, FaultError
 from .state import MockState
 from .stubs import MAX_STUB_BYTES, StubError, parse_stub

@@ -23,8 +23,8 @@ from werkzeug.wsgi import get_content_length
 
 from ..contract.http import too_large
 from ..contract.spec import ENDPOINT_PATH, load_contract
-from ..serving.flask_glue import error_response, http_error_response, read_capped
 from ..store import StoreUnavailable
+from ..web import error_response, http_error_response, read_capped
 from . import defects
 from .admin import admin_blueprint
 from .config import MockConfig

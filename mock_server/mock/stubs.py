@@ -432,8 +432,8 @@ def stub_from_recording(
     file's cases by name (needed when it holds several). A ``str`` that is not a file names a corpus
     case (``"span-too-wide"``). See :func:`stub_from_case` for ``match_body`` and ``times``.
     """
-    from .fixtures import Case, cases_from
-    from .fixtures import case as corpus_case
+    from .corpus import Case, cases_from
+    from .corpus import case as corpus_case
 
     if isinstance(source, Case):
         return stub_from_case(source, match_body=match_body, times=times)

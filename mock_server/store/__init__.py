@@ -17,10 +17,10 @@ from .base import (
     check_prefix,
     check_shareable,
     is_memory_url,
-    open_store,
     prepare_state_url,
     safe_url,
 )
+from .factory import open_store
 
 __all__ = [
     "FaultQueueFull",

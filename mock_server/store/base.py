@@ -36,7 +36,6 @@ __all__ = [
     "check_prefix",
     "check_shareable",
     "is_memory_url",
-    "open_store",
     "prepare_state_url",
     "safe_url",
 ]
@@ -211,37 +210,6 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for backends holding nothing
         """Release connections (a store that outlives the process is left as it is)."""
-
-
-def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: int = 1000, max_bytes: int = 0) -> Store:
-    """Open the store a URL names: ``memory``, ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` or ``unix://PATH``.
-
-    ``sqlite:///state.db`` is relative to the working folder, ``sqlite:////tmp/state.db`` absolute.
-    ``max_bytes`` 0 means no byte bound. Opening connects to nothing: each process connects on
-    first use, so a store opened before ``fork()`` works in every child. An unknown scheme, or an
-    empty ``prefix`` (a reset would then delete keys of other applications sharing the store), is
-    a ``ValueError`` naming the problem.
-    """
-    check_prefix(prefix)
-    if max_items < 1:
-        raise ValueError("max_items must be at least 1")
-    if max_bytes < 0:
-        raise ValueError("max_bytes must be zero (no bound) or more")
-    if is_memory_url(url):
-        from .memory import MemoryStore
-
-        return MemoryStore(prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    if url.startswith("sqlite:///"):
-        from .sqlite import SQLiteStore
-
-        return SQLiteStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis import RedisStore
-
-        return RedisStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    raise ValueError(
-        f"unknown state URL {safe_url(url)!r}; use memory, sqlite:///PATH, redis://HOST:PORT/DB or unix://PATH"
-    )
 
 
 def check_prefix(prefix: str) -> None:
