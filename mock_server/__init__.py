@@ -28,14 +28,14 @@ if TYPE_CHECKING:
     from .mock.app import create_app, error_response
     from .mock.config import MockConfig
     from .mock.coverage import OUTCOMES, Outcome, coverage_report
+    from .mock.faker_provider import CharacterProvider, make_faker
     from .mock.faults import DroppedConnection, Fault, FaultError
-    from .mock.provider import CharacterProvider, make_faker
     from .mock.state import MockState
     from .mock.stubs import Stub, StubError, parse_stub, stub_from_recording
     from .testing.server import MockHandle, SoraServer
 
 _HOMES: dict[str, str] = {
-    "CharacterProvider": "mock.provider",
+    "CharacterProvider": "mock.faker_provider",
     "check_character": "contract.rules",
     "check_error_body": "contract.rules",
     "check_request": "contract.rules",
@@ -52,7 +52,7 @@ _HOMES: dict[str, str] = {
     "FaultError": "mock.faults",
     "load_contract": "contract.spec",
     "load_spec": "contract.spec",
-    "make_faker": "mock.provider",
+    "make_faker": "mock.faker_provider",
     "MockConfig": "mock.config",
     "MockHandle": "testing.server",
     "MockState": "mock.state",

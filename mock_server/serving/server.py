@@ -28,6 +28,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..errors import ServingError
+from ..extras import require
 from ..mock.config import MockConfig
 from ..store import prepare_state_url
 
@@ -223,6 +224,7 @@ def serve_app(
     ``listening on`` line with the real port; raises :class:`PortBusyError` before starting when
     the address cannot be bound.
     """
+    require("granian", "serve", f"{name} (serving over HTTP)")
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..extras import require
 from .base import Store, check_prefix, is_memory_url, safe_url
 
 __all__ = ["open_store"]
@@ -30,6 +31,7 @@ def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: in
 
         return SQLiteStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
     if url.startswith(("redis://", "rediss://", "unix://")):
+        require("redis", "redis", "a redis:// (or unix://) state")
         from .redis import RedisStore
 
         return RedisStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
