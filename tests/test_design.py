@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from mock_server.contract.spec import RELAY_BASE_URL
 from mock_server.mock.core import unavailable_message
@@ -50,3 +53,14 @@ def test_moved_modules_keep_their_old_import_paths() -> None:
     assert flask_glue.error_response is web.error_response
     assert flask_glue.read_capped is web.read_capped
     assert fixtures.Case is corpus.Case and fixtures.iter_cases is corpus.iter_cases
+
+
+def test_the_encoder_bench_compares_equal_json() -> None:
+    pytest.importorskip("orjson")
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import encoders
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    encoders.same_json()
+    assert json.loads(encoders.entry_by_hand())["headers"]["Authorization"] == "[redacted]"
