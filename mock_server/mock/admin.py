@@ -27,6 +27,7 @@ from ..contract.http import bearer_token, same_secret
 from ..contract.rules import RuleError, decode_body
 from ..store import StoreUnavailable
 from ..web import error_response
+from .compose import composition_of
 from .faults import Fault, FaultError
 from .state import MockState
 from .stubs import MAX_STUB_BYTES, StubError, parse_stub
@@ -41,7 +42,7 @@ _CODE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 def _state() -> MockState:
-    state: MockState = current_app.extensions["sora_mock"]["state"]
+    state: MockState = composition_of(current_app).state
     return state
 
 
@@ -113,7 +114,7 @@ def admin_blueprint() -> Blueprint:
 
     @bp.before_app_request  # every request of the app: unknown admin paths and wrong methods too
     def require_admin_token() -> Response | None:
-        expected = current_app.extensions["sora_mock"]["config"].admin_token
+        expected = composition_of(current_app).config.admin_token
         if expected is None or not _is_admin_path(request.path):
             return None
         given = bearer_token(request.headers.get("Authorization"))
@@ -189,7 +190,7 @@ def admin_blueprint() -> Blueprint:
         except RuleError as exc:
             return _bad_stub(StubError(f"the body is not a JSON stub description: {exc}", None))
         state = _state()
-        contract = current_app.extensions["sora_mock"]["contract"]
+        contract = composition_of(current_app).contract
         try:
             stub = parse_stub(data, contract, stub_id=uuid.uuid4().hex)
             state.add_stub(stub)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract.spec import ENDPOINT_PATH
+from .compose import composition_of
 from .corpus import CORPUS_FILES, TOKEN_PLACEHOLDER, Case, case, cases_from, fixtures_dir, iter_cases, load
 
 __all__ = [
@@ -207,7 +208,7 @@ def build_corpus(count: int = 5) -> dict[str, Any]:
     corpus: dict[str, Any] = {}
     for kind, specs in (("valid", _valid_specs()), ("invalid", _invalid_specs()), ("errors", _error_specs())):
         app = fresh()
-        state = app.extensions["sora_mock"]["state"]
+        state = composition_of(app).state
         with app.test_client() as client:
             cases = [_answer(client, state, spec, kind) for spec in specs]
         corpus[kind] = {
@@ -216,7 +217,7 @@ def build_corpus(count: int = 5) -> dict[str, Any]:
             "cases": cases,
         }
     app = fresh()
-    state = app.extensions["sora_mock"]["state"]
+    state = composition_of(app).state
     with app.test_client() as client:
         spec = _valid_specs()[0]
         item = Case.from_json({**spec, "response": {}}, "valid")

@@ -146,6 +146,7 @@ def mock_app(config: Mapping[str, Any]) -> WSGIApp:
 
 def worker_app() -> Any:
     """granian's factory in each worker: the glue around the app named by :data:`ENV_SPEC`."""
+    from ..mock.compose import find_composition
     from .glue import BufferedWSGI
 
     spec = json.loads(os.environ[ENV_SPEC])
@@ -153,14 +154,14 @@ def worker_app() -> Any:
     factory: str = spec["factory"]
     module, _, name = factory.partition(":")
     app = getattr(importlib.import_module(module), name)(spec["config"])
-    extension = getattr(app, "extensions", {}).get("sora_mock", {})  # a mock app: its endpoint core is served natively
+    composition = find_composition(app)  # a mock app: its endpoint core is served natively
     return BufferedWSGI(
         app,
         max_body_bytes=spec["max_body_bytes"],
         read_timeout=spec["read_timeout"],
         threads=spec["threads"],
-        endpoint=extension.get("endpoint"),
-        access_log=bool(extension) and extension["config"].access_log,
+        endpoint=None if composition is None else composition.endpoint,
+        access_log=composition is not None and composition.config.access_log,
     )
 
 

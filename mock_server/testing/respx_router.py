@@ -22,7 +22,8 @@ from flask import Flask
 
 from ..contract.http import too_large
 from ..contract.spec import ENDPOINT_PATH, RELAY_BASE_URL
-from ..mock.app import create_app, endpoint_of
+from ..mock.app import create_app
+from ..mock.compose import composition_of
 from ..mock.config import MockConfig
 from ..mock.core import Endpoint, Request
 from .server import MockHandle, build_config
@@ -103,7 +104,7 @@ class SoraRouter(respx.MockRouter, MockHandle):
         prefix = parts.path.rstrip("/")
 
         def answer(request: httpx.Request) -> httpx.Response:
-            return core_answer(endpoint_of(self._app), request, script_name=prefix)
+            return core_answer(composition_of(self._app).endpoint, request, script_name=prefix)
 
         path = "/+".join(re.escape(part) for part in ENDPOINT_PATH.split("/"))  # doubled slashes merge, as served
         pattern = rf"{re.escape(f'{parts.scheme}://{parts.netloc}{prefix}')}{path}(\?.*)?$"
