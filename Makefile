@@ -47,9 +47,11 @@ mock: need-venv ## serve the mock on HOST:PORT until Ctrl-C (SEED, CORS; token: 
 
 test: lint typecheck pytest ## ruff, mypy and the pytest suite (no running mock needed)
 
-lint: need-venv ## ruff check and ruff format --check
+lint: need-venv ## ruff check, ruff format --check, vulture (dead code) and lint-imports (layers, no cycles)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/vulture
+	$(BIN)/lint-imports --no-cache
 
 typecheck: need-venv ## mypy --strict
 	$(BIN)/mypy

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from mock_server.errors import ServingError
 from mock_server.mock.defects import DEFECTS
 
 from .live import LiveReport, LiveSettings
@@ -40,7 +41,7 @@ _TOKEN = "kill-matrix-token"
 _READY_TIMEOUT = 30.0
 
 
-class MockStartError(RuntimeError):
+class MockStartError(ServingError, RuntimeError):
     """The mock process did not start listening in time."""
 
 

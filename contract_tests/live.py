@@ -33,7 +33,8 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 
 from mock_server.contract.rules import check_character, check_request, decode_body
-from mock_server.contract.spec import ENDPOINT_PATH, load_contract, load_spec
+from mock_server.contract.spec import ENDPOINT_PATH, RELAY_BASE_URL, load_contract, load_spec
+from mock_server.errors import ConfigError
 from mock_server.mock.faults import DroppedConnection
 from mock_server.relay.budget import Budget, BudgetError
 
@@ -63,7 +64,7 @@ __all__ = [
     "run",
 ]
 
-DEFAULT_BASE_URL = "https://api.jxincm.cn"
+DEFAULT_BASE_URL = RELAY_BASE_URL
 DEFAULT_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
 EXAMPLE_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
 DEFAULT_JUNIT = Path("reports/live.xml")
@@ -104,7 +105,7 @@ ANY_TOKEN_NOTE = (
 """What the run can know when a random token gets a 2xx: the server takes any token, not why."""
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError, ValueError):
     """The environment does not describe a run that can start (nothing was sent)."""
 
 

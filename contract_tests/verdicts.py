@@ -32,6 +32,8 @@ from typing import Any
 
 from schemathesis.core.rate_limit import parse_retry_after
 
+from mock_server.errors import ServingError
+
 __all__ = [
     "EXIT_NOT_JUDGED",
     "FIRST_BACKOFF",
@@ -83,7 +85,7 @@ class Kind(Enum):
     GUARD = "guard"
 
 
-class NotJudged(Exception):
+class NotJudged(ServingError):
     """A request got no verdict: throttled on every resend, or answered by a guard."""
 
     def __init__(self, kind: Kind, status: int) -> None:

@@ -24,22 +24,25 @@ if TYPE_CHECKING:
         parse_timestamps,
     )
     from .contract.spec import ENDPOINT_PATH, load_contract, load_spec, refined_spec_path, vendored_spec_path
+    from .errors import ConfigError, ContractError, ServingError, SoraKitError, StoreError
     from .mock.app import create_app, error_response
     from .mock.config import MockConfig
     from .mock.coverage import OUTCOMES, Outcome, coverage_report
+    from .mock.faker_provider import CharacterProvider, make_faker
     from .mock.faults import DroppedConnection, Fault, FaultError
-    from .mock.provider import CharacterProvider, make_faker
     from .mock.state import MockState
     from .mock.stubs import Stub, StubError, parse_stub, stub_from_recording
     from .testing.server import MockHandle, SoraServer
 
 _HOMES: dict[str, str] = {
-    "CharacterProvider": "mock.provider",
+    "CharacterProvider": "mock.faker_provider",
     "check_character": "contract.rules",
     "check_error_body": "contract.rules",
     "check_request": "contract.rules",
     "conforms": "contract.rules",
     "Contract": "contract.rules",
+    "ConfigError": "errors",
+    "ContractError": "errors",
     "create_app": "mock.app",
     "decode_body": "contract.rules",
     "DroppedConnection": "mock.faults",
@@ -49,7 +52,7 @@ _HOMES: dict[str, str] = {
     "FaultError": "mock.faults",
     "load_contract": "contract.spec",
     "load_spec": "contract.spec",
-    "make_faker": "mock.provider",
+    "make_faker": "mock.faker_provider",
     "MockConfig": "mock.config",
     "MockHandle": "testing.server",
     "MockState": "mock.state",
@@ -63,7 +66,10 @@ _HOMES: dict[str, str] = {
     "parse_timestamps": "contract.rules",
     "refined_spec_path": "contract.spec",
     "RuleError": "contract.rules",
+    "ServingError": "errors",
+    "SoraKitError": "errors",
     "SoraServer": "testing.server",
+    "StoreError": "errors",
     "Timestamps": "contract.rules",
     "vendored_spec_path": "contract.spec",
     "Violation": "contract.rules",
@@ -73,7 +79,9 @@ __all__ = [
     "ENDPOINT_PATH",
     "OUTCOMES",
     "CharacterProvider",
+    "ConfigError",
     "Contract",
+    "ContractError",
     "DroppedConnection",
     "Fault",
     "FaultError",
@@ -82,7 +90,10 @@ __all__ = [
     "MockState",
     "Outcome",
     "RuleError",
+    "ServingError",
+    "SoraKitError",
     "SoraServer",
+    "StoreError",
     "Stub",
     "StubError",
     "Timestamps",

@@ -18,6 +18,7 @@ from openapi_schema_validator import OAS30Validator
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from mock_server import Contract, Fault, check_character, check_error_body, conforms, load_spec
+from mock_server.mock.compose import composition_of
 
 from .conftest import AUTH, TASK, TOKEN, VIDEO
 
@@ -237,7 +238,7 @@ def test_body_just_under_the_limit_is_read(make_app: Callable[..., Flask]) -> No
 def test_injected_faults_use_the_envelope(
     app: Flask, schemas: dict[str, Any], fault: Fault, status: int, error_type: str
 ) -> None:
-    app.extensions["sora_mock"]["state"].push_fault(fault, times=2)
+    composition_of(app).state.push_fault(fault, times=2)
     client = app.test_client()
     for _ in range(2):
         response = post(client, {"url": VIDEO, "timestamps": "1,3"})
@@ -266,7 +267,7 @@ def test_journal_keeps_requests_with_the_token_redacted(app: Flask) -> None:
     post(client, {"url": VIDEO, "timestamps": "1,3"})
     post(client, {"timestamps": "1,3"})
     client.post(PATH, data=b"{", headers=AUTH)
-    state = app.extensions["sora_mock"]["state"]
+    state = composition_of(app).state
     entries = state.requests()
     assert [e["status"] for e in entries] == [200, 422, 400]
     assert entries[0]["body"] == {"url": VIDEO, "timestamps": "1,3"}
@@ -281,7 +282,7 @@ def test_journal_is_bounded(make_app: Callable[..., Flask]) -> None:
     client = app.test_client()
     for second in range(8):
         post(client, {"url": VIDEO, "timestamps": f"{second},{second + 1}"})
-    state = app.extensions["sora_mock"]["state"]
+    state = composition_of(app).state
     assert [e["body"]["timestamps"] for e in state.requests()] == [f"{s},{s + 1}" for s in range(3, 8)]
     assert len(state.characters()) == 5
 
@@ -308,7 +309,7 @@ def test_ids_are_unique_under_concurrent_requests(app: Flask, contract: Contract
     with ThreadPoolExecutor(max_workers=8) as pool:
         ids = [i for batch in pool.map(create_many, range(8)) for i in batch]
     assert len(ids) == len(set(ids)) == 480
-    assert len(app.extensions["sora_mock"]["state"].characters()) == 480
+    assert len(composition_of(app).state.characters()) == 480
 
 
 json_values = st.recursive(

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from mock_server import Contract
 from mock_server.contract.rules import RULE_OUTCOMES, RuleError, check_request, decode_body
 from mock_server.mock import fixtures
+from mock_server.mock.compose import composition_of
 from mock_server.mock.coverage import OUTCOMES, Outcome, coverage_report, merge, missing, outcome_ids, parse_required
 from mock_server.mock.state import MockState
 from mock_server.mock.stubs import parse_stub
@@ -170,7 +171,7 @@ def test_two_states_on_one_url_share_the_counts(tmp_path: Path) -> None:
 
 
 def test_get_coverage_answers_the_report_and_reset_zeroes_it(client: FlaskClient, app: Flask) -> None:
-    state: MockState = app.extensions["sora_mock"]["state"]
+    state: MockState = composition_of(app).state
     state.count_outcome("invalid_timestamps_span")
     report = client.get("/__mock/coverage").get_json()
     assert report["met"] == 1 and report["total"] == len(OUTCOMES)

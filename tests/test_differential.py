@@ -19,6 +19,7 @@ import pytest
 
 from mock_server import create_app, load_contract
 from mock_server.contract.rules import check_character, check_error_body
+from mock_server.mock.compose import composition_of
 from mock_server.mock.fixtures import Case, iter_cases
 from mock_server.testing.respx_router import SoraRouter
 
@@ -173,7 +174,7 @@ class InProcess(Adapter):
 
     def __init__(self, defects: tuple[str, ...]) -> None:
         self.app = create_app({"token": TOKEN, "seed": SEED, "defects": defects})
-        self.state = self.app.extensions["sora_mock"]["state"]
+        self.state = composition_of(self.app).state
 
     def journal(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = self.state.requests()

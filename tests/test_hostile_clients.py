@@ -15,6 +15,7 @@ import requests
 
 from mock_server import create_app
 from mock_server.mock import core
+from mock_server.mock.compose import composition_of
 
 from .helpers import MockProcess
 
@@ -145,7 +146,7 @@ def test_the_configured_token_inside_a_body_is_redacted_in_the_journal(server: M
 
 
 def test_the_journal_header_cache_is_bounded_in_bytes() -> None:
-    endpoint = create_app({"token": TOKEN}).extensions["sora_mock"]["endpoint"]
+    endpoint = composition_of(create_app({"token": TOKEN})).endpoint
     for n in range(400):
         headers = (("authorization", f"Bearer {TOKEN}"), ("x-unique", f"{n:05d}" + "h" * 5_000))
         endpoint.handle(core.Request("POST", PATH, headers, BODY))

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mock_server.mock.compose import composition_of
 from mock_server.mock.state import MockState
 
 from .conftest import VIDEO
@@ -30,7 +31,7 @@ ENTRIES = [
 def journaled(make_app: Callable[..., Flask]) -> FlaskClient:
     """A mock whose journal holds :data:`ENTRIES` (each with the ``outcome`` member the endpoint writes)."""
     app = make_app()
-    state: MockState = app.extensions["sora_mock"]["state"]
+    state: MockState = composition_of(app).state
     for status, outcome in ENTRIES:
         state.record(
             {

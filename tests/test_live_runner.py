@@ -15,6 +15,7 @@ from flask import Flask
 
 from contract_tests.live import LiveSettings, main, plan, run
 from mock_server import MockConfig, create_app
+from mock_server.mock.compose import composition_of
 from mock_server.mock.faults import Fault
 
 from .helpers import free_port
@@ -96,7 +97,7 @@ def test_healthy_mock_passes_within_budget_and_keeps_the_token_secret(tmp_path: 
     code, output, junit = _run_main(app, _env(), tmp_path)
     assert code == 0, output
     assert "CONTRACT HOLDS" in output
-    journal = app.extensions["sora_mock"]["state"].requests()
+    journal = composition_of(app).state.requests()
     assert len(journal) <= 40
     assert sum(1 for entry in journal if entry["status"] == 200) == 1
     tree = ET.parse(junit).getroot()
@@ -134,7 +135,7 @@ def test_task_form_is_counted_against_the_create_budget() -> None:
 
 def test_429_retry_after_is_honoured_within_a_bounded_wait() -> None:
     app = _app()
-    app.extensions["sora_mock"]["state"].push_fault(Fault(status=429, retry_after=2), 2)
+    composition_of(app).state.push_fault(Fault(status=429, retry_after=2), 2)
     slept: list[float] = []
     report = run(
         LiveSettings(api_key=KEY, base_url="http://m", max_wait=10),
@@ -145,7 +146,7 @@ def test_429_retry_after_is_honoured_within_a_bounded_wait() -> None:
     assert report.ok and slept == [2.0, 2.0] and report.waited == 4.0
 
     endless = _app()
-    endless.extensions["sora_mock"]["state"].push_fault(Fault(status=429, retry_after=3), 1000)
+    composition_of(endless).state.push_fault(Fault(status=429, retry_after=3), 1000)
     slept.clear()
     report = run(
         LiveSettings(api_key=KEY, base_url="http://m", max_wait=7),
@@ -163,20 +164,20 @@ def test_request_cap_stops_the_run() -> None:
         transport=httpx.WSGITransport(app=app),
         echo=lambda _: None,
     )
-    assert report.requests_sent == 5 and len(app.extensions["sora_mock"]["state"].requests()) == 5
+    assert report.requests_sent == 5 and len(composition_of(app).state.requests()) == 5
     assert not report.ok and any("request cap" in o.detail for o in report.outcomes)
 
 
 def test_server_errors_drops_and_timeouts_fail() -> None:
     app = _app()
-    app.extensions["sora_mock"]["state"].push_fault(Fault(status=503), 1)
+    composition_of(app).state.push_fault(Fault(status=503), 1)
     report = run(
         LiveSettings(api_key=KEY, base_url="http://m"), transport=httpx.WSGITransport(app=app), echo=lambda _: None
     )
     assert report.failed_checks() == ["create_url"]  # a fault hits the first request that passes auth and rules
 
     dropping = _app()
-    dropping.extensions["sora_mock"]["state"].push_fault(Fault(drop=True), 1)
+    composition_of(dropping).state.push_fault(Fault(drop=True), 1)
     report = run(
         LiveSettings(api_key=KEY, base_url="http://m"), transport=httpx.WSGITransport(app=dropping), echo=lambda _: None
     )

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from mock_server import Contract
 from mock_server.mock import stubs
+from mock_server.mock.compose import composition_of
 from mock_server.mock.state import MockState
 from mock_server.mock.stubs import MAX_STUB_BYTES, MAX_STUBS_BYTES, StubError, parse_stub
 
@@ -146,9 +147,7 @@ def test_listing_stubs_over_http_matches_the_state_and_decodes_none(
     for number in range(3):
         client.post("/__mock/stubs", json={**_big(number, 50), "times": 2})
     client.post("/sora/v1/characters", json={"url": "https://example.com/2.mp4", "timestamps": "1,3"}, headers=AUTH)
-    from mock_server.mock.state import MockState as State
-
-    state: State = client.application.extensions["sora_mock"]["state"]
+    state = composition_of(client.application).state
     state.stub_cache.clear()
     monkeypatch.setattr(stubs, "decode_stub", lambda item: pytest.fail("a stub was decoded to be listed"))
     listed = client.get("/__mock/stubs").get_json()

@@ -2,9 +2,10 @@
 
 Builds the wheel (checking what it holds), then runs the README's quick-start commands in a client
 project whose ``dist/`` already holds two older wheels, with a fresh venv first on ``PATH``: they
-build the wheel again and install it with its ``[contract]`` extra (pytest, requests…; packages
-come from the configured index, pip's cache makes reruns quick). The README examples then run there
-with that venv's pytest, from a folder outside the checkout.
+build the wheel again and install it with its ``[contract]`` extra (pytest, requests…) and none of
+the others (no server, no Redis client, no Faker); packages come from the configured index, pip's
+cache makes reruns quick. The README examples then run there with that venv's pytest, from a
+folder outside the checkout.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def test_the_kit_comes_from_the_wheel(pytestconfig):
     assert fixtures.fixtures_dir() == package / "fixtures_data"
     assert fixtures.case("span-too-wide").status == 422
     assert pytestconfig.pluginmanager.has_plugin("sora_mock")
+
+
+def test_the_extras_stay_out_of_a_client_install():
+    import importlib.util
+
+    assert [name for name in ("granian", "uvloop", "redis", "faker") if importlib.util.find_spec(name)] == []
 """
 
 
@@ -104,6 +111,12 @@ def test_readme_examples_pass_with_only_the_wheel_installed(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST", "SORA_", "VIRTUAL_ENV"))}
     result = run([str(python), "-m", "pytest", "-q", *STRICT], cwd=project, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    minimum = sum(source.count("\ndef test_") for source in examples.values()) + 1
+    minimum = sum(source.count("\ndef test_") for source in examples.values()) + 2
     passed = int(result.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
     assert passed >= minimum, result.stdout
+
+    served = run([str(venv / "bin" / "sora-mock"), "serve", "--port", "0"], cwd=project, env=env)
+    assert served.returncode == 1
+    assert served.stderr.strip().splitlines() == [
+        "Error: sora-mock serve needs the 'serve' extra: pip install 'sora-characters-kit[serve]'"
+    ]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ..errors import ContractError
+
 __all__ = [
     "RULE_OUTCOMES",
     "Contract",
@@ -72,7 +74,7 @@ class Violation:
     message: str
 
 
-class RuleError(ValueError):
+class RuleError(ContractError, ValueError):
     """Raised by the parsing helpers; carries the :class:`Violation`."""
 
     def __init__(self, violation: Violation) -> None:

@@ -18,6 +18,7 @@ from .rules import Contract
 
 __all__ = [
     "ENDPOINT_PATH",
+    "RELAY_BASE_URL",
     "load_contract",
     "load_spec",
     "openapi_dir",
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 ENDPOINT_PATH = "/sora/v1/characters"
+RELAY_BASE_URL = "https://api.jxincm.cn"
+"""Where the real (paid) relay lives: the live run's default target; the respx router catches calls to it."""
 _REFINED = "characters.yaml"
 _VENDORED = "vendor/create-character.openapi.yaml"
 

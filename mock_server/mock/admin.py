@@ -28,8 +28,9 @@ from flask import Blueprint, Response, current_app, request
 
 from ..contract.http import bearer_token, same_secret
 from ..contract.rules import RuleError, decode_body
-from ..serving.flask_glue import QueryError, error_response, query_arg, refuse_web_pages
 from ..store import StateLost, StoreUnavailable
+from ..web import QueryError, error_response, query_arg, refuse_web_pages
+from .compose import composition_of
 from .faults import Fault, FaultError
 from .state import MockState
 from .stubs import MAX_STUB_BYTES, StubError, decode_description, parse_stub
@@ -44,7 +45,7 @@ _CODE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 def _state() -> MockState:
-    state: MockState = current_app.extensions["sora_mock"]["state"]
+    state: MockState = composition_of(current_app).state
     return state
 
 
@@ -112,7 +113,7 @@ def admin_blueprint() -> Blueprint:
 
     @bp.before_app_request  # every request of the app: unknown admin paths and wrong methods too
     def require_admin_token() -> Response | None:
-        expected = current_app.extensions["sora_mock"]["config"].admin_token
+        expected = composition_of(current_app).config.admin_token
         if expected is None or not _is_admin_path(request.path):
             return None
         given = bearer_token(request.headers.get("Authorization"))
@@ -125,7 +126,7 @@ def admin_blueprint() -> Blueprint:
     def refuse_foreign_pages() -> Response | None:
         if not _is_admin_path(request.path) or request.path == ADMIN_PREFIX + "/health":  # readiness tells nothing
             return None
-        return refuse_web_pages("The admin API", current_app.extensions["sora_mock"]["config"].allowed_hosts)
+        return refuse_web_pages("The admin API", composition_of(current_app).config.allowed_hosts)
 
     @bp.get("/health")
     def health() -> Response:
@@ -196,7 +197,7 @@ def admin_blueprint() -> Blueprint:
         except StubError as exc:
             return _bad_stub(exc)
         state = _state()
-        contract = current_app.extensions["sora_mock"]["contract"]
+        contract = composition_of(current_app).contract
         try:
             stub = parse_stub(data, contract, stub_id=uuid.uuid4().hex)
             state.add_stub(stub)

@@ -11,7 +11,6 @@ give the same answers and the same journal.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Mapping
 from typing import IO, Any
@@ -22,15 +21,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
 
 from ..contract.http import too_large
-from ..contract.spec import ENDPOINT_PATH, load_contract
-from ..serving.flask_glue import error_response, http_error_response, read_capped
+from ..contract.spec import ENDPOINT_PATH
 from ..store import StoreUnavailable
-from . import defects
+from ..web import error_response, http_error_response, read_capped
 from .admin import admin_blueprint
+from .compose import build, composition_of
 from .config import MockConfig
-from .core import Answer, Endpoint, Request
+from .core import Answer, Endpoint, Request, unavailable_message
 from .middleware import DROP_FLAG, AccessLogMiddleware, DropMiddleware
-from .state import MockState
 from .ui import register_ui
 
 __all__ = ["create_app", "endpoint_of", "error_response", "request_from_environ"]
@@ -52,21 +50,9 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # the endpoint core decides about doubled slashes: never a redirect
-    state = MockState.open(
-        cfg.state, prefix=cfg.state_prefix, journal_size=cfg.journal_size, journal_bytes=cfg.journal_bytes
-    )
-    # Characters and random faults depend on (seed, serial) only, so every process sharing the
-    # state gives the Nth character of a run the same body. Unseeded: a fresh seed per app.
-    seed = cfg.seed if cfg.seed is not None else random.SystemRandom().getrandbits(64)
-    contract = load_contract()
-    endpoint = Endpoint(cfg, state, contract, seed=seed, policy=defects.policy(cfg.defects))
-    app.extensions["sora_mock"] = {
-        "config": cfg,
-        "state": state,
-        "contract": contract,
-        "seed": seed,
-        "endpoint": endpoint,
-    }
+    composition = build(cfg)
+    composition.install(app)
+    endpoint = composition.endpoint
 
     def answer_endpoint() -> Response:
         return flask_response(endpoint.handle(request_from_environ(request.environ, cfg.max_body_bytes)))
@@ -77,8 +63,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable) -> Response:
-        message = f"The mock's state store is unavailable: {str(exc).rstrip('. ')}. Retry shortly."
-        return error_response(503, message, code="state_unavailable", headers={"Retry-After": "1"})
+        return error_response(503, unavailable_message(exc), code="state_unavailable", headers={"Retry-After": "1"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -102,8 +87,7 @@ def create_app(config: MockConfig | Mapping[str, Any] | None = None) -> Flask:
 
 def endpoint_of(app: Flask) -> Endpoint:
     """The endpoint core that ``app`` (made by :func:`create_app`) answers with."""
-    endpoint: Endpoint = app.extensions["sora_mock"]["endpoint"]
-    return endpoint
+    return composition_of(app).endpoint
 
 
 def request_from_environ(environ: dict[str, Any], max_body_bytes: int) -> Request:

@@ -78,8 +78,6 @@ class MockConfig:
     """Host names besides IP addresses and ``localhost`` the admin API may be addressed by (``Host``);
     ``*`` allows any. A name not listed is refused (403 ``untrusted_host``): a web page could point
     it at the mock (DNS rebinding) and drive the admin API."""
-    worker: int = 0
-    """Index of the serving worker (informative: ids and characters come from the state's serials)."""
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,8 +101,6 @@ class MockConfig:
             raise ValueError("fault_rate must be between 0 and 1")
         if not 400 <= self.fault_status <= 599:
             raise ValueError("fault_status must be an HTTP error status (400-599)")
-        if not 0 <= self.worker < 256:
-            raise ValueError("worker must be between 0 and 255")
         if isinstance(self.cors, str) or not all(isinstance(origin, str) for origin in self.cors):
             raise ValueError("cors must be a tuple of origins, e.g. ('http://localhost:5173',) or ('*',)")
         object.__setattr__(self, "cors", tuple(check_origin(origin) for origin in self.cors))

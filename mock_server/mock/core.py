@@ -46,6 +46,7 @@ __all__ = [
     "DefectPolicy",
     "Endpoint",
     "Request",
+    "unavailable_message",
 ]
 
 ALLOWED_METHODS = "OPTIONS, POST"
@@ -337,10 +338,14 @@ def _told(violation: Violation, hidden: tuple[str, ...]) -> tuple[str, str | Non
     return message, violation.param
 
 
+def unavailable_message(exc: StoreUnavailable) -> str:
+    """The 503 message when the state store cannot be reached: its reason, never a traceback."""
+    return f"The mock's state store is unavailable: {str(exc).rstrip('. ')}. Retry shortly."
+
+
 def _unavailable(exc: StoreUnavailable) -> Answer:
-    """503: the state store cannot be reached (its reason, never a traceback); nothing is journaled."""
-    message = f"The mock's state store is unavailable: {str(exc).rstrip('. ')}. Retry shortly."
-    return _error(Violation(503, None, "state_unavailable", message), [("Retry-After", "1")])
+    """503: the state store cannot be reached; nothing is journaled."""
+    return _error(Violation(503, None, "state_unavailable", unavailable_message(exc)), [("Retry-After", "1")])
 
 
 def _fault_answer(fault: Fault) -> Answer:

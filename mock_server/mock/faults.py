@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigError, ServingError
+
 __all__ = ["MAX_RETRY_AFTER", "DroppedConnection", "Fault", "FaultError"]
 
 MAX_RETRY_AFTER = 86_400
@@ -13,11 +15,11 @@ MAX_RETRY_AFTER = 86_400
 _KEYS = {"status", "retry_after", "delay_ms", "drop", "times"}
 
 
-class FaultError(ValueError):
+class FaultError(ConfigError, ValueError):
     """A fault description that cannot be applied; the message names the field."""
 
 
-class DroppedConnection(Exception):
+class DroppedConnection(ServingError):
     """Raised inside a request to make the serving layer close the connection unanswered."""
 
 

@@ -1,4 +1,4 @@
-"""The canonical JSON examples under ``fixtures/``: a loader, and the generator that wrote them.
+"""The canonical JSON examples under ``fixtures/``: the generator that wrote them (the loader: :mod:`.corpus`).
 
 Each corpus file holds cases, one request with the answer the mock gives it::
 
@@ -22,13 +22,13 @@ import argparse
 import base64
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..contract.spec import ENDPOINT_PATH
+from .compose import composition_of
+from .corpus import CORPUS_FILES, TOKEN_PLACEHOLDER, Case, case, cases_from, fixtures_dir, iter_cases, load
 
 __all__ = [
     "CORPUS_CLOCK",
@@ -52,148 +52,11 @@ CORPUS_SEED = 20251120
 """Seed of the mock that answered the corpus requests."""
 CORPUS_CLOCK = 1763600000.0
 """The fixed creation time (unix seconds, 2025-11-20T00:53:20Z) of the corpus characters."""
-CORPUS_FILES = ("valid", "invalid", "errors", "characters")
-TOKEN_PLACEHOLDER = "{token}"
 _CORPUS_TOKEN = "corpus-token"
 _KEPT_RESPONSE_HEADERS = ("Content-Type", "Retry-After", "Allow")
 _VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
 _TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
 _AUTH = {"Authorization": f"Bearer {TOKEN_PLACEHOLDER}", "Content-Type": "application/json"}
-
-
-def fixtures_dir() -> Path:
-    """The corpus folder: inside the installed package, else the checkout's ``fixtures/``."""
-    package = Path(__file__).resolve().parent.parent  # mock_server/
-    for candidate in (package / "fixtures_data", package.parent / "fixtures"):
-        if (candidate / "valid.json").is_file():
-            return candidate
-    raise FileNotFoundError(f"no fixtures corpus (valid.json) inside or beside {package}")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One request of the corpus and the answer the mock gives it."""
-
-    name: str
-    kind: str
-    description: str
-    request: Mapping[str, Any]
-    response: Mapping[str, Any]
-    fault: Mapping[str, Any] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], kind: str) -> Case:
-        known = {"name", "description", "request", "response", "fault"}
-        return cls(
-            name=data["name"],
-            kind=kind,
-            description=data.get("description", ""),
-            request=data["request"],
-            response=data["response"],
-            fault=data.get("fault"),
-            extra={k: v for k, v in data.items() if k not in known},
-        )
-
-    @property
-    def method(self) -> str:
-        return str(self.request.get("method", "POST"))
-
-    @property
-    def path(self) -> str:
-        return str(self.request.get("path", ENDPOINT_PATH))
-
-    @property
-    def status(self) -> int:
-        """The status the mock answers."""
-        return int(self.response["status"])
-
-    @property
-    def body(self) -> Any:
-        """The answer's JSON body."""
-        return self.response.get("body")
-
-    @property
-    def param(self) -> str | None:
-        """``error.param`` of an error answer (``None`` for a 200 or when the error names no field)."""
-        body = self.body
-        if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-            param = body["error"].get("param")
-            return None if param is None else str(param)
-        return None
-
-    @property
-    def code(self) -> str | None:
-        """``error.code`` of an error answer."""
-        body = self.body
-        if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-            return str(body["error"].get("code"))
-        return None
-
-    @property
-    def json_body(self) -> Any:
-        """The request body as JSON data, when the case sends JSON (else ``None``)."""
-        return self.request.get("json")
-
-    def headers(self, token: str) -> dict[str, str]:
-        """The request headers, ``{token}`` replaced by ``token``."""
-        raw: Mapping[str, str] = self.request.get("headers", {})
-        return {name: value.replace(TOKEN_PLACEHOLDER, token) for name, value in raw.items()}
-
-    def content(self) -> bytes:
-        """The request body as bytes, exactly as the corpus sends it."""
-        req = self.request
-        if "json" in req:
-            return json.dumps(req["json"], ensure_ascii=False).encode("utf-8")
-        if "text" in req:
-            return str(req["text"]).encode("utf-8")
-        if "base64" in req:
-            return base64.b64decode(req["base64"])
-        if "repeat" in req:
-            return str(req["repeat"]["text"]).encode("utf-8") * int(req["repeat"]["times"])
-        return b""
-
-
-def _read(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-@lru_cache(maxsize=16)
-def _load_cached(path: str) -> Any:
-    return _read(Path(path))
-
-
-def load(name: str) -> Any:
-    """The parsed JSON document ``fixtures/<name>.json`` (e.g. ``"invalid"``, ``"characters"``).
-
-    The result is shared: do not modify it.
-    """
-    if name not in CORPUS_FILES:
-        raise KeyError(f"no fixture named {name!r}; choose one of {', '.join(CORPUS_FILES)}")
-    return _load_cached(str(fixtures_dir() / f"{name}.json"))
-
-
-def cases_from(document: Mapping[str, Any], kind: str = "recorded") -> list[Case]:
-    """The cases of a corpus-format document (a corpus file or a recording)."""
-    return [Case.from_json(item, kind) for item in document["cases"]]
-
-
-def iter_cases(kind: str | None = None) -> Iterator[Case]:
-    """Every case of the corpus (``kind``: ``"valid"``, ``"invalid"`` or ``"errors"``)."""
-    kinds = ("valid", "invalid", "errors") if kind is None else (kind,)
-    for name in kinds:
-        if name not in ("valid", "invalid", "errors"):
-            raise KeyError(f"no case kind {name!r}; choose valid, invalid or errors")
-        yield from cases_from(load(name), name)
-
-
-def case(name: str) -> Case:
-    """The corpus case called ``name``."""
-    for item in iter_cases():
-        if item.name == name:
-            return item
-    raise KeyError(f"no fixture case named {name!r}")
 
 
 # --- generation -------------------------------------------------------------------------------
@@ -345,7 +208,7 @@ def build_corpus(count: int = 5) -> dict[str, Any]:
     corpus: dict[str, Any] = {}
     for kind, specs in (("valid", _valid_specs()), ("invalid", _invalid_specs()), ("errors", _error_specs())):
         app = fresh()
-        state = app.extensions["sora_mock"]["state"]
+        state = composition_of(app).state
         with app.test_client() as client:
             cases = [_answer(client, state, spec, kind) for spec in specs]
         corpus[kind] = {
@@ -354,7 +217,7 @@ def build_corpus(count: int = 5) -> dict[str, Any]:
             "cases": cases,
         }
     app = fresh()
-    state = app.extensions["sora_mock"]["state"]
+    state = composition_of(app).state
     with app.test_client() as client:
         spec = _valid_specs()[0]
         item = Case.from_json({**spec, "response": {}}, "valid")

@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable
-from typing import Any
 
 from ..contract.http import secret_forms
 
@@ -46,7 +45,6 @@ __all__ = [
     "encode_body",
     "encode_entry",
     "encode_entry_bytes",
-    "loads",
     "redact_headers",
     "titled",
     "with_seq",
@@ -239,8 +237,3 @@ def _text(value: str) -> bytes:
 def with_seq(seq: int, item: bytes) -> bytes:
     """A stored entry (a JSON object) with ``"seq": seq`` as its first member."""
     return b'{"seq":%d,%s' % (seq, item[1:]) if item != b"{}" else b'{"seq":%d}' % seq
-
-
-def loads(item: bytes) -> Any:
-    """Decode a stored entry."""
-    return json.loads(item)

@@ -1,4 +1,4 @@
-"""Faker provider for realistic fake characters, and the fast seeded path the mock serves from.
+"""The fast seeded characters the mock serves (the Faker provider is :mod:`.faker_provider`).
 
 Ids are ``ch_`` + 8 hex digits of the creation unix time + 24 hex digits that look random but
 are a keyed bijection of a serial number, so two serials never give the same id (the key comes
@@ -18,18 +18,15 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from faker import Faker
-from faker.providers import BaseProvider
-from faker.providers.lorem.en_US import Provider as _Lorem
+from .words import WORDS as _WORDS
 
-__all__ = ["PERMALINK_PREFIX", "CharacterProvider", "id_key", "make_faker", "seeded_character", "seeded_character_json"]
+__all__ = ["PERMALINK_PREFIX", "id_key", "seeded_character", "seeded_character_json"]
 
 PERMALINK_PREFIX = "https://sora.chatgpt.com/profile/"
 _MASK96 = (1 << 96) - 1
 _MULTIPLIERS = (0x9E3779B97F4A7C15F39CC061, 0xBF58476D1CE4E5B9D6E8FEB9)
 _SIGNED_URL_VALIDITY = 7 * 24 * 3600
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_WORDS = tuple(w for w in (w.lower() for w in _Lorem.word_list) if w.isascii() and w.isalpha())
 _MASK64 = (1 << 64) - 1
 _LETTER_BYTES = bytes(_LETTERS.encode()[i % 26] for i in range(256))
 """Maps any byte to a lowercase letter (``bytes.translate``)."""
@@ -42,39 +39,6 @@ def _mix96(value: int, key: int) -> int:
         value = (value * multiplier) & _MASK96
         value ^= value >> shift
     return value
-
-
-class CharacterProvider(BaseProvider):
-    """Adds ``character()``, ``character_id()``, ``character_username()`` and friends to Faker."""
-
-    _id_key: int | None = None
-
-    def _key(self) -> int:
-        if self._id_key is None:
-            self._id_key = self.generator.random.getrandbits(96)
-        return self._id_key
-
-    def character_id(self, created: int, serial: int) -> str:
-        """``ch_`` + creation time (8 hex) + a never-repeating 24-hex tail for ``serial``."""
-        return f"ch_{created & 0xFFFFFFFF:08x}{_mix96(serial, self._key()):024x}"
-
-    def _seed(self) -> int:
-        return self._key() & _MASK64
-
-    def character_username(self) -> str:
-        """Two lowercase parts joined by a dot, like ``hfspncadz.mooflapand``."""
-        return _username(self.generator.random)
-
-    def profile_picture_url(self, now: float) -> str:
-        """A signed-looking, expiring avatar URL in the relay's style."""
-        return _picture_url(self.generator.random, now)
-
-    def character(self, now: float, serial: int) -> dict[str, Any]:
-        """A complete 200 body for character number ``serial`` created at ``now`` (unix seconds).
-
-        The same Faker seed and serial always give the same character (see :func:`seeded_character`).
-        """
-        return seeded_character(self._seed(), serial, now, key=self._key())
 
 
 def id_key(seed: int) -> int:
@@ -165,12 +129,3 @@ def seeded_character_json(seed: int, serial: int, now: float, *, key: int | None
         f'{{"id":"{character_id}","username":"{username}","permalink":"{PERMALINK_PREFIX}{username}",'
         f'"profile_picture_url":"{picture}"}}'
     ).encode()
-
-
-def make_faker(seed: int | None = None) -> Faker:
-    """A Faker instance with :class:`CharacterProvider`, seeded when ``seed`` is given."""
-    fake = Faker("en_US")
-    if seed is not None:
-        fake.seed_instance(seed)
-    fake.add_provider(CharacterProvider)
-    return fake

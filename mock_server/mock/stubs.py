@@ -43,6 +43,7 @@ from typing import Any
 
 from ..contract.http import HOP_BY_HOP
 from ..contract.rules import Contract, RuleError, check_character, check_error_body, decode_body
+from ..errors import ConfigError
 from . import journal
 from .coverage import OUTCOMES
 
@@ -95,7 +96,7 @@ _RESPONSE = ("status", "json", "headers", "delay_ms")
 _CATALOGUE_STATUS = {o.id: o.status for o in OUTCOMES}
 
 
-class StubError(ValueError):
+class StubError(ConfigError, ValueError):
     """A stub that cannot be stored: ``status`` 400 (malformed) or 422 (off the contract), ``param``
     the field at fault (dotted), ``code`` ``invalid_stub`` or ``stub_off_contract``."""
 
@@ -588,8 +589,8 @@ def stub_from_recording(
     file's cases by name (needed when it holds several). A ``str`` that is not a file names a corpus
     case (``"span-too-wide"``). See :func:`stub_from_case` for ``match_body`` and ``times``.
     """
-    from .fixtures import Case, cases_from
-    from .fixtures import case as corpus_case
+    from .corpus import Case, cases_from
+    from .corpus import case as corpus_case
 
     if isinstance(source, Case):
         return stub_from_case(source, match_body=match_body, times=times)

@@ -6,13 +6,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+
 __all__ = ["Budget", "BudgetError", "int_env"]
 
 MAX_CREATES_VAR = "SORA_LIVE_MAX_CREATES"
 MAX_REQUESTS_VAR = "SORA_LIVE_MAX_REQUESTS"
 
 
-class BudgetError(ValueError):
+class BudgetError(ConfigError, ValueError):
     """A budget variable that cannot be read; the message names it. Nothing was sent."""
 
 

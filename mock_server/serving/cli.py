@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import click
 
+from ..extras import MissingExtra, require
 from ..mock.config import DEFAULT_JOURNAL_BYTES, MockConfig
 from ..mock.journal import BODY_CAP
 from ..store import StoreUnavailable, check_prefix, check_shareable, is_memory_url, open_store
@@ -44,6 +45,8 @@ def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) 
         open_store(value.strip()).close()  # parses the URL; connects to nothing
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    except MissingExtra as exc:
+        raise click.ClickException(str(exc)) from None
     return value.strip()
 
 
@@ -120,10 +123,20 @@ class _DefectName(click.ParamType):  # type: ignore[type-arg]
         return str(value)
 
 
+_SERVING = ("serve", "guard")
+"""The commands that serve HTTP with granian (the ``serve`` extra)."""
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sora-characters-kit", prog_name="sora-mock")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Mock server and tools for POST /sora/v1/characters."""
+    if ctx.invoked_subcommand in _SERVING:  # one line naming the extra, before any option is read
+        try:
+            require("granian", "serve", f"sora-mock {ctx.invoked_subcommand}")
+        except MissingExtra as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @main.command()

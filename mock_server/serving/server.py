@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
+from ..errors import ServingError
+from ..extras import require
 from ..mock.config import MockConfig
 from ..store import StoreUnavailable, expect_identity, is_memory_url, open_store, prepare_state_url
 
@@ -68,7 +70,7 @@ ENV_SPEC = "SORA_MOCK_SERVING"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class PortBusyError(OSError):
+class PortBusyError(ServingError, OSError):
     """The address is already in use (or cannot be bound); the message says which."""
 
 
@@ -145,6 +147,7 @@ def mock_app(config: Mapping[str, Any]) -> WSGIApp:
 
 def worker_app() -> Any:
     """granian's factory in each worker: the glue around the app named by :data:`ENV_SPEC`."""
+    from ..mock.compose import find_composition
     from .glue import BufferedWSGI
 
     spec = json.loads(os.environ[ENV_SPEC])
@@ -154,14 +157,14 @@ def worker_app() -> Any:
     factory: str = spec["factory"]
     module, _, name = factory.partition(":")
     app = getattr(importlib.import_module(module), name)(spec["config"])
-    extension = getattr(app, "extensions", {}).get("sora_mock", {})  # a mock app: its endpoint core is served natively
+    composition = find_composition(app)  # a mock app: its endpoint core is served natively
     return BufferedWSGI(
         app,
         max_body_bytes=spec["max_body_bytes"],
         read_timeout=spec["read_timeout"],
         threads=spec["threads"],
-        endpoint=extension.get("endpoint"),
-        access_log=bool(extension) and extension["config"].access_log,
+        endpoint=None if composition is None else composition.endpoint,
+        access_log=composition is not None and composition.config.access_log,
         own_headers=getattr(app, "extensions", {}).get("sora_serving_headers"),  # the guard's X-Sora-Guard
     )
 
@@ -228,6 +231,7 @@ def serve_app(
     the address cannot be bound. ``state_identity`` (url, prefix, identity) is the state the master
     sealed (:meth:`mock_server.store.Store.seal`): every worker's store expects it.
     """
+    require("granian", "serve", f"{name} (serving over HTTP)")
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels

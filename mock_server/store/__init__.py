@@ -20,10 +20,10 @@ from .base import (
     check_shareable,
     expect_identity,
     is_memory_url,
-    open_store,
     prepare_state_url,
     safe_url,
 )
+from .factory import open_store
 
 __all__ = [
     "IDENTITY",

@@ -35,6 +35,8 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 
+from ..errors import StoreError
+
 __all__ = [
     "IDENTITY",
     "SERIAL",
@@ -46,8 +48,8 @@ __all__ = [
     "check_prefix",
     "check_shareable",
     "expect_identity",
+    "expected_identity",
     "is_memory_url",
-    "open_store",
     "prepare_state_url",
     "safe_url",
 ]
@@ -70,6 +72,11 @@ def expect_identity(url: str, prefix: str, identity: str) -> None:
     _expected[(url.strip(), prefix)] = identity
 
 
+def expected_identity(url: str, prefix: str) -> str | None:
+    """The identity :func:`expect_identity` set for stores at ``url`` with ``prefix`` in this process."""
+    return _expected.get((url.strip(), prefix))
+
+
 _SECRET_NAME = re.compile(r"pass|pwd|secret|token|auth", re.I)
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^\s/]*)@", re.I)
 _SECRET_PARAM = re.compile(r"([?&;][^\s=&;#?]*(?:pass|pwd|secret|token|auth)[^\s=&;#?]*=)[^\s&;#'\"]*", re.I)
@@ -86,7 +93,7 @@ def _scrub(text: str) -> str:
     return _SECRET_PARAM.sub(r"\1***", text)
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(StoreError, RuntimeError):
     """The store cannot be reached or used right now; the message says why (never a secret).
 
     The message is one clause without a final period (answers append their own sentence to it),
@@ -102,11 +109,11 @@ class StateLost(StoreUnavailable):
     another one): restarted empty, deleted or replaced. Nothing is trusted until an explicit reset."""
 
 
-class FaultQueueFull(ValueError):
+class FaultQueueFull(StoreError, ValueError):
     """Too many fault entries are pending; the message names the limit."""
 
 
-class StubLimit(ValueError):
+class StubLimit(StoreError, ValueError):
     """The store holds as many stubs as it may; the message names the limit."""
 
 
@@ -294,41 +301,6 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for backends holding nothing
         """Release connections (a store that outlives the process is left as it is)."""
-
-
-def open_store(url: str = "memory", *, prefix: str = "sora-mock:", max_items: int = 1000, max_bytes: int = 0) -> Store:
-    """Open the store a URL names: ``memory``, ``sqlite:///PATH``, ``redis://HOST:PORT/DB`` or ``unix://PATH``.
-
-    ``sqlite:///state.db`` is relative to the working folder, ``sqlite:////tmp/state.db`` absolute.
-    ``max_bytes`` 0 means no byte bound. Opening connects to nothing: each process connects on
-    first use, so a store opened before ``fork()`` works in every child. An unknown scheme, or an
-    empty ``prefix`` (a reset would then delete keys of other applications sharing the store), is
-    a ``ValueError`` naming the problem.
-    """
-    check_prefix(prefix)
-    if max_items < 1:
-        raise ValueError("max_items must be at least 1")
-    if max_bytes < 0:
-        raise ValueError("max_bytes must be zero (no bound) or more")
-    store: Store
-    if is_memory_url(url):
-        from .memory import MemoryStore
-
-        return MemoryStore(prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    if url.startswith("sqlite:///"):
-        from .sqlite import SQLiteStore
-
-        store = SQLiteStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    elif url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis import RedisStore
-
-        store = RedisStore(url, prefix=prefix, max_items=max_items, max_bytes=max_bytes)
-    else:
-        raise ValueError(
-            f"unknown state URL {safe_url(url)!r}; use memory, sqlite:///PATH, redis://HOST:PORT/DB or unix://PATH"
-        )
-    store.identity = _expected.get((url.strip(), prefix))
-    return store
 
 
 def check_prefix(prefix: str) -> None:

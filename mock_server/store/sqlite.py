@@ -189,7 +189,7 @@ class SQLiteStore(Store):
             self._lock_pid = _pid[0]
         return self._lock_fd
 
-    def _write(self, work: Callable[[sqlite3.Connection], _T], *, single: bool = False) -> _T:
+    def _write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` in a write transaction, shared with the writes other threads queued meanwhile.
 
         Group commit: the thread holding the write lock commits every queued write at once, so

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .respx_router import RELAY_BASE_URL, SoraRouter, default_base_urls, wsgi_answer
+    from .respx_router import RELAY_BASE_URL, SoraRouter, default_base_urls
     from .server import DEFAULT_TOKEN, MockHandle, SoraServer, build_config
 
 _HOMES = {
@@ -22,7 +22,6 @@ _HOMES = {
     "RELAY_BASE_URL": "respx_router",
     "SoraRouter": "respx_router",
     "default_base_urls": "respx_router",
-    "wsgi_answer": "respx_router",
 }
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "SoraServer",
     "build_config",
     "default_base_urls",
-    "wsgi_answer",
 ]
 
 

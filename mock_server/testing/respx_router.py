@@ -12,27 +12,23 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import respx
 from flask import Flask
-from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from ..contract.http import too_large
-from ..contract.spec import ENDPOINT_PATH
-from ..mock.app import create_app, endpoint_of
+from ..contract.spec import ENDPOINT_PATH, RELAY_BASE_URL
+from ..mock.app import create_app
+from ..mock.compose import composition_of
 from ..mock.config import MockConfig
 from ..mock.core import Endpoint, Request
-from ..mock.faults import DroppedConnection
 from .server import MockHandle, build_config
 
-__all__ = ["RELAY_BASE_URL", "SoraRouter", "core_answer", "default_base_urls", "wsgi_answer"]
-
-RELAY_BASE_URL = "https://api.jxincm.cn"
-"""Where the real relay lives; the router catches calls to it so tests never reach it."""
+__all__ = ["RELAY_BASE_URL", "SoraRouter", "core_answer", "default_base_urls"]
 
 
 def default_base_urls() -> tuple[str, ...]:
@@ -42,46 +38,6 @@ def default_base_urls() -> tuple[str, ...]:
     if extra and extra != RELAY_BASE_URL:
         urls.append(extra)
     return tuple(urls)
-
-
-def wsgi_answer(app: Flask, request: httpx.Request, script_name: str = "") -> httpx.Response:
-    """Answer an httpx request with ``app`` in-process, as its HTTP server would.
-
-    A dropped connection (a ``drop`` fault) surfaces as :class:`httpx.RemoteProtocolError`,
-    which is what an httpx client sees when a server closes the connection unanswered.
-    """
-    url = request.url
-    path = url.path
-    if script_name and path.startswith(script_name):
-        path = path[len(script_name) :] or "/"
-    builder = EnvironBuilder(
-        path=path,
-        base_url=f"{url.scheme}://{url.netloc.decode('ascii')}{script_name}",
-        query_string=url.query.decode("ascii"),
-        method=request.method,
-        headers=list(request.headers.multi_items()),
-        data=request.content,
-    )
-    try:
-        environ = builder.get_environ()
-    finally:
-        builder.close()
-    try:
-        app_iter, status, headers = run_wsgi_app(app, environ, buffered=True)
-    except DroppedConnection:
-        raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request) from None
-    try:
-        content = b"".join(app_iter)
-    finally:
-        close = getattr(app_iter, "close", None)
-        if close is not None:
-            close()
-    return httpx.Response(
-        int(status.split(" ", 1)[0]),
-        headers=list(headers.items()),
-        content=content,
-        request=request,
-    )
 
 
 def core_answer(endpoint: Endpoint, request: httpx.Request, script_name: str = "") -> httpx.Response:
@@ -148,7 +104,7 @@ class SoraRouter(respx.MockRouter, MockHandle):
         prefix = parts.path.rstrip("/")
 
         def answer(request: httpx.Request) -> httpx.Response:
-            return core_answer(endpoint_of(self._app), request, script_name=prefix)
+            return core_answer(composition_of(self._app).endpoint, request, script_name=prefix)
 
         path = "/+".join(re.escape(part) for part in ENDPOINT_PATH.split("/"))  # doubled slashes merge, as served
         pattern = rf"{re.escape(f'{parts.scheme}://{parts.netloc}{prefix}')}{path}(\?.*)?$"
@@ -157,10 +113,6 @@ class SoraRouter(respx.MockRouter, MockHandle):
     def __enter__(self) -> SoraRouter:
         respx.MockRouter.__enter__(self)
         return self
-
-    def use_app(self, app: Flask) -> None:
-        """Answer from ``app`` from now on (the routes stay)."""
-        self._app = app
 
     def reset(self) -> None:
         """Clear respx's call records and the mock's journal, characters and faults."""
@@ -175,7 +127,3 @@ class SoraRouter(respx.MockRouter, MockHandle):
             respx.MockRouter.stop(self, clear=clear, reset=reset, quiet=quiet)
         finally:
             self._stopping = False
-
-    def endpoint_urls(self) -> Iterable[str]:
-        """The full endpoint URLs this router answers."""
-        return tuple(base.rstrip("/") + ENDPOINT_PATH for base in self.base_urls)

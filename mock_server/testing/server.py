@@ -16,6 +16,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from ..mock.app import create_app
+from ..mock.compose import composition_of
 from ..mock.config import MockConfig
 from ..mock.faults import DroppedConnection, Fault
 from ..mock.state import MockState
@@ -53,14 +54,12 @@ class MockHandle:
     @property
     def config(self) -> MockConfig:
         """The settings of the app answering right now."""
-        config: MockConfig = self._app.extensions["sora_mock"]["config"]
-        return config
+        return composition_of(self._app).config
 
     @property
     def state(self) -> MockState:
         """The state (journal, characters, pending faults) of the app answering right now."""
-        state: MockState = self._app.extensions["sora_mock"]["state"]
-        return state
+        return composition_of(self._app).state
 
     @property
     def token(self) -> str:
@@ -110,7 +109,7 @@ class MockHandle:
             data["match"] = match
         if times is not None:
             data["times"] = times
-        stub = parse_stub(data, self._app.extensions["sora_mock"]["contract"], stub_id=uuid.uuid4().hex)
+        stub = parse_stub(data, composition_of(self._app).contract, stub_id=uuid.uuid4().hex)
         self.state.add_stub(stub)
         return {**stub.to_json(), "hits": 0, "remaining": stub.times}
 

@@ -1,0 +1,66 @@
+"""The shape of the code itself: no dead code, one definition of each shared constant."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mock_server.contract.spec import RELAY_BASE_URL
+from mock_server.mock.core import unavailable_message
+from mock_server.store import StoreUnavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted([*(ROOT / "mock_server").rglob("*.py"), *(ROOT / "contract_tests").rglob("*.py")])
+
+
+def _defined_in(text: str) -> list[str]:
+    return [str(path.relative_to(ROOT)) for path in SOURCES if text in path.read_text(encoding="utf-8")]
+
+
+def test_vulture_finds_no_dead_code() -> None:
+    done = subprocess.run([sys.executable, "-m", "vulture"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_relay_url_is_written_once_outside_the_relay_package() -> None:
+    found = [path for path in _defined_in(f'"{RELAY_BASE_URL}"') if not path.startswith("mock_server/relay/")]
+    assert found == ["mock_server/contract/spec.py"]
+
+
+def test_the_store_unavailable_message_is_written_once() -> None:
+    assert _defined_in("state store is unavailable:") == ["mock_server/mock/core.py"]
+    assert unavailable_message(StoreUnavailable("redis is down.")) == (
+        "The mock's state store is unavailable: redis is down. Retry shortly."
+    )
+
+
+def test_the_import_layers_hold_and_no_package_has_a_cycle() -> None:
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 kept, 0 broken" in done.stdout
+
+
+def test_moved_modules_keep_their_old_import_paths() -> None:
+    from mock_server import web
+    from mock_server.mock import corpus, fixtures
+    from mock_server.serving import flask_glue
+
+    assert flask_glue.error_response is web.error_response
+    assert flask_glue.read_capped is web.read_capped
+    assert fixtures.Case is corpus.Case and fixtures.iter_cases is corpus.iter_cases
+
+
+def test_the_encoder_bench_compares_equal_json() -> None:
+    pytest.importorskip("orjson")
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import encoders
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    encoders.same_json()
+    assert json.loads(encoders.entry_by_hand())["headers"]["Authorization"] == "[redacted]"
