@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response as WzResponse
 
 from mock_server.contract.rules import Contract, check_character
 from mock_server.mock.fixtures import case, cases_from, iter_cases
-from mock_server.relay import guard as guard_module
+from mock_server.relay import files as guard_files
 from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app, judge_answer
 from mock_server.relay.paths import forwarded_path, normalize_path, resolve_path
 
@@ -746,7 +746,7 @@ def test_a_recording_that_cannot_be_written_leaves_no_partial_file(
     def full_disk(source: object, target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(guard_module.os, "replace", full_disk)
+    monkeypatch.setattr(guard_files.os, "replace", full_disk)
     answer = send(guard, VALID)
     monkeypatch.undo()
     assert answer.status_code == 200  # billed: the client still gets it
