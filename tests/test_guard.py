@@ -752,3 +752,27 @@ def test_a_recording_that_cannot_be_written_leaves_no_partial_file(
     assert answer.status_code == 200  # billed: the client still gets it
     assert list(tmp_path.iterdir()) == []
     assert report(guard)["creates"] == 1
+
+
+def test_the_relay_url_and_public_url_are_defined_once_for_the_relay_package() -> None:
+    from mock_server.contract.spec import RELAY_BASE_URL
+    from mock_server.relay import config, guard, recorder
+
+    relay = Path(guard.__file__).parent
+    sources = {path.name: path.read_text(encoding="utf-8") for path in sorted(relay.glob("*.py"))}
+    assert [name for name, text in sources.items() if RELAY_BASE_URL in text] == []
+    assert GuardConfig().upstream == RELAY_BASE_URL
+    assert [name for name, text in sources.items() if "public_url(url: str)" in text] == ["config.py"]
+    assert guard.public_url is recorder.public_url is config.public_url
+
+
+def test_the_guard_module_keeps_every_name_it_exported() -> None:
+    from mock_server.relay import guard
+
+    expected = {
+        "CONFORMING_STATUSES", "DECLARED_STATUSES", "DEFAULT_MAX_ANSWER_BYTES", "DEFAULT_UPSTREAM", "GUARD_HEADER",
+        "GUARD_PREFIX", "METHOD_OVERRIDE_HEADERS", "GuardConfig", "GuardState", "create_guard_app", "guard_report",
+        "judge_answer", "public_url", "summary_line", "upstream_problem", "write_report", "SETTLING",
+    }  # fmt: skip
+    assert expected <= set(guard.__all__)
+    assert all(hasattr(guard, name) for name in guard.__all__)
