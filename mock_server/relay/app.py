@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from .upstream import Upstream, _NoAnswer, _TooLarge, _Unreadable, decode_answer
 __all__ = ["GuardApp", "create_guard_app"]
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_NAME = "mock_server.relay.guard"
+"""The app's import name, so its logger: the guard logs under the name it always had."""
 
 
 def create_guard_app(config: GuardConfig | None = None, *, store: Store | None = None) -> Flask:
@@ -45,7 +48,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     ``app.extensions["sora_guard"]`` (a :class:`GuardState`) when done with the app.
     """
     cfg = config or GuardConfig()
-    app = Flask("mock_server.relay.guard")
+    app = Flask(_NAME)
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.url_map.merge_slashes = False  # the guard decides what a path means; werkzeug never redirects
     if store is None:
@@ -72,7 +75,10 @@ class GuardApp:
         self.app = app
         self.state = state
         self.parts = parts
-        self.own = {REPORT_PATH: (("GET", "HEAD"), self.report), RESET_PATH: (("POST",), self.reset)}
+        self.own: dict[str, tuple[tuple[str, ...], Callable[[], Response]]] = {
+            REPORT_PATH: (("GET", "HEAD"), self.report),
+            RESET_PATH: (("POST",), self.reset),
+        }
 
     def install(self) -> None:
         app = self.app
@@ -122,14 +128,13 @@ class GuardApp:
                 return self.parts.blocked(refusal)
         return CreateFlow(self.parts, target).run()
 
-    def own_call(self, methods: tuple[str, ...], view: Any) -> Response:
+    def own_call(self, methods: tuple[str, ...], view: Callable[[], Response]) -> Response:
         """The guard's own report or reset."""
         if request.method == "OPTIONS":
             return _options(methods)
         if request.method not in methods:
             raise MethodNotAllowed(valid_methods=sorted({"OPTIONS", *methods}))
-        response: Response = view()
-        return response
+        return view()
 
     def report(self) -> Response:
         return tag(Response(json_bytes(self.state.report()), mimetype="application/json"), "local")
@@ -223,7 +228,7 @@ def _always_tagged(wsgi: Any) -> Any:
         try:
             return wsgi(environ, start_response)
         except Exception as exc:
-            logging.getLogger("mock_server.relay.guard").error("unhandled %s before routing", type(exc).__name__)
+            logging.getLogger(_NAME).error("unhandled %s before routing", type(exc).__name__)
             body = envelope(Violation(500, None, "server_error", "The guard failed unexpectedly."), "server_error")
             headers = [("Content-Type", "application/json"), (GUARD_HEADER, "error")]
             start_response("500 INTERNAL SERVER ERROR", headers, sys.exc_info())

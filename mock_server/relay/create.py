@@ -56,20 +56,22 @@ class GuardParts:
         """Keep ``answer`` as a fixture when the guard records; a failure to write it is logged, never raised."""
         if self.recorder is None:
             return
-        forwarded = Forwarded(
-            request.method,
-            request.path,
-            "Authorization" in request.headers,
-            request.headers.get("Content-Type"),
-            raw,
-            token,
-            answer.status,
-            answer.headers,
-            content,
-            answer.elapsed,
-        )
+        headers = request.headers
         try:
-            self.recorder.save(forwarded)
+            self.recorder.save(
+                Forwarded(
+                    request.method,
+                    request.path,
+                    "Authorization" in headers,
+                    headers.get("Content-Type"),
+                    raw,
+                    token,
+                    answer.status,
+                    answer.headers,
+                    content,
+                    answer.elapsed,
+                )
+            )
         except Exception as exc:  # the answer may have been billed: the client still gets it
             self.logger.warning("could not record an answer: %s", type(exc).__name__)
 
