@@ -776,3 +776,21 @@ def test_the_guard_module_keeps_every_name_it_exported() -> None:
     }  # fmt: skip
     assert expected <= set(guard.__all__)
     assert all(hasattr(guard, name) for name in guard.__all__)
+
+
+def test_the_guards_recorder_needs_no_request_context(tmp_path: Path) -> None:
+    from mock_server.relay.recorder import AnswerRecorder, Forwarded
+
+    secret = "sk-recorded-token-0123456789"
+    raw = json.dumps({"url": f"{VIDEO}?k={secret}", "timestamps": "1,3"}).encode()
+    answer = json.dumps({"error": {"message": f"bad key {secret}", "type": "invalid_request_error"}}).encode()
+    headers = httpx.Headers({"Content-Type": "application/json"})
+    forwarded = Forwarded("POST", PATH, True, "application/json", raw, secret, 401, headers, answer, 0.25)
+    AnswerRecorder(tmp_path, "http://127.0.0.1:9").save(forwarded)  # no Flask request anywhere
+    [written] = tmp_path.iterdir()
+    assert secret not in written.read_text(encoding="utf-8")
+    [item] = json.loads(written.read_text(encoding="utf-8"))["cases"]
+    assert item["request"]["headers"] == {"Authorization": "Bearer {token}", "Content-Type": "application/json"}
+    assert item["request"]["json"]["timestamps"] == "1,3"
+    assert item["response"]["status"] == 401 and item["response"]["elapsed_ms"] == 250
+    assert item["response"]["body"]["error"]["message"] == "bad key [redacted]"
