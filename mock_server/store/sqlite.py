@@ -412,14 +412,16 @@ class SQLiteStore(Store):
 
     def _take(self, conn: sqlite3.Connection, table: str, key: str | None, *, drop_spent: bool) -> bytes | None:
         p = self.prefix
-        if key is None:
-            which = (
-                "n = (SELECT n FROM table_rows WHERE prefix = ? AND name = ? "
-                "AND (remaining IS NULL OR remaining > 0) ORDER BY n LIMIT 1)"
-            )
-            args: tuple[str, ...] = (p, table)
+        if key is None:  # a plain read finds the row (on the create path: finds none, writes nothing)
+            live = "AND (remaining IS NULL OR remaining > 0)"
+            found = conn.execute(
+                f"SELECT n FROM table_rows WHERE prefix = ? AND name = ? {live} ORDER BY n LIMIT 1", (p, table)
+            ).fetchone()
+            if found is None:
+                return None
+            which, args = "n = ?", [found[0]]
         else:
-            which, args = "prefix = ? AND name = ? AND key = ?", (p, table, key)
+            which, args = "prefix = ? AND name = ? AND key = ?", [p, table, key]
         row = conn.execute(
             "UPDATE table_rows SET taken = taken + 1, remaining = remaining - 1 "
             f"WHERE {which} AND (remaining IS NULL OR remaining > 0) RETURNING n, item, remaining",
