@@ -13,7 +13,15 @@ from urllib.parse import parse_qsl
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
-from .contract.http import AUTH_CHALLENGE, cross_origin, envelope, is_json_type, too_large, trusted_host
+from .contract.http import (
+    AUTH_CHALLENGE,
+    body_size_verdict,
+    cross_origin,
+    envelope,
+    is_json_type,
+    too_large,
+    trusted_host,
+)
 from .contract.rules import Violation
 from .contract.spec import ENDPOINT_PATH
 from .errors import ContractError
@@ -24,6 +32,7 @@ __all__ = [
     "http_error_response",
     "query_arg",
     "read_capped",
+    "read_upto",
     "refuse_web_pages",
     "violation_response",
 ]
@@ -110,12 +119,16 @@ def http_error_response(exc: HTTPException, max_body_bytes: int = 0) -> Response
 
 def read_capped(stream: IO[bytes], limit: int) -> bytes | None:
     """Read a body of unknown length (a chunked upload); ``None`` as soon as it passes ``limit`` bytes."""
+    data = read_upto(stream, limit)
+    return None if body_size_verdict(None, len(data), limit) else data
+
+
+def read_upto(stream: IO[bytes], limit: int) -> bytes:
+    """Read a body of unknown length until it ends or passes ``limit`` (at most ``limit + 1`` bytes)."""
     chunks: list[bytes] = []
     size = 0
-    while chunk := stream.read(min(65536, limit + 1 - size)):
+    while size <= limit and (chunk := stream.read(min(65536, limit + 1 - size))):
         size += len(chunk)
-        if size > limit:
-            return None
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -265,3 +265,29 @@ def test_case_helpers_cover_the_whole_corpus() -> None:
     corpus = {case.name for case in iter_cases()}
     assert corpus - {"too-large"} <= names
     assert isinstance(next(iter_cases()), Case)
+
+
+def test_the_in_process_adapters_agree_on_the_size_limit() -> None:
+    """At the limit a create is served; one byte past it, 413 with the body unread and journaled as such."""
+    limit = 256
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    short = json.dumps(
+        {"url": "https://example.com/v.mp4", "timestamps": "1,3", "pad": ""}, separators=(",", ":")
+    ).encode()
+    fits = short.replace(b'"pad":""', b'"pad":"' + b"x" * (limit - len(short)) + b'"')
+    over = fits.replace(b'"pad":"', b'"pad":"x')
+    assert (len(fits), len(over)) == (limit, limit + 1)
+    for content, status in ((fits, 200), (over, 413)):
+        probe = Probe(f"size-{len(content)}", "POST", "/sora/v1/characters", auth, content)
+        flask_seen, respx_seen = (_limited(kind, limit).send(probe) for kind in (FlaskClient, Respx))
+        assert flask_seen == respx_seen, probe.name
+        assert flask_seen.status == status and flask_seen.entry is not None
+        if status == 413:
+            assert flask_seen.shape[0] == "request_too_large" and flask_seen.entry["body"] is None
+
+
+def _limited(kind: type[InProcess], limit: int) -> InProcess:
+    adapter = kind(())
+    adapter.app = create_app({"token": TOKEN, "seed": SEED, "max_body_bytes": limit})
+    adapter.state = composition_of(adapter.app).state
+    return adapter

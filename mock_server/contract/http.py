@@ -20,18 +20,24 @@ from .rules import Violation, error_body
 __all__ = [
     "AUTH_CHALLENGE",
     "HOP_BY_HOP",
+    "MAX_HEADER_BYTES",
+    "MAX_TARGET_BYTES",
     "MIN_SECRET_LENGTH",
     "bearer_token",
+    "body_size_verdict",
     "check_bearer",
     "cross_origin",
     "envelope",
     "error_type_for",
+    "framing_verdict",
+    "head_verdict",
     "host_name",
     "incomplete_body",
     "is_json_type",
     "malformed_body",
     "same_secret",
     "secret_forms",
+    "time_verdict",
     "timed_out",
     "too_large",
     "trusted_host",
@@ -153,7 +159,52 @@ def check_bearer(header: str | None, token: str | None) -> Violation | None:
     return None
 
 
-# the transport's verdicts on a body (the serving layers find them; the endpoint answers them)
+# The transport's verdicts, decided here once from the facts an adapter gathers (declared length,
+# bytes read, elapsed time, target length, header bytes); each adapter only maps them to its answer.
+MAX_TARGET_BYTES = 8 * 1024
+"""The longest request target (path and query string) served; past it, 414 in the envelope."""
+MAX_HEADER_BYTES = 64 * 1024
+"""The largest header section served (names, values and separators); past it, 431 in the envelope."""
+
+
+def head_verdict(target_bytes: int, header_bytes: int) -> Violation | None:
+    """414 for a request target over :data:`MAX_TARGET_BYTES`, 431 for headers over :data:`MAX_HEADER_BYTES`.
+
+    Both are below the HTTP server's own limits (which answer with an empty body), so a too-long
+    request gets a JSON error naming the limit.
+    """
+    if target_bytes > MAX_TARGET_BYTES:
+        message = f"The request target (path and query) is {target_bytes} bytes; the limit is {MAX_TARGET_BYTES}."
+        return Violation(414, None, "uri_too_long", message)
+    if header_bytes > MAX_HEADER_BYTES:
+        message = f"The request headers are {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}."
+        return Violation(431, None, "headers_too_large", message)
+    return None
+
+
+def body_size_verdict(declared: int | None, read: int, limit: int) -> Violation | None:
+    """413 when the declared ``Content-Length`` or the bytes read so far pass ``limit``, else ``None``.
+
+    Asked before reading (``read`` 0) it refuses an announced body unread; asked while reading a
+    body of unknown length, it stops the read as soon as the body passes the limit.
+    """
+    if (declared is not None and declared > limit) or read > limit:
+        return too_large(limit)
+    return None
+
+
+def time_verdict(elapsed: float, limit: float) -> Violation | None:
+    """408 when a body took ``elapsed`` seconds, past the read timeout ``limit``, else ``None``."""
+    return timed_out(limit) if elapsed >= limit else None
+
+
+def framing_verdict(declared: int | None, received: int | None) -> Violation | None:
+    """400 for a body that ended before its ``Content-Length`` (``received`` ``None``: the read broke)."""
+    if declared is not None and received != declared:
+        return incomplete_body()
+    return None
+
+
 def too_large(limit: int) -> Violation:
     """The transport's verdict on a body over ``limit`` bytes (refused before or while reading it)."""
     return Violation(413, None, "request_too_large", f"The request body is larger than the limit of {limit} bytes.")

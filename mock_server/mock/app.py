@@ -20,10 +20,10 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
 
-from ..contract.http import too_large
+from ..contract.http import body_size_verdict
 from ..contract.spec import ENDPOINT_PATH
 from ..store import StoreUnavailable
-from ..web import error_response, http_error_response, read_capped
+from ..web import error_response, http_error_response, read_upto
 from .admin import admin_blueprint
 from .compose import build, composition_of
 from .config import MockConfig
@@ -99,15 +99,20 @@ def request_from_environ(environ: dict[str, Any], max_body_bytes: int) -> Reques
     if method != "POST":
         return Request(method, path, headers, b"", peer)
     length = get_content_length(environ)
-    if length is not None and length > max_body_bytes:
-        return Request(method, path, headers, None, peer, too_large(max_body_bytes))
+    refusal = body_size_verdict(length, 0, max_body_bytes)  # an announced body over the limit stays unread
+    if refusal is not None:
+        return Request(method, path, headers, None, peer, refusal)
+    body = _read_body(environ, length, max_body_bytes)
+    refusal = body_size_verdict(None, len(body), max_body_bytes)  # a chunked body read past the limit
+    return Request(method, path, headers, None if refusal else body, peer, refusal)
+
+
+def _read_body(environ: dict[str, Any], length: int | None, limit: int) -> bytes:
+    """The body as announced; a chunked one (no length) until it ends or passes ``limit`` bytes."""
     stream: IO[bytes] = environ["wsgi.input"]
-    if length is None and environ.get("wsgi.input_terminated"):  # chunked: read it, capped
-        raw = read_capped(stream, max_body_bytes)
-        if raw is None:
-            return Request(method, path, headers, None, peer, too_large(max_body_bytes))
-        return Request(method, path, headers, raw, peer)
-    return Request(method, path, headers, stream.read(length) if length else b"", peer)
+    if length is None and environ.get("wsgi.input_terminated"):
+        return read_upto(stream, limit)
+    return stream.read(length) if length else b""
 
 
 def flask_response(answer: Answer) -> Response:

@@ -33,7 +33,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..contract.http import envelope, incomplete_body, timed_out, too_large
+from ..contract.http import (
+    MAX_HEADER_BYTES,
+    MAX_TARGET_BYTES,
+    body_size_verdict,
+    envelope,
+    framing_verdict,
+    head_verdict,
+    time_verdict,
+)
 from ..contract.rules import Violation
 from ..mock.core import Answer, Endpoint, Request
 from ..mock.faults import DroppedConnection
@@ -43,13 +51,11 @@ __all__ = ["DEFERRABLE", "DEFERRED", "MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "Bu
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Headers = list[tuple[str, str]]
+Exchange = tuple[int, Headers, bytes]
 
 _log = logging.getLogger("sora_mock.serving")
 _JSON = ("content-type", "application/json")
-MAX_TARGET_BYTES = 8 * 1024
-"""The longest request target (path and query string) served; past it, 414 in the envelope."""
-MAX_HEADER_BYTES = 64 * 1024
-"""The largest header section served (names, values and separators); past it, 431 in the envelope."""
+_SERVER_ERROR = Violation(500, None, "server_error", "The server failed unexpectedly.")
 DEFERRABLE = "sora_mock.deferrable"
 """Environ key: true when the app may leave a coroutine function under :data:`DEFERRED`."""
 DEFERRED = "sora_mock.deferred"
@@ -94,24 +100,25 @@ class BufferedWSGI:
         self.read_timeout = read_timeout
         self.access_log = access_log
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="sora-mock-app") if threads > 0 else None
-        self._reading: dict[asyncio.Task[Any], float] = {}  # body reads in progress, and their deadlines
-        self._expired: set[asyncio.Task[Any]] = set()  # reads the watchdog cancelled
+        self._reading: dict[asyncio.Task[Any], float] = {}  # body reads in progress, and when they began
+        self._expired: dict[asyncio.Task[Any], Violation] = {}  # reads the watchdog cancelled, and its verdict
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the read-timeout watchdog on the worker's event loop."""
         self._watch(loop)
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Every quarter second, cancel the body reads that passed their deadline.
+        """Every quarter second, cancel the body reads that :func:`time_verdict` finds overdue.
 
         One periodic check instead of a timer per request: a timer per read costs the event loop
         a heap entry for every request (most of them cancelled), which shows at thousands of
         requests a second.
         """
         now = loop.time()
-        for task, deadline in list(self._reading.items()):
-            if deadline <= now and task not in self._expired:
-                self._expired.add(task)
+        for task, began in list(self._reading.items()):
+            verdict = time_verdict(now - began, self.read_timeout)
+            if verdict is not None and task not in self._expired:
+                self._expired[task] = verdict
                 task.cancel()
         loop.call_later(_WATCH_INTERVAL, self._watch, loop)
 
@@ -122,10 +129,9 @@ class BufferedWSGI:
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto != "http":  # websockets are not served
             return
-        refusal = _head_refusal(scope)
+        refusal = head_verdict(len(scope.path) + len(scope.query_string), _header_bytes(scope))
         if refusal is not None:
-            headers = [_JSON, ("connection", "close"), *self.own_headers]
-            protocol.response_bytes(refusal.status, headers, envelope(refusal))
+            self._refuse(protocol, refusal)
             return
         # Asked before the body is read, this is resolved by the time the body arrives if the client
         # shut its write side (granian then closes the connection unanswered); asked later, it is not.
@@ -138,36 +144,41 @@ class BufferedWSGI:
         finally:
             gone.cancel()
 
+    def _refuse(self, protocol: Any, violation: Violation) -> None:
+        """A transport verdict this glue answers itself (414, 431, and 413/408/400 off the endpoint)."""
+        headers = [_JSON, ("connection", "close"), *self.own_headers]
+        protocol.response_bytes(violation.status, headers, envelope(violation))
+
+    # the WSGI bridge: read, build the environ, call the app, await a deferred exchange, write
     async def _answer_wsgi(self, scope: Any, protocol: Any, gone: Any) -> None:
         """Every other path: the WSGI app with the buffered body."""
         try:
             body, _ = await self._read_body(scope, protocol)
         except _BodyError as exc:
-            violation = exc.violation
-            headers = [_JSON, ("connection", "close"), *self.own_headers]
-            protocol.response_bytes(violation.status, headers, envelope(violation))
+            self._refuse(protocol, exc.violation)
             return
         if gone.done():  # the client left (or shut its side): nothing is handed on
             return
-        environ = self._environ(scope, body)
         try:
-            if self.pool is None:
-                status, headers, payload = _call(self.app, environ)
-            else:
-                loop = asyncio.get_running_loop()
-                status, headers, payload = await loop.run_in_executor(self.pool, _call, self.app, environ)
-            deferred = environ.get(DEFERRED)
-            if deferred is not None:
-                status, headers, payload = await deferred()
+            status, headers, payload = await self._exchange(self._environ(scope, body))
         except DroppedConnection:
-            shut_client_socket(scope.client, scope.server)
-            protocol.response_empty(500, [("connection", "close")])
+            _drop(scope, protocol)
             return
         except Exception:
             _log.exception("unhandled error in the app on %s %s", scope.method, scope.path)
-            status, headers = 500, [_JSON, *self.own_headers]
-            payload = envelope(Violation(500, None, "server_error", "The server failed unexpectedly."))
+            status, headers, payload = 500, [_JSON, *self.own_headers], envelope(_SERVER_ERROR)
         protocol.response_bytes(status, headers, payload)
+
+    async def _exchange(self, environ: dict[str, Any]) -> Exchange:
+        """The app's answer; or, when it left one under :data:`DEFERRED`, that coroutine's answer."""
+        if self.pool is None:
+            exchange = _call(self.app, environ)
+        else:
+            exchange = await asyncio.get_running_loop().run_in_executor(self.pool, _call, self.app, environ)
+        deferred = environ.get(DEFERRED)
+        if deferred is not None:
+            exchange = await deferred()
+        return exchange
 
     async def _answer_endpoint(self, scope: Any, protocol: Any, gone: Any) -> None:
         """The endpoint core, called with the request as received; its answer sent as it says."""
@@ -188,21 +199,20 @@ class BufferedWSGI:
         if answer.delay:
             await asyncio.sleep(answer.delay)
         if answer.drop:
-            shut_client_socket(scope.client, scope.server)
-            protocol.response_empty(500, [("connection", "close")])
+            _drop(scope, protocol)
         else:
             protocol.response_bytes(answer.status, answer.headers, answer.body)
         if self.access_log:
             access_line(scope.method, scope.path, "-" if answer.drop else str(answer.status), started)
 
+    # reading the body: the facts gathered here, the verdicts given by contract.http
     async def _read_body(self, scope: Any, protocol: Any) -> tuple[bytes, bool]:
         """The whole body, and whether a chunked body ended irregularly (trailers, or broken framing)."""
         length_header = scope.headers.get("content-length")
         length: int | None = None
         if length_header is not None:  # the HTTP layer already rejects a malformed Content-Length
             length = int(length_header)
-            if length > self.max_body_bytes:
-                raise _BodyError(too_large(self.max_body_bytes))
+            _raise(body_size_verdict(length, 0, self.max_body_bytes))
             if length == 0:
                 return b"", False
         elif scope.method in ("GET", "HEAD", "DELETE", "OPTIONS") and "transfer-encoding" not in scope.headers:
@@ -211,26 +221,27 @@ class BufferedWSGI:
         if task is None:  # not run as a task: nothing the watchdog could cancel
             async with asyncio.timeout(self.read_timeout):
                 return await self._receive(protocol, length)
-        self._reading[task] = asyncio.get_running_loop().time() + self.read_timeout
+        self._reading[task] = asyncio.get_running_loop().time()
         try:
             return await self._receive(protocol, length)
         except asyncio.CancelledError:
-            if task not in self._expired:
+            verdict = self._expired.get(task)
+            if verdict is None:
                 raise
             task.uncancel()
-            raise _BodyError(timed_out(self.read_timeout)) from None
+            raise _BodyError(verdict) from None
         finally:
             del self._reading[task]
-            self._expired.discard(task)
+            self._expired.pop(task, None)
 
     async def _receive(self, protocol: Any, length: int | None) -> tuple[bytes, bool]:
         if length is not None:  # bounded by the check above; the HTTP layer stops at Content-Length
             try:
                 data: bytes = await protocol()
             except Exception:  # the client hung up or stalled mid-body
-                raise _BodyError(incomplete_body()) from None
-            if len(data) != length:
-                raise _BodyError(incomplete_body())
+                _raise(framing_verdict(length, None))
+                raise
+            _raise(framing_verdict(length, len(data)))
             return data, False
         chunks: list[bytes] = []
         size = 0
@@ -242,12 +253,12 @@ class BufferedWSGI:
                 empty += 1
                 continue
             size += len(chunk)
-            if size > self.max_body_bytes:
-                raise _BodyError(too_large(self.max_body_bytes))
+            _raise(body_size_verdict(None, size, self.max_body_bytes))
             chunks.append(chunk)
         return b"".join(chunks), empty > 1
 
     def _environ(self, scope: Any, body: bytes) -> dict[str, Any]:
+        """The WSGI environ of a buffered request (:data:`DEFERRABLE` set)."""
         server_host, _, server_port = scope.server.rpartition(":")
         client_host, _, client_port = scope.client.rpartition(":")
         environ: dict[str, Any] = {
@@ -272,14 +283,35 @@ class BufferedWSGI:
             "wsgi.input_terminated": True,
             DEFERRABLE: True,
         }
-        for name, value in scope.headers.items():
-            key = name.upper().replace("-", "_")
-            if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):  # the body is buffered and de-chunked
-                continue
-            if key != "CONTENT_TYPE":
-                key = "HTTP_" + key
-            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        _add_headers(environ, scope.headers.items())
         return environ
+
+
+def _add_headers(environ: dict[str, Any], headers: Iterable[tuple[str, str]]) -> None:
+    """The request headers as ``HTTP_*`` keys (repeated ones joined by commas), minus the framing ones."""
+    for name, value in headers:
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):  # the body is buffered and de-chunked
+            continue
+        if key != "CONTENT_TYPE":
+            key = "HTTP_" + key
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+
+
+def _raise(verdict: Violation | None) -> None:
+    if verdict is not None:
+        raise _BodyError(verdict)
+
+
+def _header_bytes(scope: Any) -> int:
+    """The size of the header section as :func:`head_verdict` counts it (name, value, ``: `` and CRLF)."""
+    return sum(len(name) + len(value) + 4 for name, value in scope.headers.items())
+
+
+def _drop(scope: Any, protocol: Any) -> None:
+    """Answer a drop: shut the client's connection, and give granian an empty 500 it cannot deliver."""
+    shut_client_socket(scope.client, scope.server)
+    protocol.response_empty(500, [("connection", "close")])
 
 
 class _Staying:
@@ -295,26 +327,7 @@ class _Staying:
 _STAYING = _Staying()
 
 
-def _head_refusal(scope: Any) -> Violation | None:
-    """414 or 431 in the envelope for a request line or header section over the kit's own limits.
-
-    They are below granian's (which answers with an empty body), so a too-long request gets a
-    JSON error naming the limit.
-    """
-    target = len(scope.path) + len(scope.query_string)
-    if target > MAX_TARGET_BYTES:
-        message = f"The request target (path and query) is {target} bytes; the limit is {MAX_TARGET_BYTES}."
-        return Violation(414, None, "uri_too_long", message)
-    size = 0
-    for name, value in scope.headers.items():
-        size += len(name) + len(value) + 4
-    if size > MAX_HEADER_BYTES:
-        message = f"The request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}."
-        return Violation(431, None, "headers_too_large", message)
-    return None
-
-
-def _call(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, Headers, bytes]:
+def _call(app: WSGIApp, environ: dict[str, Any]) -> Exchange:
     """Run the WSGI app to completion: (status, headers, body)."""
     started: list[Any] = []
 
@@ -341,9 +354,11 @@ def _address(text: str) -> tuple[str, int]:
 def shut_client_socket(client: str, server: str) -> bool:
     """Shut down this process's TCP connection from ``client`` to ``server`` (``"host:port"`` each).
 
-    The server does not hand its sockets to the app, so the connection is found among the process's
-    open descriptors by its two addresses; shutting down a duplicate descriptor shuts the
-    connection itself. Returns whether it was found (Linux only).
+    RSGI gives an HTTP app no way to abort its connection (granian 2.8's ``RSGIHTTPProtocol`` only
+    answers, or streams; ``close`` exists for websockets alone), and the server does not hand its
+    sockets to the app. So the connection is found among the process's open descriptors by its two
+    addresses; shutting down a duplicate descriptor shuts the connection itself. Returns whether it
+    was found (Linux only). This is the only place the kit looks for a socket.
     """
     try:
         peer, local = _address(client), _address(server)

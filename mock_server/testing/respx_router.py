@@ -20,7 +20,7 @@ import httpx
 import respx
 from flask import Flask
 
-from ..contract.http import too_large
+from ..contract.http import body_size_verdict
 from ..contract.spec import ENDPOINT_PATH, RELAY_BASE_URL
 from ..mock.app import create_app
 from ..mock.compose import composition_of
@@ -50,7 +50,7 @@ def core_answer(endpoint: Endpoint, request: httpx.Request, script_name: str = "
     if script_name and path.startswith(script_name):
         path = path[len(script_name) :] or "/"
     content = request.content
-    refusal = too_large(endpoint.max_body_bytes) if len(content) > endpoint.max_body_bytes else None
+    refusal = body_size_verdict(None, len(content), endpoint.max_body_bytes)
     headers = tuple(request.headers.multi_items())
     answer = endpoint.handle(Request(request.method, path, headers, None if refusal else content, "", refusal))
     if answer.delay:
