@@ -64,3 +64,14 @@ def test_the_encoder_bench_compares_equal_json() -> None:
         sys.path.remove(str(ROOT / "bench"))
     encoders.same_json()
     assert json.loads(encoders.entry_by_hand())["headers"]["Authorization"] == "[redacted]"
+
+
+def test_the_public_names_are_listed_once_and_all_importable() -> None:
+    import mock_server
+
+    source = (ROOT / "mock_server" / "__init__.py").read_text(encoding="utf-8")
+    assert source.count('"MockConfig"') == 0 and source.count("MockConfig as MockConfig") == 1
+    assert len(mock_server.__all__) == len(set(mock_server.__all__)) >= 38
+    for name in mock_server.__all__:
+        assert getattr(mock_server, name) is not None, name
+    assert set(mock_server.__all__) <= set(dir(mock_server))
