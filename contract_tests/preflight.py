@@ -29,7 +29,7 @@ import requests
 
 from mock_server.contract.spec import ENDPOINT_PATH
 
-from .suite import DEFAULT_SEED, VIDEO, Target
+from .target import DEFAULT_SEED, VIDEO, Target
 from .verdicts import send_until_judged
 
 __all__ = [
