@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import subprocess
 import sys
@@ -124,12 +125,24 @@ def test_the_size_check_sees_a_long_method(tmp_path: Path) -> None:
     assert _long_functions(source, MAX_FUNCTION_LINES) == [("long", 6, MAX_FUNCTION_LINES + 1)]
 
 
-def test_the_public_names_are_listed_once_and_all_importable() -> None:
-    import mock_server
+@pytest.mark.parametrize(("package", "sample"), [("mock_server", "MockConfig"), ("mock_server.testing", "SoraServer")])
+def test_the_public_names_are_listed_once_and_all_importable(package: str, sample: str) -> None:
+    module = importlib.import_module(package)
+    source = Path(module.__file__ or "").read_text(encoding="utf-8")
+    assert source.count(f'"{sample}"') == 0 and source.count(f"{sample} as {sample}") == 1
+    assert len(module.__all__) == len(set(module.__all__)) >= 7
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+    assert set(module.__all__) <= set(dir(module))
 
-    source = (ROOT / "mock_server" / "__init__.py").read_text(encoding="utf-8")
-    assert source.count('"MockConfig"') == 0 and source.count("MockConfig as MockConfig") == 1
-    assert len(mock_server.__all__) == len(set(mock_server.__all__)) >= 38
-    for name in mock_server.__all__:
-        assert getattr(mock_server, name) is not None, name
-    assert set(mock_server.__all__) <= set(dir(mock_server))
+
+def test_each_module_sets_all_once() -> None:
+    def sets_all(node: ast.stmt) -> bool:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        return any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets)
+
+    counts = {
+        str(path.relative_to(ROOT)): sum(sets_all(node) for node in ast.parse(path.read_text(encoding="utf-8")).body)
+        for path in SOURCES
+    }
+    assert {path: count for path, count in counts.items() if count > 1} == {}
