@@ -65,7 +65,9 @@ def test_the_client_jobs_run_the_same_steps_with_the_same_variables() -> None:
     assert github["env"] == gitlab["variables"]
     steps = gitlab["script"]
     assert not any("make " in step for step in steps)  # a client project has no checkout of the kit
-    assert any(step.startswith(".venv/bin/pip install") and "sora-characters-kit[contract]" in step for step in steps)
+    assert any(
+        step.startswith(".venv/bin/pip install") and "sora-characters-kit[contract,serve]" in step for step in steps
+    )
     assert any(step.startswith(".venv/bin/sora-mock serve") and "--access-log" in step for step in steps)
     assert any("--sora-require=" in step for step in steps)
     assert any("/__mock/requests" in step and "journal.json" in step for step in steps)

@@ -15,9 +15,9 @@ from mock_server.errors import ConfigError, ContractError, ServingError, SoraKit
 
 OUTSIDE_THE_ROOT = {
     # the guard's internal outcomes of an exchange, turned into answers inside the guard
-    "mock_server.relay.guard._NoAnswer",
-    "mock_server.relay.guard._TooLarge",
-    "mock_server.relay.guard._Unreadable",
+    "mock_server.relay.upstream._NoAnswer",
+    "mock_server.relay.upstream._TooLarge",
+    "mock_server.relay.upstream._Unreadable",
     # control flow inside one function's module, never raised to a caller
     "mock_server.serving.glue._BodyError",
     "contract_tests.live._Aborted",

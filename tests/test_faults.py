@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import socket
@@ -16,7 +17,9 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mock_server import Fault, FaultError, MockState, check_error_body
+from mock_server import Fault, FaultError, MockConfig, MockState, check_error_body
+from mock_server.mock.compose import build
+from mock_server.mock.core import Request
 from mock_server.mock.faults import MAX_RETRY_AFTER
 from mock_server.mock.state import MAX_PENDING_FAULTS
 
@@ -258,3 +261,45 @@ def test_the_state_is_bounded_by_entries_and_refuses_too_many_pending_faults() -
         state.push_fault(Fault(status=500))
     with pytest.raises(FaultError, match="times: at most 1000 fault entries"):
         state.push_fault(Fault(status=500))
+
+
+_PRIMITIVES = ("append", "append_many", "read", "incr", "get", "reserve", "put", "entries", "take", "remove")
+
+
+def _count_store_calls(state: MockState) -> list[str]:
+    """Record the store calls ``state`` makes from outside the store (a backend's calls to itself are not counted)."""
+    calls: list[str] = []
+    depth = [0]
+    store = state.store
+    for name in (*_PRIMITIVES, "take_or_append_new", "reset"):
+        method = getattr(store, name)
+
+        def counted(*args: Any, _name: str = name, _method: Callable[..., Any] = method, **kwargs: Any) -> Any:
+            if not depth[0]:
+                calls.append(_name)
+            depth[0] += 1
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        setattr(store, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("url", ["memory", "sqlite"])
+def test_a_create_takes_a_pending_fault_or_the_character_in_one_store_call(url: str, tmp_path: Path) -> None:
+    composition = build(MockConfig(state=url if url == "memory" else f"sqlite:///{tmp_path}/state.db", seed=1))
+    endpoint, state = composition.endpoint, composition.state
+    request = Request("POST", PATH, tuple(AUTH.items()), json.dumps(VALID).encode(), "127.0.0.1")
+    try:
+        calls = _count_store_calls(state)
+        assert endpoint.handle(request).status == 200
+        assert calls == ["entries", "take_or_append_new"]  # is a stub held?, then fault or character
+        state.push_fault(Fault(status=503), times=1)
+        calls.clear()
+        assert endpoint.handle(request).status == 503
+        assert calls == ["entries", "take_or_append_new", "append", "incr"]  # then journaled and counted
+        assert state.next_draw() == 1 and state.next_draw() == 2  # random faults count through the state
+    finally:
+        state.close()

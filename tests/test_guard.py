@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response as WzResponse
 
 from mock_server.contract.rules import Contract, check_character
 from mock_server.mock.fixtures import case, cases_from, iter_cases
-from mock_server.relay import guard as guard_module
+from mock_server.relay import files as guard_files
 from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app, judge_answer
 from mock_server.relay.paths import forwarded_path, normalize_path, resolve_path
 
@@ -746,9 +746,51 @@ def test_a_recording_that_cannot_be_written_leaves_no_partial_file(
     def full_disk(source: object, target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(guard_module.os, "replace", full_disk)
+    monkeypatch.setattr(guard_files.os, "replace", full_disk)
     answer = send(guard, VALID)
     monkeypatch.undo()
     assert answer.status_code == 200  # billed: the client still gets it
     assert list(tmp_path.iterdir()) == []
     assert report(guard)["creates"] == 1
+
+
+def test_the_relay_url_and_public_url_are_defined_once_for_the_relay_package() -> None:
+    from mock_server.contract.spec import RELAY_BASE_URL
+    from mock_server.relay import config, guard, recorder
+
+    relay = Path(guard.__file__).parent
+    sources = {path.name: path.read_text(encoding="utf-8") for path in sorted(relay.glob("*.py"))}
+    assert [name for name, text in sources.items() if RELAY_BASE_URL in text] == []
+    assert GuardConfig().upstream == RELAY_BASE_URL
+    assert [name for name, text in sources.items() if "public_url(url: str)" in text] == ["config.py"]
+    assert guard.public_url is recorder.public_url is config.public_url
+
+
+def test_the_guard_module_keeps_every_name_it_exported() -> None:
+    from mock_server.relay import guard
+
+    expected = {
+        "CONFORMING_STATUSES", "DECLARED_STATUSES", "DEFAULT_MAX_ANSWER_BYTES", "DEFAULT_UPSTREAM", "GUARD_HEADER",
+        "GUARD_PREFIX", "METHOD_OVERRIDE_HEADERS", "GuardConfig", "GuardState", "create_guard_app", "guard_report",
+        "judge_answer", "public_url", "summary_line", "upstream_problem", "write_report", "SETTLING",
+    }  # fmt: skip
+    assert expected <= set(guard.__all__)
+    assert all(hasattr(guard, name) for name in guard.__all__)
+
+
+def test_the_guards_recorder_needs_no_request_context(tmp_path: Path) -> None:
+    from mock_server.relay.recorder import AnswerRecorder, Forwarded
+
+    secret = "sk-recorded-token-0123456789"
+    raw = json.dumps({"url": f"{VIDEO}?k={secret}", "timestamps": "1,3"}).encode()
+    answer = json.dumps({"error": {"message": f"bad key {secret}", "type": "invalid_request_error"}}).encode()
+    headers = httpx.Headers({"Content-Type": "application/json"})
+    forwarded = Forwarded("POST", PATH, True, "application/json", raw, secret, 401, headers, answer, 0.25)
+    AnswerRecorder(tmp_path, "http://127.0.0.1:9").save(forwarded)  # no Flask request anywhere
+    [written] = tmp_path.iterdir()
+    assert secret not in written.read_text(encoding="utf-8")
+    [item] = json.loads(written.read_text(encoding="utf-8"))["cases"]
+    assert item["request"]["headers"] == {"Authorization": "Bearer {token}", "Content-Type": "application/json"}
+    assert item["request"]["json"]["timestamps"] == "1,3"
+    assert item["response"]["status"] == 401 and item["response"]["elapsed_ms"] == 250
+    assert item["response"]["body"]["error"]["message"] == "bad key [redacted]"

@@ -145,3 +145,11 @@ def test_scrub_and_billing_helpers() -> None:
     assert not any(is_billable(case) for case in corpus.iter_cases("errors") if case.fault is None)
     assert Budget.from_env({}) == Budget(1, 40)
     assert Budget.from_env({"SORA_LIVE_MAX_CREATES": "3", "SORA_LIVE_MAX_REQUESTS": "9"}) == Budget(3, 9)
+
+
+def test_a_refused_base_url_is_shown_without_credentials_and_ipv6_hosts_stay_bracketed(runner: CliRunner) -> None:
+    env = {"SORA_API_KEY": "recorder-token"}
+    refused = runner.invoke(main, ["record", "--base-url", "ftp://user:s3cret@[::1]:8021/relay?q=1"], env=env)
+    assert refused.exit_code == 2
+    assert "'ftp://[::1]:8021/relay'" in refused.output  # a host and port that still read as one
+    assert "s3cret" not in refused.output and "q=1" not in refused.output

@@ -1,4 +1,4 @@
-"""Every state backend against one contract: logs, counters, the fault queue, reset, health."""
+"""Every state backend against one contract: logs, counters, counted tables, reset, health."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from mock_server.store import FaultQueueFull, Store, StoreUnavailable, open_store, prepare_state_url, safe_url
+from mock_server.store import Store, StoreUnavailable, open_store, prepare_state_url, safe_url
+from mock_server.store.base import SERIAL
 
 from .redis_server import RedisServer
 
@@ -97,58 +98,91 @@ def test_counters_and_reservations(opener: Opener) -> None:
     assert store.incr("spent", 5) == 5 and store.incr("spent") == 6 and store.get("spent") == 6
     assert [store.reserve("calls", 3) for _ in range(5)] == [True, True, True, False, False]
     assert store.get("calls") == 3
-    assert [store.next_serial() for _ in range(3)] == [1, 2, 3]
+    assert [store.incr(SERIAL) for _ in range(3)] == [1, 2, 3]
 
 
-def test_fault_queue_serves_each_entry_exactly_times_in_order(opener: Opener) -> None:
+def test_a_counted_table_hands_out_the_oldest_row_exactly_its_takes(opener: Opener) -> None:
     store = opener()
-    assert store.take_fault() is None
-    store.push_fault(b'{"status":503}', 2, max_pending=3)
-    store.push_fault(b'{"status":429}', 1, max_pending=3)
-    assert store.pending_faults() == [(b'{"status":503}', 2), (b'{"status":429}', 1)]
-    store.push_fault(b'{"drop":true}', 1, max_pending=3)
-    with pytest.raises(FaultQueueFull, match="times: at most 3"):
-        store.push_fault(b'{"status":500}', 1, max_pending=3)
-    taken = [store.take_fault() for _ in range(5)]
+    assert store.take("q") is None and store.entries("q") == []
+    assert store.put("q", "a", b'{"status":503}', 2, 3) and store.put("q", "b", b'{"status":429}', 1, 3)
+    assert store.entries("q") == [("a", b'{"status":503}', 0, 2), ("b", b'{"status":429}', 0, 1)]
+    assert store.put("q", "c", b'{"drop":true}', 1, 3)
+    assert not store.put("q", "d", b'{"status":500}', 1, 3)  # full: the limit is the caller's to name
+    taken = [store.take("q", drop_spent=True) for _ in range(5)]
     assert taken == [b'{"status":503}', b'{"status":503}', b'{"status":429}', b'{"drop":true}', None]
-    assert store.pending_faults() == []
+    assert store.entries("q") == []
+    assert store.put("q", "d", b'{"status":500}', 1, 3)  # spent rows were dropped: room again
+
+
+def test_spent_rows_stay_unless_dropped_and_keys_replace_and_remove(opener: Opener) -> None:
+    store = opener()
+    assert store.put("t", "a", b"1", 1, 2) and store.put("t", "b", b"2", None, 2)
+    assert store.take("t") == b"1"  # the oldest with takes left
+    assert store.take("t") == b"2" and store.take("t", "b") == b"2"  # then the next; no bound on b
+    assert store.take("t", "a") is None and store.take("t", "gone") is None
+    assert store.entries("t") == [("a", b"1", 1, 0), ("b", b"2", 2, None)]  # a is spent, still listed
+    assert not store.put("t", "c", b"3", 1, 2)
+    assert store.put("t", "a", b"new", 5, 2)  # replacing a key is not one more: newest, nothing taken
+    assert store.entries("t") == [("b", b"2", 2, None), ("a", b"new", 0, 5)]
+    assert store.entries("other") == [] and store.take("other", "a") is None
+    assert store.remove("t", "a") and not store.remove("t", "a")
+    assert store.remove("t") and not store.remove("t") and store.entries("t") == []
+
+
+def test_take_or_append_new_builds_only_when_nothing_is_taken(opener: Opener) -> None:
+    store = opener()
+    built: list[int] = []
+
+    def build(serial: int) -> bytes:
+        built.append(serial)
+        return b"c%d" % serial
+
+    store.put("q", "f", b"fault", 1, 10)
+    assert store.take_or_append_new("q", "chars", build, (("log", b"e1"),)) == (b"fault", None)
+    assert built == [] and _items(store, "chars") == [] and _items(store, "log") == []
+    assert store.take_or_append_new("q", "chars", build, (("log", b"e2"),)) == (None, b"c1")
+    assert store.take_or_append_new(None, "chars", build) == (None, b"c2")
+    assert _items(store, "chars") == [(1, b"c1"), (2, b"c2")] and _items(store, "log") == [(1, b"e2")]
+    assert built == [1, 2] and store.get(SERIAL) == 2
 
 
 def test_reset_empties_logs_and_faults_but_serials_and_sequences_go_on(opener: Opener) -> None:
     store = opener()
     store.append("log", b"a")
-    store.next_serial()
+    store.incr(SERIAL)
     store.incr("budget", 7)
     store.incr("kept", 2)
-    store.push_fault(b"{}", 5, max_pending=10)
+    store.put("q", "f", b"{}", 5, 10)
+    store.put("t", "s", b"{}", None, 10)
     store.reset(counters=("budget",))
-    assert _items(store, "log") == [] and store.pending_faults() == [] and store.take_fault() is None
+    assert _items(store, "log") == [] and store.entries("q") == [] and store.take("q") is None
+    assert store.entries("t") == []
     assert store.get("budget") == 0 and store.get("kept") == 2
-    assert store.next_serial() == 2
+    assert store.incr(SERIAL) == 2
     assert store.append("log", b"b") == 2
 
 
 def test_prefixes_keep_two_states_apart_and_one_prefix_is_one_state(opener: Opener) -> None:
     one, other, again = opener(prefix="one:"), opener(prefix="other:"), opener(prefix="one:")
     one.append("log", b"1")
-    one.push_fault(b"{}", 1, max_pending=5)
+    one.put("q", "f", b"{}", 1, 5)
     one.incr("n")
-    assert _items(other, "log") == [] and other.pending_faults() == [] and other.get("n") == 0
+    assert _items(other, "log") == [] and other.entries("q") == [] and other.get("n") == 0
     assert _items(again, "log") == [(1, b"1")] and again.get("n") == 1
     other.reset()
-    assert again.take_fault() == b"{}"
+    assert again.take("q") == b"{}"
 
 
-def test_concurrent_threads_take_each_fault_once_and_never_share_a_serial(opener: Opener) -> None:
+def test_concurrent_threads_take_each_row_once_and_never_share_a_serial(opener: Opener) -> None:
     store = opener()
-    store.push_fault(b"x", 200, max_pending=5)
+    store.put("q", "x", b"x", 200, 5)
     taken: list[bytes | None] = []
     serials: list[int] = []
 
     def work() -> None:
         for _ in range(60):
-            taken.append(store.take_fault())
-            serials.append(store.next_serial())
+            taken.append(store.take("q", drop_spent=True))
+            serials.append(store.incr(SERIAL))
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
@@ -161,20 +195,20 @@ def test_concurrent_threads_take_each_fault_once_and_never_share_a_serial(opener
 
 
 def _drain(store: Store, results: Any) -> None:
-    """In a forked child: take faults until none is left, journal each, report what was taken."""
+    """In a forked child: take rows until none is left, journal each, report what was taken."""
     taken = []
-    while (fault := store.take_fault()) is not None:
+    while (fault := store.take("faults", drop_spent=True)) is not None:
         taken.append(fault)
         store.append("requests", b"%d:" % os.getpid() + fault)
-    results.put((taken, store.next_serial()))
+    results.put((taken, store.incr(SERIAL)))
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_forked_processes_share_one_state(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = f"sqlite:///{tmp_path}/state.db" if backend == "sqlite" else request.getfixturevalue("redis_url")
     store = open_store(url, max_items=500)
-    store.push_fault(b"503", 120, max_pending=10)
-    store.push_fault(b"429", 30, max_pending=10)
+    store.put("faults", "a", b"503", 120, 10)
+    store.put("faults", "b", b"429", 30, 10)
     ctx = multiprocessing.get_context("fork")
     results = ctx.SimpleQueue()
     children = [ctx.Process(target=_drain, args=(store, results)) for _ in range(3)]
@@ -196,7 +230,12 @@ def test_an_unreachable_store_says_so_and_comes_back(tmp_path: Path) -> None:
         store = open_store(server.url)
         store.append("log", b"a")
         server.stop()
-        for call in (store.ping, lambda: store.append("log", b"b"), store.take_fault, lambda: list(store.read("log"))):
+        for call in (
+            store.ping,
+            lambda: store.append("log", b"b"),
+            lambda: store.take("q"),
+            lambda: list(store.read("log")),
+        ):
             with pytest.raises(StoreUnavailable, match="Redis state store"):
                 call()
         server.start()

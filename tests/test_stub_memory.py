@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from mock_server import Contract
 from mock_server.mock import stubs
 from mock_server.mock.compose import composition_of
-from mock_server.mock.state import MockState
+from mock_server.mock.state import STUBS, MockState
 from mock_server.mock.stubs import MAX_STUB_BYTES, MAX_STUBS_BYTES, StubError, parse_stub
 
 from .conftest import AUTH
@@ -175,5 +175,5 @@ def test_concurrent_adds_stay_within_the_byte_bound(contract: Contract) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    held = sum(len(item) for _, item, _, _ in state.store.stubs())
+    held = sum(len(item) for _, item, _, _ in state.store.entries(STUBS))
     assert MAX_STUBS_BYTES - MAX_STUB_BYTES < held <= MAX_STUBS_BYTES

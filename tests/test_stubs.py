@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from mock_server import Contract, MockConfig, create_app
 from mock_server.mock import fixtures
-from mock_server.mock.state import MockState
+from mock_server.mock.state import STUBS, MockState
 from mock_server.mock.stubs import (
     MAX_STUB_BYTES,
     MAX_STUBS,
@@ -25,7 +25,7 @@ from mock_server.mock.stubs import (
     stub_from_case,
     stub_from_recording,
 )
-from mock_server.store import Store, StubLimit, open_store
+from mock_server.store import Store, open_store
 
 CHARACTER = fixtures.case("url-form").body
 ENVELOPE = {
@@ -265,48 +265,45 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def test_stores_list_stubs_newest_first_and_count_hits(store: Store) -> None:
-    store.add_stub("a", b'{"a":1}', None, 10)
-    store.add_stub("b", b'{"b":1}', 2, 10)
-    assert store.stubs() == [("b", b'{"b":1}', 0, 2), ("a", b'{"a":1}', 0, None)]
-    assert store.hit_stub("b") and store.hit_stub("b")
-    assert not store.hit_stub("b")  # used up: stays listed with remaining 0
-    assert store.hit_stub("a") and store.hit_stub("a") and store.hit_stub("a")
-    assert store.stubs() == [("b", b'{"b":1}', 2, 0), ("a", b'{"a":1}', 3, None)]
-    assert not store.hit_stub("gone")
+def test_stores_keep_stub_rows_in_order_and_count_hits(store: Store) -> None:
+    assert store.put(STUBS, "a", b'{"a":1}', None, 10) and store.put(STUBS, "b", b'{"b":1}', 2, 10)
+    assert store.entries(STUBS) == [("a", b'{"a":1}', 0, None), ("b", b'{"b":1}', 0, 2)]
+    assert store.take(STUBS, "b") and store.take(STUBS, "b")
+    assert store.take(STUBS, "b") is None  # used up: stays listed with remaining 0
+    assert store.take(STUBS, "a") and store.take(STUBS, "a") and store.take(STUBS, "a")
+    assert store.entries(STUBS) == [("a", b'{"a":1}', 3, None), ("b", b'{"b":1}', 2, 0)]
+    assert store.take(STUBS, "gone") is None
 
 
 def test_stores_delete_clear_and_reset_stubs(store: Store) -> None:
     for name in "abc":
-        store.add_stub(name, name.encode(), 1, 10)
-    assert store.delete_stub("b") and not store.delete_stub("b")
-    assert [s[0] for s in store.stubs()] == ["c", "a"]
-    store.clear_stubs()
-    assert store.stubs() == []
-    store.add_stub("d", b"d", None, 10)
+        store.put(STUBS, name, name.encode(), 1, 10)
+    assert store.remove(STUBS, "b") and not store.remove(STUBS, "b")
+    assert [s[0] for s in store.entries(STUBS)] == ["a", "c"]
+    store.remove(STUBS)
+    assert store.entries(STUBS) == []
+    store.put(STUBS, "d", b"d", None, 10)
     store.incr("outcome:created", 4)
     store.reset(counters=("outcome:created",))
-    assert store.stubs() == [] and store.get("outcome:created") == 0
+    assert store.entries(STUBS) == [] and store.get("outcome:created") == 0
 
 
 def test_stores_refuse_stubs_past_the_limit_and_replace_by_id(store: Store) -> None:
-    store.add_stub("a", b"1", None, 2)
-    store.add_stub("b", b"2", None, 2)
-    with pytest.raises(StubLimit, match="at most 2"):
-        store.add_stub("c", b"3", None, 2)
-    store.hit_stub("a")
-    store.add_stub("a", b"new", 5, 2)  # replacing one held is not one more
-    assert store.stubs() == [("a", b"new", 0, 5), ("b", b"2", 0, None)]
+    assert store.put(STUBS, "a", b"1", None, 2) and store.put(STUBS, "b", b"2", None, 2)
+    assert not store.put(STUBS, "c", b"3", None, 2)
+    store.take(STUBS, "a")
+    assert store.put(STUBS, "a", b"new", 5, 2)  # replacing one held is not one more
+    assert store.entries(STUBS) == [("b", b"2", 0, None), ("a", b"new", 0, 5)]
 
 
 def test_hits_are_atomic_across_threads(store: Store) -> None:
-    store.add_stub("once", b"x", 25, 10)
+    store.put(STUBS, "once", b"x", 25, 10)
     wins: list[bool] = []
     lock = threading.Lock()
 
     def hit() -> None:
         for _ in range(10):
-            won = store.hit_stub("once")
+            won = store.take(STUBS, "once") is not None
             with lock:
                 wins.append(won)
 
@@ -316,16 +313,16 @@ def test_hits_are_atomic_across_threads(store: Store) -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert wins.count(True) == 25 and len(wins) == 40
-    assert store.stubs() == [("once", b"x", 25, 0)]
+    assert store.entries(STUBS) == [("once", b"x", 25, 0)]
 
 
 def test_two_stores_on_one_url_share_stubs(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/shared.db"
     first, second = open_store(url), open_store(url)
     try:
-        first.add_stub("a", b"x", 1, 10)
-        assert second.hit_stub("a") and not first.hit_stub("a")
-        assert first.stubs() == [("a", b"x", 1, 0)]
+        first.put(STUBS, "a", b"x", 1, 10)
+        assert second.take(STUBS, "a") and first.take(STUBS, "a") is None
+        assert first.entries(STUBS) == [("a", b"x", 1, 0)]
     finally:
         first.close()
         second.close()

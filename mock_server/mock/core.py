@@ -51,7 +51,6 @@ __all__ = [
 
 ALLOWED_METHODS = "OPTIONS, POST"
 _JSON = ("Content-Type", "application/json")
-_DRAWS = "fault-draws"
 _HEADER_CACHE_BYTES = 1 << 20
 """Bytes of journal header encodings (and their keys) kept for reuse; the cache starts over past it."""
 _HEADER_CACHE_ITEM = 16 * 1024
@@ -281,7 +280,7 @@ class Endpoint:
         return seeded_character_json(self.seed, serial, self.config.clock(), key=self._key)
 
     def _drawn_fault(self) -> Fault | None:
-        draw = self.state.store.incr(_DRAWS)
+        draw = self.state.next_draw()
         if random.Random(((self.seed & 0xFFFFFFFFFFFFFFFF) << 64) | draw).random() < self.config.fault_rate:
             return Fault(status=self.config.fault_status)
         return None

@@ -2,8 +2,20 @@
 
 :class:`MockState` is the mock-specific layer over a store: the ``requests`` journal and the
 ``characters`` log (JSON objects, each read back with its ``seq``), pending faults as
-:class:`~mock_server.mock.faults.Fault` objects with an exact ``times``, and the serial numbers behind
-ids and seeded characters. Every process (or server) that opens the same store shares one state.
+:class:`~mock_server.mock.faults.Fault` objects with an exact ``times``, the stubs, the coverage
+counts, and the serial numbers behind ids and seeded characters. Every process (or server) that
+opens the same store shares one state.
+
+This is where faults and stubs get their meaning; the store only holds counted tables (keyed
+items with the takes they have left, see :mod:`mock_server.store.base`):
+
+- **the fault queue** is the table :data:`FAULTS`: one row per queued fault (a fresh key each),
+  oldest first, with ``times`` takes; a request takes the oldest row with takes left, and a row
+  whose last take that was is dropped. At most :data:`MAX_PENDING_FAULTS` rows wait at once.
+- **the stubs** are the table :data:`STUBS`: one row per stub id (adding an id held replaces it),
+  ``times`` takes (``None``: unlimited), its takes counted as ``hits``. They answer newest first;
+  a used-up stub stays listed (``remaining`` 0) until deleted or reset. At most :data:`MAX_STUBS`
+  of them, and :data:`MAX_STUBS_BYTES` bytes of their JSON, are held.
 """
 
 from __future__ import annotations
@@ -11,19 +23,29 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from ..store import FaultQueueFull, Store, StubLimit, open_store
-from ..store.base import SERIAL
+from ..store import Store, open_store
+from ..store.base import SERIAL, Entry
 from . import journal
 from .config import DEFAULT_JOURNAL_BYTES
 from .coverage import OUTCOMES, counter_name, coverage_report, is_outcome
 from .faults import Fault, FaultError
 from .stubs import MAX_STUBS, MAX_STUBS_BYTES, Stub, StubCache, StubError
 
-__all__ = ["CHARACTERS", "DEFAULT_JOURNAL_BYTES", "MAX_PENDING_FAULTS", "REQUESTS", "STUB_OUTCOMES", "MockState"]
+__all__ = [
+    "CHARACTERS",
+    "DEFAULT_JOURNAL_BYTES",
+    "FAULTS",
+    "MAX_PENDING_FAULTS",
+    "REQUESTS",
+    "STUBS",
+    "STUB_OUTCOMES",
+    "MockState",
+]
 
 MAX_PENDING_FAULTS = 1000
 """How many distinct fault entries may wait at once (each with its own ``times``)."""
@@ -32,6 +54,12 @@ _SERIAL_AT_RESET = "coverage-serial-base"
 """The serial counter's value at the last reset: creates since then are ``created`` answers."""
 CHARACTERS = "characters"
 _MAKE_ROOM = "DELETE /__mock/stubs/ID, or DELETE /__mock/stubs"
+FAULTS = "faults"
+"""The counted table of pending faults."""
+STUBS = "stubs"
+"""The counted table of stubs."""
+_DRAWS = "fault-draws"
+"""The counter behind random faults (``--fault-rate``): draw N is the same on every worker."""
 STUB_OUTCOMES = "stub-outcomes"
 """The log naming the outcomes of stubs that the catalogue does not hold (so coverage and reset find them)."""
 
@@ -81,7 +109,11 @@ class MockState:
 
     def next_serial(self) -> int:
         """A number never handed out before on this state (1, 2, 3, … across every process)."""
-        return self.store.next_serial()
+        return self.store.incr(SERIAL)
+
+    def next_draw(self) -> int:
+        """The number of the next random-fault draw (1, 2, 3, … across every process)."""
+        return self.store.incr(_DRAWS)
 
     # the journal
     def record(self, entry: dict[str, Any] | bytes) -> int:
@@ -118,7 +150,9 @@ class MockState:
         ``entry``, when given, is journaled in the same store call (the request that created it).
         """
         also = ((REQUESTS, entry),) if entry is not None else ()
-        return self.store.append_new(CHARACTERS, build, also)[1]
+        _, character = self.store.take_or_append_new(None, CHARACTERS, build, also)
+        assert character is not None  # nothing to take: always built
+        return character
 
     def fault_or_new_character(
         self, build: Callable[[int], bytes], entry: bytes | None = None
@@ -128,20 +162,18 @@ class MockState:
         Returns ``(fault, None)`` or ``(None, the character's JSON)``.
         """
         also = ((REQUESTS, entry),) if entry is not None else ()
-        raw, character = self.store.take_fault_or_append_new(CHARACTERS, build, also)
+        raw, character = self.store.take_or_append_new(FAULTS, CHARACTERS, build, also)
         return (self._fault(raw) if raw is not None else None), character
 
     # faults
     def push_fault(self, fault: Fault, times: int = 1) -> None:
         """Apply ``fault`` to the next ``times`` endpoint requests (after those already queued)."""
-        try:
-            self.store.push_fault(journal.dumps(asdict(fault)), times, MAX_PENDING_FAULTS)
-        except FaultQueueFull as exc:
-            raise FaultError(str(exc)) from None
+        if not self.store.put(FAULTS, uuid.uuid4().hex, journal.dumps(asdict(fault)), times, MAX_PENDING_FAULTS):
+            raise FaultError(f"times: at most {MAX_PENDING_FAULTS} fault entries may be pending; reset first")
 
     def take_fault(self) -> Fault | None:
         """The fault for the request being answered now, if any is pending."""
-        raw = self.store.take_fault()
+        raw = self.store.take(FAULTS, drop_spent=True)
         return None if raw is None else self._fault(raw)
 
     def _fault(self, raw: bytes) -> Fault:
@@ -154,7 +186,7 @@ class MockState:
 
     def pending_faults(self) -> list[dict[str, Any]]:
         """Queued faults, next first: ``{"fault": {...}, "times": n}`` each."""
-        return [{"fault": json.loads(raw), "times": times} for raw, times in self.store.pending_faults()]
+        return [{"fault": json.loads(raw), "times": left} for _, raw, _, left in self.store.entries(FAULTS)]
 
     # stubs
     def add_stub(self, stub: Stub) -> None:
@@ -164,15 +196,14 @@ class MockState:
             self._check_room(stub.id, len(item))
             if not is_outcome(stub.outcome) and stub.outcome not in self._stubbed_outcomes():
                 self.store.append(STUB_OUTCOMES, journal.dumps({"outcome": stub.outcome, "status": stub.status}))
-            try:
-                self.store.add_stub(stub.id, item, stub.times, MAX_STUBS)
-            except StubLimit as exc:
-                raise StubError(f"{exc} ({_MAKE_ROOM})", None, code="stub_limit") from None
+            if not self.store.put(STUBS, stub.id, item, stub.times, MAX_STUBS):
+                message = f"at most {MAX_STUBS} stubs may be held; delete some first ({_MAKE_ROOM})"
+                raise StubError(message, None, code="stub_limit")
             self.stub_cache.put(item, stub)
 
     def _check_room(self, stub_id: str, size: int) -> None:
         """:class:`StubError` when a stub of ``size`` bytes would take the stubs past :data:`MAX_STUBS_BYTES`."""
-        held = sum(len(item) for other, item, _, _ in self.store.stubs() if other != stub_id)
+        held = sum(len(item) for other, item, _, _ in self._stubs() if other != stub_id)
         if held + size > MAX_STUBS_BYTES:
             raise StubError(
                 f"the stubs held take {held} bytes of JSON and this one {size}: together they may take at most "
@@ -181,9 +212,13 @@ class MockState:
                 code="stub_limit",
             )
 
+    def _stubs(self) -> list[Entry]:
+        """``(id, item, hits, remaining)`` of every stub, newest first."""
+        return self.store.entries(STUBS)[::-1]
+
     def list_stubs(self) -> list[dict[str, Any]]:
         """Every stub, newest first: its description with ``hits`` and ``remaining`` (``None``: unlimited)."""
-        listing = self.store.stubs()
+        listing = self._stubs()
         self.stub_cache.keep_only(stub_id for stub_id, _, _, _ in listing)
         return [
             {**self.stub_cache.decode(stub_id, item).to_json(), "hits": hits, "remaining": remaining}
@@ -192,7 +227,7 @@ class MockState:
 
     def iter_stubs(self) -> Iterator[bytes]:
         """:meth:`list_stubs` as JSON objects, straight from the store's items (none decoded)."""
-        for _, item, hits, remaining in self.store.stubs():
+        for _, item, hits, remaining in self._stubs():
             left = b"null" if remaining is None else b"%d" % remaining
             yield item[:-1] + b',"hits":%d,"remaining":%s}' % (hits, left)
 
@@ -202,25 +237,25 @@ class MockState:
         ``body`` is the decoded request body, ``headers`` its headers with lower-cased names. A stub
         whose ``times`` another process used up meanwhile is passed over for the next match.
         """
-        listing = self.store.stubs()
+        listing = self._stubs()
         self.stub_cache.keep_only(stub_id for stub_id, _, _, _ in listing)
         for stub_id, item, _, remaining in listing:
             if remaining == 0:
                 continue
             stub = self.stub_cache.decode(stub_id, item)
-            if stub.matches(body, headers) and self.store.hit_stub(stub_id):
+            if stub.matches(body, headers) and self.store.take(STUBS, stub_id) is not None:
                 return stub
         return None
 
     def delete_stub(self, stub_id: str) -> bool:
         """Remove one stub; whether it was there."""
         self.stub_cache.forget(stub_id)
-        return self.store.delete_stub(stub_id)
+        return self.store.remove(STUBS, stub_id)
 
     def clear_stubs(self) -> None:
         """Remove every stub."""
         self.stub_cache.clear()
-        self.store.clear_stubs()
+        self.store.remove(STUBS)
 
     # contract coverage
     def count_outcome(self, outcome: str) -> None:
@@ -256,7 +291,7 @@ class MockState:
     def has_stubs(self) -> bool:
         """Whether any stub is stored (used up or not); none: the decoded ones are freed (another
         process may have reset the store)."""
-        if self.store.stubs():
+        if self.store.entries(STUBS):
             return True
         if len(self.stub_cache):
             self.stub_cache.clear()

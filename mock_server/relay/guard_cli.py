@@ -1,4 +1,4 @@
-"""The ``sora-mock guard`` command: serve :func:`mock_server.relay.guard.create_guard_app` like the mock."""
+"""The ``sora-mock guard`` command: serve :func:`mock_server.relay.app.create_guard_app` like the mock."""
 
 from __future__ import annotations
 
@@ -13,17 +13,9 @@ from flask import Flask
 
 from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, seal_state, serve_app
 from ..store import StoreUnavailable, is_memory_url, open_store, prepare_state_url
-from .guard import (
-    DEFAULT_MAX_ANSWER_BYTES,
-    DEFAULT_UPSTREAM,
-    GuardConfig,
-    create_guard_app,
-    guard_report,
-    public_url,
-    summary_line,
-    upstream_problem,
-    write_report,
-)
+from .app import create_guard_app
+from .config import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_UPSTREAM, GuardConfig, public_url, upstream_problem
+from .ledger import guard_report, summary_line, write_report
 
 __all__ = ["guard", "guard_app", "serve_guard"]
 
@@ -73,6 +65,20 @@ def _report_on_stop(config: GuardConfig) -> None:
         if config.report_path:
             write_report(report, config.report_path)
         click.echo(summary_line(report), err=True)
+    finally:
+        store.close()
+
+
+def _check_state(config: GuardConfig) -> None:
+    """Refuse to start on a ``--state`` store that cannot be opened or reached."""
+    try:
+        store = open_store(config.state_url, prefix=config.state_prefix)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--state") from None
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"the --state store cannot be used: {exc}") from None
     finally:
         store.close()
 
@@ -213,16 +219,7 @@ def guard(
             report_path=str(report_path) if report_path else None,
             state_url=url,
         )
-        try:
-            store = open_store(url, prefix=config.state_prefix)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--state") from None
-        try:
-            store.ping()
-        except StoreUnavailable as exc:
-            raise click.ClickException(f"the --state store cannot be used: {exc}") from None
-        finally:
-            store.close()
+        _check_state(config)
         click.echo(
             f"sora-mock guard: guarding {public_url(upstream)} with a budget of {max_creates} create(s) on http://{host}:{port}",
             err=True,

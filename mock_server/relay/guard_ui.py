@@ -28,10 +28,10 @@ from flask import Blueprint, Flask, Response, request
 
 from ..contract.http import bearer_token
 from ..mock.ui import asset_response
-from ..serving.flask_glue import error_response
 from ..serving.glue import DEFERRED
 from ..store import Store, StoreUnavailable
-from .guard import GUARD_HEADER, GUARD_PREFIX, SETTLING
+from ..web import error_response
+from .config import GUARD_HEADER, GUARD_PREFIX, SETTLING
 
 __all__ = ["GUARD_UI_PATH", "IN_FLIGHT", "RECENT", "register_guard_ui"]
 
@@ -114,7 +114,7 @@ def register_guard_ui(app: Flask, store: Store, is_endpoint: Callable[[str], boo
 
     ``is_endpoint(path)`` says whether a path reaches the endpoint upstream (the guard's own reading).
     A forwarded create is answered twice inside the guard: a placeholder while the exchange waits on
-    the serving loop, then the final answer (:data:`~mock_server.relay.guard.SETTLING`); only the
+    the serving loop, then the final answer (:data:`~mock_server.relay.config.SETTLING`); only the
     final one is logged and lands the create.
     """
     bp = Blueprint("sora_guard_ui", __name__)

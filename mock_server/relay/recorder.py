@@ -1,5 +1,8 @@
 """``sora-mock record``: send a few corpus requests to a server and save its answers as fixtures.
 
+The guard's recorder (:class:`AnswerRecorder`) keeps each answer it forwards the same way, one
+corpus document per answer.
+
 The selection is checked against the live smoke run's budget before anything is sent:
 ``SORA_LIVE_MAX_CREATES`` (default 1) requests a conforming server would answer 200 (billable
 creates), ``SORA_LIVE_MAX_REQUESTS`` (default 40) requests in all. The bearer token comes from
@@ -16,11 +19,13 @@ import json
 import os
 import re
 import time
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import click
 import httpx
@@ -30,12 +35,16 @@ from ..contract.rules import RuleError, check_request, decode_body
 from ..contract.spec import load_contract
 from ..mock.fixtures import TOKEN_PLACEHOLDER, Case, iter_cases, kept_headers
 from .budget import Budget, BudgetError
+from .config import public_url
+from .files import json_bytes, write_atomically
 
 __all__ = [
     "DEFAULT_CASES",
     "MIN_SECRET_LENGTH",
     "REDACTED",
+    "AnswerRecorder",
     "Budget",
+    "Forwarded",
     "is_billable",
     "is_secret",
     "record",
@@ -146,15 +155,6 @@ def scrub_bytes(raw: bytes, token: str) -> bytes:
     return _SIG_BYTES.sub(lambda m: m.group(1) + REDACTED.encode("ascii"), raw)
 
 
-def _public_url(url: str) -> str:
-    """``url`` without credentials, query or fragment (safe to store)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def _select(names: Sequence[str]) -> list[Case]:
     known = {item.name: item for item in iter_cases()}
     chosen = []
@@ -222,8 +222,8 @@ def record_cases(
                 }
             )
     document = {
-        "description": f"answers recorded from {_public_url(base_url)}; token and sig= values scrubbed",
-        "recorded_from": _public_url(base_url),
+        "description": f"answers recorded from {public_url(base_url)}; token and sig= values scrubbed",
+        "recorded_from": public_url(base_url),
         "recorded_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cases": recorded,
     }
@@ -261,7 +261,7 @@ def record(base_url: str, case_names: tuple[str, ...], out: Path | None, timeout
     if not token:
         raise click.UsageError("SORA_API_KEY is not set: export the server's bearer token; nothing was sent")
     if not base_url.startswith(("http://", "https://")):
-        raise click.BadParameter(f"must be an http(s) URL, got {_public_url(base_url)!r}", param_hint="--base-url")
+        raise click.BadParameter(f"must be an http(s) URL, got {public_url(base_url)!r}", param_hint="--base-url")
     cases = _select(case_names or DEFAULT_CASES)
     try:
         budget = Budget.from_env()
@@ -279,3 +279,104 @@ def record(base_url: str, case_names: tuple[str, ...], out: Path | None, timeout
         got = response["status"] if response["status"] is not None else response.get("transport_error")
         click.echo(f"{item['name']}: {got} ({response['elapsed_ms']} ms)")
     click.echo(f"wrote {out}")
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """One exchange the guard forwarded, as its recorder keeps it (the token only to scrub it)."""
+
+    method: str
+    path: str
+    authorization: bool
+    """Whether the request had an ``Authorization`` header (kept as the ``{token}`` placeholder)."""
+    content_type: str | None
+    raw: bytes
+    """The request body as sent."""
+    token: str
+    status: int
+    answer_headers: Mapping[str, str]
+    content: bytes | None
+    """The decoded answer body; ``None``: it could not be decoded."""
+    elapsed: float
+
+
+class AnswerRecorder:
+    """Writes each answer the guard forwards as a one-case corpus document (see :mod:`mock_server.mock.fixtures`)."""
+
+    def __init__(self, directory: Path, upstream: str) -> None:
+        self.directory = directory
+        self.upstream = upstream
+
+    def save(self, forwarded: Forwarded) -> None:
+        """Write one document (atomically; never one that holds the token)."""
+        token = forwarded.token
+        sent, description = _sent_request(forwarded)
+        response = {"status": forwarded.status, "headers": kept_headers(forwarded.answer_headers)}
+        response["body"] = _answer_body(forwarded.content, token)
+        stamp = datetime.now(UTC)
+        item = {
+            "name": f"guard-{stamp.strftime('%H%M%S')}-{uuid.uuid4().hex[:8]}",
+            "description": description,
+            "fault": None,
+            "request": scrub(sent, token),
+            "response": {**scrub(response, token), "elapsed_ms": round(forwarded.elapsed * 1000)},
+        }
+        document = {
+            "description": f"an answer forwarded by sora-mock guard from {self.upstream}; token, sig= scrubbed",
+            "recorded_from": self.upstream,
+            "recorded_at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "cases": [item],
+        }
+        data = json_bytes(document, indent=2) + b"\n"
+        if is_secret(token) and token.encode("utf-8") in data:  # belt and braces: never write the token
+            raise ValueError("the token survived scrubbing")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.directory / f"{item['name']}.json", data)
+
+
+def _sent_request(forwarded: Forwarded) -> tuple[dict[str, Any], str]:
+    """The recorded request (not yet scrubbed) and the case's description."""
+    kept = {}
+    if forwarded.authorization:
+        kept["Authorization"] = f"Bearer {TOKEN_PLACEHOLDER}" if forwarded.token else "[redacted]"
+    if forwarded.content_type is not None:
+        kept["Content-Type"] = forwarded.content_type
+    sent: dict[str, Any] = {"method": forwarded.method, "path": forwarded.path, "headers": kept}
+    description = f"{forwarded.method} {forwarded.path} forwarded by sora-mock guard"
+    raw, token = forwarded.raw, forwarded.token
+    if raw:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:  # scrubbed as bytes: base64 would hide the token from any later check
+            scrubbed = scrub_bytes(raw, token)
+            if is_secret(token) and token.encode("utf-8") in scrubbed:
+                description += " (its binary body was not kept: the token could not be scrubbed from it)"
+            else:
+                sent["base64"] = base64.b64encode(scrubbed).decode("ascii")
+        else:
+            sent.update(_as_json_or_text(text))
+    return sent, description
+
+
+def _answer_body(content: bytes | None, token: str) -> Any:
+    """The recorded answer body: JSON as it is, text scrubbed and cut, ``None`` for an empty one."""
+    if content is None:
+        return {"text": "[not kept: the answer could not be decoded]"}
+    if not content:
+        return None
+    try:
+        decoded = _as_json_or_text(content.decode("utf-8"))
+    except UnicodeDecodeError:
+        decoded = {"text": content.decode("utf-8", "replace")}
+    # scrubbed before the cut, so a cut never keeps the first characters of a token
+    return decoded["json"] if "json" in decoded else {"text": scrub(decoded["text"], token)[:2000]}
+
+
+def _as_json_or_text(text: str) -> dict[str, Any]:
+    """``{"json": data}`` when ``text`` is JSON every UTF-8 writer can keep, else ``{"text": text}``."""
+    try:
+        data = json.loads(text)
+        json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeEncodeError):  # not JSON, 1e400, too deep, a lone surrogate
+        return {"text": text}
+    return {"json": data}

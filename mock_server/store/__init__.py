@@ -4,7 +4,7 @@
 fixtures and the respx router use); ``sqlite:///PATH`` is the embedded default of a
 multi-worker ``sora-mock serve``; ``redis://HOST:PORT/DB`` (or ``unix://PATH``) lets several
 servers, on one machine or many, share one state. Every process that opens the same URL (and
-prefix) sees the same logs, counters, fault queue and stubs.
+prefix) sees the same logs, counters and counted tables (see :mod:`mock_server.store.base`).
 """
 
 from __future__ import annotations

@@ -1,17 +1,20 @@
 """The state interface every backend implements, and the URL that picks a backend.
 
-A store holds, under one key prefix:
+A store is a few primitives, the same in every backend, under one key prefix:
 
 - **logs**: named, bounded, append-only lists of opaque byte items (the mock's ``requests`` and
   ``characters``, the guard's ``findings``), each item numbered by a sequence number that only
   grows, readable in order from any point (``after``) in pages (``limit``);
-- **counters**: named integers changed atomically (the serial counter behind ids and seeded
-  characters, the guard's budget);
-- **the fault queue**: JSON fault descriptions, each for an exact number of requests, served in
-  order whatever process asks;
-- **stubs**: opaque stub items by id, newest first, each with its hits and what is left of its
-  ``times``, used up atomically whatever process answers.
+- **counters**: named integers changed atomically, and a reservation (add one if below a limit);
+- **counted tables**: named tables of keyed byte items, oldest first, each with the number of
+  times it was taken and how many takes it has left (or no bound); :meth:`Store.take` is the one
+  compare-and-take: it decrements and hands out an item only while it has takes left, atomically
+  whatever process asks;
+- **the create in one call**: take from a table, or when nothing is there take the next serial
+  and append what it builds (:meth:`Store.take_or_append_new`).
 
+What the tables hold (the mock's fault queue and stubs), and what their limits and orders mean,
+is the caller's (:class:`mock_server.mock.state.MockState`); a store knows no faults and no stubs.
 Items are bytes the caller encoded; a store never parses them.
 
 **Identity.** A store that lives outside the process can lose its state under a running server
@@ -40,6 +43,7 @@ from ..errors import StoreError
 __all__ = [
     "IDENTITY",
     "SERIAL",
+    "Entry",
     "FaultQueueFull",
     "StateLost",
     "Store",
@@ -110,11 +114,17 @@ class StateLost(StoreUnavailable):
 
 
 class FaultQueueFull(StoreError, ValueError):
-    """Too many fault entries are pending; the message names the limit."""
+    """Kept so older imports work: the store no longer raises it (a full table is :meth:`Store.put`
+    answering ``False``, and the mock's state answers a full fault queue with a ``FaultError``)."""
 
 
 class StubLimit(StoreError, ValueError):
-    """The store holds as many stubs as it may; the message names the limit."""
+    """Kept so older imports work: the store no longer raises it (a full table is :meth:`Store.put`
+    answering ``False``, and the mock's state answers too many stubs with a ``StubError``)."""
+
+
+Entry = tuple[str, bytes, int, int | None]
+"""One row of a counted table: ``(key, item, taken, left)`` (``left`` ``None``: no bound)."""
 
 
 class Store(ABC):
@@ -173,13 +183,13 @@ class Store(ABC):
         self.identity = self._put_marker(self.identity or uuid.uuid4().hex, replace=True)
 
     # logs
-    @abstractmethod
     def append(self, log: str, item: bytes) -> int:
         """Add ``item`` to the end of ``log``; returns its sequence number (>= 1, increasing)."""
+        return self.append_many([(log, item)])[0]
 
+    @abstractmethod
     def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
         """Append several ``(log, item)`` pairs at once (one transaction or round trip where the backend can)."""
-        return [self.append(log, item) for log, item in items]
 
     @abstractmethod
     def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -205,81 +215,44 @@ class Store(ABC):
         In the same atomic step, a store that knows its identity checks the marker: a state that lost
         it raises :class:`StateLost` and counts nothing (a budget never restarts from zero unseen)."""
 
-    def next_serial(self) -> int:
-        """A number never handed out before on this store (1, 2, 3, …, across every process)."""
-        return self.incr(SERIAL)
+    # counted tables
+    @abstractmethod
+    def put(self, table: str, key: str, item: bytes, takes: int | None, limit: int) -> bool:
+        """Hold ``item`` under ``key`` as the newest row of ``table``, with ``takes`` takes left
+        (``None``: no bound) and none taken; whether it did: ``False`` when ``table`` already holds
+        ``limit`` rows. A row with that ``key`` is replaced (so it is not one more)."""
 
-    def append_new(
-        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
-    ) -> tuple[int, bytes]:
-        """Take the next serial, append ``build(serial)`` to ``log`` and the ``(log, item)`` pairs of
-        ``also``; returns the serial and the built item.
+    @abstractmethod
+    def entries(self, table: str) -> list[Entry]:
+        """Every row of ``table``, oldest first: ``(key, item, taken, left)``."""
 
-        One transaction where the backend can (``build`` must be quick and must not use the store).
-        """
-        serial = self.next_serial()
-        item = build(serial)
-        self.append_many([(log, item), *also])
-        return serial, item
+    @abstractmethod
+    def take(self, table: str, key: str | None = None, *, drop_spent: bool = False) -> bytes | None:
+        """Atomically count one take of row ``key`` (``None``: the oldest row with takes left) and use
+        up one of its takes; its item, or ``None`` when it has none left or is not there.
 
-    def take_fault_or_append_new(
-        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+        ``drop_spent`` removes a row whose last take this was (otherwise it stays, with 0 left)."""
+
+    @abstractmethod
+    def remove(self, table: str, key: str | None = None) -> bool:
+        """Remove row ``key`` of ``table`` (``None``: every row); whether there was any."""
+
+    # the create in one call
+    @abstractmethod
+    def take_or_append_new(
+        self, table: str | None, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
     ) -> tuple[bytes | None, bytes | None]:
-        """:meth:`take_fault`, and only when no fault is pending, :meth:`append_new`.
+        """``take(table, drop_spent=True)``; only when it takes nothing (or ``table`` is ``None``), take
+        the next :data:`SERIAL`, append ``build(serial)`` to ``log`` and the ``(log, item)`` pairs of
+        ``also``. Returns ``(taken, None)`` or ``(None, built item)``.
 
-        Returns ``(fault, None)`` or ``(None, built item)``; one transaction where the backend can
-        (a create then costs one store call, not a fault check and then a write).
-        """
-        fault = self.take_fault()
-        if fault is not None:
-            return fault, None
-        return None, self.append_new(log, build, also)[1]
-
-    # faults
-    @abstractmethod
-    def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
-        """Queue ``fault`` (JSON) for the next ``times`` takes; :class:`FaultQueueFull` past ``max_pending`` entries."""
-
-    @abstractmethod
-    def take_fault(self) -> bytes | None:
-        """The fault for the request being answered now (each entry is served exactly ``times``)."""
-
-    @abstractmethod
-    def pending_faults(self) -> list[tuple[bytes, int]]:
-        """Queued ``(fault, times left)``, next first."""
-
-    # stubs (items are a stub's JSON; the store counts hits and what is left of ``times``)
-    @abstractmethod
-    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
-        """Store a stub (``times`` ``None``: unlimited); :class:`StubLimit` when ``max_stubs`` are held.
-
-        A stub with an ``id`` already held replaces it (hits start again at 0).
-        """
-
-    @abstractmethod
-    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
-        """``(id, item, hits, remaining)`` of every stub, newest first (``remaining`` ``None``: unlimited).
-
-        Exhausted stubs stay listed with ``remaining`` 0 (and count against ``max_stubs``) until
-        deleted or reset, so a test can see what was used up.
-        """
-
-    @abstractmethod
-    def hit_stub(self, stub_id: str) -> bool:
-        """Atomically count one hit and use up one of its ``times``; ``False`` when exhausted or gone."""
-
-    @abstractmethod
-    def delete_stub(self, stub_id: str) -> bool:
-        """Remove one stub; whether it was there."""
-
-    @abstractmethod
-    def clear_stubs(self) -> None:
-        """Remove every stub."""
+        One transaction where the backend can, so a create costs one store call (``build`` must be
+        quick and must not use the store)."""
 
     # whole store
     @abstractmethod
     def reset(self, counters: tuple[str, ...] = ()) -> None:
-        """Empty every log, the fault queue and the stubs, and zero ``counters`` (the serial keeps counting).
+        """Empty every log and every table, and zero ``counters`` (the serial keeps counting).
 
         A reset is explicit: it also writes the identity back (:meth:`reseal`), so a lost state is this
         server's again."""

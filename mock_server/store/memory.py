@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from .base import FaultQueueFull, Store, StubLimit
+from .base import SERIAL, Entry, Store
 
 __all__ = ["MemoryStore"]
 
@@ -40,13 +39,13 @@ class _Log:
         self.bytes = 0
 
 
-class _StubSlot:
-    __slots__ = ("hits", "item", "remaining")
+class _Row:
+    __slots__ = ("item", "left", "taken")
 
-    def __init__(self, item: bytes, remaining: int | None) -> None:
+    def __init__(self, item: bytes, left: int | None) -> None:
         self.item = item
-        self.hits = 0
-        self.remaining = remaining
+        self.taken = 0
+        self.left = left
 
 
 class MemoryStore(Store):
@@ -61,12 +60,7 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._logs: dict[str, _Log] = {}
         self._counters: dict[str, int] = {}
-        self._faults: deque[list[object]] = deque()
-        self._stubs: dict[str, _StubSlot] = {}  # oldest first
-
-    def append(self, log: str, item: bytes) -> int:
-        with self._lock:
-            return self._append(log, item)
+        self._tables: dict[str, dict[str, _Row]] = {}  # each oldest first
 
     def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
         with self._lock:  # one lock for a create's character and journal entry
@@ -123,71 +117,62 @@ class MemoryStore(Store):
             self._counters[name] = value + 1
             return True
 
-    def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
-        with self._lock:
-            if len(self._faults) >= max_pending:
-                raise FaultQueueFull(f"times: at most {max_pending} fault entries may be pending; reset first")
-            self._faults.append([fault, times])
+    # counted tables
+    def _table(self, table: str) -> dict[str, _Row]:
+        rows = self._tables.get(table)
+        if rows is None:
+            rows = self._tables.setdefault(table, {})  # never replaced: a reset empties it in place
+        return rows
 
-    def take_fault(self) -> bytes | None:
-        if not self._faults:  # cheap unlocked peek on the hot path
-            return None
+    def put(self, table: str, key: str, item: bytes, takes: int | None, limit: int) -> bool:
         with self._lock:
-            if not self._faults:
-                return None
-            slot = self._faults[0]
-            left = int(slot[1]) - 1  # type: ignore[call-overload]
-            slot[1] = left
-            if left <= 0:
-                self._faults.popleft()
-            fault = slot[0]
-            assert isinstance(fault, bytes)
-            return fault
-
-    def pending_faults(self) -> list[tuple[bytes, int]]:
-        with self._lock:
-            return [(bytes(f), int(n)) for f, n in self._faults]  # type: ignore[call-overload]
-
-    # stubs
-    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
-        with self._lock:
-            if stub_id not in self._stubs and len(self._stubs) >= max_stubs:
-                raise StubLimit(f"at most {max_stubs} stubs may be held; delete some first")
-            self._stubs.pop(stub_id, None)
-            self._stubs[stub_id] = _StubSlot(item, times)
-
-    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
-        if not self._stubs:  # cheap unlocked peek on the hot path
-            return []
-        with self._lock:
-            return [(k, v.item, v.hits, v.remaining) for k, v in reversed(self._stubs.items())]
-
-    def hit_stub(self, stub_id: str) -> bool:
-        with self._lock:
-            slot = self._stubs.get(stub_id)
-            if slot is None:
+            rows = self._table(table)
+            if key not in rows and len(rows) >= limit:
                 return False
-            if slot.remaining is not None:
-                if slot.remaining <= 0:
-                    return False
-                slot.remaining -= 1
-            slot.hits += 1
+            rows.pop(key, None)
+            rows[key] = _Row(item, takes)
             return True
 
-    def delete_stub(self, stub_id: str) -> bool:
+    def entries(self, table: str) -> list[Entry]:
+        rows = self._tables.get(table)
+        if not rows:  # cheap unlocked peek on the hot path
+            return []
         with self._lock:
-            return self._stubs.pop(stub_id, None) is not None
+            return [(key, row.item, row.taken, row.left) for key, row in rows.items()]
 
-    def clear_stubs(self) -> None:
+    def take(self, table: str, key: str | None = None, *, drop_spent: bool = False) -> bytes | None:
+        rows = self._tables.get(table)
+        if not rows:  # cheap unlocked peek on the hot path
+            return None
         with self._lock:
-            self._stubs.clear()
+            return _take(rows, key, drop_spent)
+
+    def remove(self, table: str, key: str | None = None) -> bool:
+        with self._lock:
+            rows = self._table(table)
+            if key is None:
+                held = bool(rows)
+                rows.clear()
+                return held
+            return rows.pop(key, None) is not None
+
+    def take_or_append_new(
+        self, table: str | None, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[bytes | None, bytes | None]:
+        if table is not None:
+            taken = self.take(table, drop_spent=True)
+            if taken is not None:
+                return taken, None
+        item = build(self.incr(SERIAL))
+        self.append_many([(log, item), *also])
+        return None, item
 
     def reset(self, counters: tuple[str, ...] = ()) -> None:
         with self._lock:
             for entries in self._logs.values():  # sequence numbers keep growing across resets
                 entries.clear()
-            self._faults.clear()
-            self._stubs.clear()
+            for rows in self._tables.values():
+                rows.clear()
             for name in counters:
                 self._counters.pop(name, None)
         self.reseal()
@@ -202,3 +187,22 @@ class MemoryStore(Store):
         if self.identity is None or replace:
             self.identity = identity
         return self.identity
+
+
+def _take(rows: dict[str, _Row], key: str | None, drop_spent: bool) -> bytes | None:
+    """:meth:`MemoryStore.take`, the lock held."""
+    if key is None:
+        key = next((k for k, row in rows.items() if row.left is None or row.left > 0), None)
+        if key is None:
+            return None
+    row = rows.get(key)
+    if row is None:
+        return None
+    if row.left is not None:
+        if row.left <= 0:
+            return None
+        row.left -= 1
+        if drop_spent and row.left == 0:
+            del rows[key]
+    row.taken += 1
+    return row.item

@@ -2,8 +2,9 @@
 
 Every key starts with the store's prefix, so two mocks (or a mock and the guard) can share one
 Redis. A log is a Redis stream whose entry ids are ``SEQ-0``, with its sequence counter and byte
-total in a hash; appends, fault takes and reservations are small Lua scripts, so each is atomic
-whatever server runs it.
+total in a hash; a counted table is a sorted set (its order) and three hashes (items, takes, takes
+left). Appends, takes and reservations are small Lua scripts, so each is atomic whatever server
+runs it.
 
 The client (the ``redis`` package) keeps a connection pool per process and reconnects after a
 fork or when the server comes back; every command has short timeouts, so a stopped Redis makes
@@ -22,7 +23,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import _SECRET_NAME, IDENTITY, FaultQueueFull, Store, StoreUnavailable, StubLimit, safe_url
+from .base import _SECRET_NAME, IDENTITY, SERIAL, Entry, Store, StoreUnavailable, safe_url
 
 __all__ = ["RedisStore"]
 
@@ -64,28 +65,6 @@ end
 return seq
 """
 
-# KEYS: fault list; ARGV: fault, times, max_pending
-_PUSH = """
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[2] .. ':' .. ARGV[1])
-return 1
-"""
-
-# KEYS: fault list. Entries are "TIMES:FAULT"; the head is served, then counted down or removed.
-_TAKE = """
-local head = redis.call('LINDEX', KEYS[1], 0)
-if not head then return false end
-local colon = string.find(head, ':', 1, true)
-local left = tonumber(string.sub(head, 1, colon - 1)) - 1
-local fault = string.sub(head, colon + 1)
-if left <= 0 then
-    redis.call('LPOP', KEYS[1])
-else
-    redis.call('LSET', KEYS[1], 0, left .. ':' .. fault)
-end
-return fault
-"""
-
 # KEYS: the counters hash; ARGV: counter, limit, the identity expected ('' for none), the marker's field
 _RESERVE = """
 if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], ARGV[4]) ~= ARGV[3] then return -1 end
@@ -105,64 +84,89 @@ redis.call('HSET', KEYS[1], ARGV[3], ARGV[1])
 return ARGV[1]
 """
 
-# KEYS: log-name set, fault list, stub keys…; ARGV: the key prefix
+# KEYS: log-name set, table-name set; ARGV: the key prefix
 _RESET = """
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     redis.call('DEL', ARGV[1] .. 'log:' .. name)
     redis.call('HSET', ARGV[1] .. 'meta:' .. name, 'bytes', 0)
 end
-for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    for _, part in ipairs({'order', 'items', 'taken', 'left'}) do
+        redis.call('DEL', ARGV[1] .. 'table:' .. name .. ':' .. part)
+    end
+end
 return 1
 """
 
-
-# Stubs: KEYS[1] order (sorted set id -> n), [2] items (hash), [3] hits (hash), [4] remaining (hash; no
-# field: unlimited), [5] the counter behind n.
-# add: ARGV id, item, times ('' for unlimited), max_stubs
-_STUB_ADD = """
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-    redis.call('ZREM', KEYS[1], ARGV[1])
-    redis.call('HDEL', KEYS[3], ARGV[1])
-    redis.call('HDEL', KEYS[4], ARGV[1])
-elseif redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+# A counted table: KEYS[1] order (sorted set key -> n), [2] items (hash), [3] taken (hash), [4] takes left
+# (hash; no field: no bound).
+# put: KEYS[5] the counter behind n, [6] the table-name set; ARGV key, item, takes ('' for no bound), limit, name
+_PUT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
     return 0
 end
+redis.call('SADD', KEYS[6], ARGV[5])
 redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[5]), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], 0)
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[3]) end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[3]) else redis.call('HDEL', KEYS[4], ARGV[1]) end
 return 1
 """
 
-# hit: ARGV id
-_STUB_HIT = """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local left = redis.call('HGET', KEYS[4], ARGV[1])
-if left then
-    if tonumber(left) <= 0 then return 0 end
-    redis.call('HINCRBY', KEYS[4], ARGV[1], -1)
+# take: ARGV '1' and the key, or '0' for the oldest row with takes left; '1' to drop a spent row
+_TAKE = """
+local key = ARGV[2]
+if ARGV[1] == '0' then
+    key = false
+    local start = 0
+    while not key do
+        local batch = redis.call('ZRANGE', KEYS[1], start, start + 63)
+        if #batch == 0 then return false end
+        for _, k in ipairs(batch) do
+            local held = redis.call('HGET', KEYS[4], k)
+            if not held or tonumber(held) > 0 then key = k break end
+        end
+        start = start + 64
+    end
+elseif not redis.call('ZSCORE', KEYS[1], key) then
+    return false
 end
-redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-return 1
+local item = redis.call('HGET', KEYS[2], key)
+local left = redis.call('HGET', KEYS[4], key)
+if left then
+    left = tonumber(left)
+    if left <= 0 then return false end
+    if left == 1 and ARGV[3] == '1' then
+        redis.call('ZREM', KEYS[1], key)
+        for i = 2, 4 do redis.call('HDEL', KEYS[i], key) end
+        return item
+    end
+    redis.call('HSET', KEYS[4], key, left - 1)
+end
+redis.call('HINCRBY', KEYS[3], key, 1)
+return item
 """
 
-# delete: ARGV id
-_STUB_DELETE = """
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
+# remove: ARGV '1' and the key, or '0' for every row
+_REMOVE = """
+if ARGV[1] == '0' then
+    local held = redis.call('ZCARD', KEYS[1])
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+    return held > 0 and 1 or 0
+end
+local removed = redis.call('ZREM', KEYS[1], ARGV[2])
+for i = 2, 4 do redis.call('HDEL', KEYS[i], ARGV[2]) end
 return removed
 """
 
-# list, newest first: {id, item, hits, remaining or false, ...}
-_STUB_LIST = """
+# entries, oldest first: {key, item, taken, left or '', ...}
+_ENTRIES = """
 local out = {}
-for _, id in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
-    out[#out + 1] = id
-    out[#out + 1] = redis.call('HGET', KEYS[2], id)
-    out[#out + 1] = redis.call('HGET', KEYS[3], id)
-    out[#out + 1] = redis.call('HGET', KEYS[4], id) or ''
+for _, key in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    out[#out + 1] = key
+    out[#out + 1] = redis.call('HGET', KEYS[2], key)
+    out[#out + 1] = redis.call('HGET', KEYS[3], key)
+    out[#out + 1] = redis.call('HGET', KEYS[4], key) or ''
 end
 return out
 """
@@ -196,15 +200,13 @@ class RedisStore(Store):
                     name: client.register_script(source)
                     for name, source in (
                         ("append", _APPEND),
-                        ("push", _PUSH),
-                        ("take", _TAKE),
                         ("reserve", _RESERVE),
                         ("mark", _MARK),
                         ("reset", _RESET),
-                        ("stub_add", _STUB_ADD),
-                        ("stub_hit", _STUB_HIT),
-                        ("stub_delete", _STUB_DELETE),
-                        ("stub_list", _STUB_LIST),
+                        ("put", _PUT),
+                        ("take", _TAKE),
+                        ("remove", _REMOVE),
+                        ("entries", _ENTRIES),
                     )
                 }
                 self._client = client
@@ -228,10 +230,6 @@ class RedisStore(Store):
     def _append_args(self, log: str, item: bytes) -> tuple[list[str], list[Any]]:
         keys = [self._key("log:", log), self._key("meta:", log), self._key("logs")]
         return keys, [item, self.max_items, self.max_bytes, log]
-
-    def append(self, log: str, item: bytes) -> int:
-        keys, args = self._append_args(log, item)
-        return int(self._run(lambda r: self._scripts["append"](keys=keys, args=args)))
 
     def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
         def work(r: redis.Redis) -> list[int]:
@@ -277,58 +275,46 @@ class RedisStore(Store):
             raise self._lost(self._marker())
         return bool(done)
 
-    # faults
-    def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
-        keys, args = [self._key("faults")], [fault, times, max_pending]
-        pushed = self._run(lambda r: self._scripts["push"](keys=keys, args=args))
-        if not pushed:
-            raise FaultQueueFull(f"times: at most {max_pending} fault entries may be pending; reset first")
+    # counted tables
+    def _table_keys(self, table: str) -> list[str]:
+        return [self._key("table:", f"{table}:{part}") for part in ("order", "items", "taken", "left")]
 
-    def take_fault(self) -> bytes | None:
-        fault = self._run(lambda r: self._scripts["take"](keys=[self._key("faults")]))
-        return None if fault is None else bytes(fault)
+    def put(self, table: str, key: str, item: bytes, takes: int | None, limit: int) -> bool:
+        keys = [*self._table_keys(table), self._key("table:", f"{table}:n"), self._key("tables")]
+        args: list[Any] = [key, item, "" if takes is None else takes, limit, table]
+        return bool(self._run(lambda r: self._scripts["put"](keys=keys, args=args)))
 
-    def pending_faults(self) -> list[tuple[bytes, int]]:
-        entries: list[bytes] = self._run(lambda r: r.lrange(self._key("faults"), 0, -1))  # type: ignore[arg-type,return-value]
-        pending = []
-        for entry in entries:
-            times, _, fault = entry.partition(b":")
-            pending.append((fault, int(times)))
-        return pending
-
-    # stubs
-    def _stub_keys(self) -> list[str]:
-        return [self._key(f"stubs:{part}") for part in ("order", "items", "hits", "left")]
-
-    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
-        keys = [*self._stub_keys(), self._key("stubs:n")]
-        args: list[Any] = [stub_id, item, "" if times is None else times, max_stubs]
-        if not self._run(lambda r: self._scripts["stub_add"](keys=keys, args=args)):
-            raise StubLimit(f"at most {max_stubs} stubs may be held; delete some first")
-
-    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
-        flat: list[bytes] = self._run(lambda r: self._scripts["stub_list"](keys=self._stub_keys()))
+    def entries(self, table: str) -> list[Entry]:
+        flat: list[bytes] = self._run(lambda r: self._scripts["entries"](keys=self._table_keys(table)))
         return [
             (flat[i].decode(), bytes(flat[i + 1]), int(flat[i + 2]), int(flat[i + 3]) if flat[i + 3] else None)
             for i in range(0, len(flat), 4)
         ]
 
-    def hit_stub(self, stub_id: str) -> bool:
-        return bool(self._run(lambda r: self._scripts["stub_hit"](keys=self._stub_keys(), args=[stub_id])))
+    def take(self, table: str, key: str | None = None, *, drop_spent: bool = False) -> bytes | None:
+        args = ["0", ""] if key is None else ["1", key]
+        keys = self._table_keys(table)
+        item = self._run(lambda r: self._scripts["take"](keys=keys, args=[*args, "1" if drop_spent else "0"]))
+        return None if item is None else bytes(item)
 
-    def delete_stub(self, stub_id: str) -> bool:
-        return bool(self._run(lambda r: self._scripts["stub_delete"](keys=self._stub_keys(), args=[stub_id])))
+    def remove(self, table: str, key: str | None = None) -> bool:
+        args = ["0", ""] if key is None else ["1", key]
+        return bool(self._run(lambda r: self._scripts["remove"](keys=self._table_keys(table), args=args)))
 
-    def clear_stubs(self) -> None:
-        self._run(lambda r: r.delete(*self._stub_keys()))
+    def take_or_append_new(
+        self, table: str | None, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    ) -> tuple[bytes | None, bytes | None]:
+        if table is not None:
+            taken = self.take(table, drop_spent=True)
+            if taken is not None:
+                return taken, None
+        item = build(self.incr(SERIAL))
+        self.append_many([(log, item), *also])
+        return None, item
 
     # whole store
     def reset(self, counters: tuple[str, ...] = ()) -> None:
-        keys = [
-            self._key("logs"),
-            self._key("faults"),
-            *self._stub_keys(),
-        ]
+        keys = [self._key("logs"), self._key("tables")]
         self._run(lambda r: self._scripts["reset"](keys=keys, args=[self.prefix]))
         if counters:
             self._run(lambda r: r.hdel(self._key("counters"), *counters))

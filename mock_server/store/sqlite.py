@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from .base import SERIAL, FaultQueueFull, Store, StoreUnavailable, StubLimit
+from .base import SERIAL, Entry, Store, StoreUnavailable
 
 __all__ = ["SQLiteStore"]
 
@@ -57,16 +57,12 @@ CREATE TABLE IF NOT EXISTS counters (
     prefix TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
     PRIMARY KEY (prefix, name)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS faults (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, prefix TEXT NOT NULL, fault BLOB NOT NULL, times INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS table_rows (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, prefix TEXT NOT NULL, name TEXT NOT NULL, key TEXT NOT NULL,
+    item BLOB NOT NULL, taken INTEGER NOT NULL DEFAULT 0, remaining INTEGER
 );
-CREATE INDEX IF NOT EXISTS faults_by_prefix ON faults (prefix, id);
-CREATE TABLE IF NOT EXISTS stubs (
-    n INTEGER PRIMARY KEY AUTOINCREMENT, prefix TEXT NOT NULL, id TEXT NOT NULL, item BLOB NOT NULL,
-    hits INTEGER NOT NULL DEFAULT 0, remaining INTEGER
-);
-CREATE UNIQUE INDEX IF NOT EXISTS stubs_by_id ON stubs (prefix, id);
-CREATE INDEX IF NOT EXISTS stubs_by_age ON stubs (prefix, n);
+CREATE UNIQUE INDEX IF NOT EXISTS table_rows_by_key ON table_rows (prefix, name, key);
+CREATE INDEX IF NOT EXISTS table_rows_by_age ON table_rows (prefix, name, n);
 CREATE TABLE IF NOT EXISTS markers (
     prefix TEXT NOT NULL PRIMARY KEY, identity TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
@@ -194,7 +190,7 @@ class SQLiteStore(Store):
 
         Group commit: the thread holding the write lock commits every queued write at once, so
         concurrent creates in one process pay for one commit. ``work`` raising an ordinary
-        exception (say :class:`FaultQueueFull`, before it writes anything) fails that write alone.
+        exception (before it writes anything) fails that write alone.
         """
         mine = _Pending(work)
         with self._queue_lock:
@@ -288,7 +284,7 @@ class SQLiteStore(Store):
 
     def _append_new(
         self, conn: sqlite3.Connection, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...]
-    ) -> tuple[int, bytes]:
+    ) -> bytes:
         (serial,) = conn.execute(
             "INSERT INTO counters VALUES (?, ?, 1) "
             "ON CONFLICT (prefix, name) DO UPDATE SET value = value + 1 RETURNING value",
@@ -296,26 +292,19 @@ class SQLiteStore(Store):
         ).fetchone()
         item = build(int(serial))
         self._append_all(conn, [(log, item), *also])
-        return int(serial), item
+        return item
 
-    def append_new(
-        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
-    ) -> tuple[int, bytes]:
-        return self._write(lambda conn: self._append_new(conn, log, build, also))
-
-    def take_fault_or_append_new(
-        self, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
+    def take_or_append_new(
+        self, table: str | None, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
     ) -> tuple[bytes | None, bytes | None]:
         def work(conn: sqlite3.Connection) -> tuple[bytes | None, bytes | None]:
-            fault = self._take(conn)
-            if fault is not None:
-                return fault, None
-            return None, self._append_new(conn, log, build, also)[1]
+            if table is not None:
+                taken = self._take(conn, table, None, drop_spent=True)
+                if taken is not None:
+                    return taken, None
+            return None, self._append_new(conn, log, build, also)
 
         return self._write(work)
-
-    def append(self, log: str, item: bytes) -> int:
-        return self._write(lambda conn: self._append(conn, log, item))
 
     def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
         return self._write(lambda conn: self._append_all(conn, items))
@@ -383,87 +372,75 @@ class SQLiteStore(Store):
             raise self._lost(self._marker())
         return done
 
-    # faults
-    def push_fault(self, fault: bytes, times: int, max_pending: int) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            (pending,) = conn.execute("SELECT count(*) FROM faults WHERE prefix = ?", (self.prefix,)).fetchone()
-            if pending >= max_pending:
-                raise FaultQueueFull(f"times: at most {max_pending} fault entries may be pending; reset first")
-            conn.execute("INSERT INTO faults (prefix, fault, times) VALUES (?, ?, ?)", (self.prefix, fault, times))
+    # counted tables
+    def put(self, table: str, key: str, item: bytes, takes: int | None, limit: int) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            p = self.prefix
+            (held,) = conn.execute(
+                "SELECT count(*) FROM table_rows WHERE prefix = ? AND name = ? AND key != ?", (p, table, key)
+            ).fetchone()
+            if held >= limit:
+                return False
+            conn.execute("DELETE FROM table_rows WHERE prefix = ? AND name = ? AND key = ?", (p, table, key))
+            conn.execute(
+                "INSERT INTO table_rows (prefix, name, key, item, remaining) VALUES (?, ?, ?, ?, ?)",
+                (p, table, key, item, takes),
+            )
+            return True
 
-        self._write(work)
+        return self._write(work)
 
-    def take_fault(self) -> bytes | None:
-        def peek(conn: sqlite3.Connection) -> bool:
-            return conn.execute("SELECT 1 FROM faults WHERE prefix = ? LIMIT 1", (self.prefix,)).fetchone() is not None
+    def entries(self, table: str) -> list[Entry]:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT key, item, taken, remaining FROM table_rows WHERE prefix = ? AND name = ? ORDER BY n",
+                (self.prefix, table),
+            ).fetchall()
+        )
+        return [(str(k), bytes(item), int(taken), None if left is None else int(left)) for k, item, taken, left in rows]
 
-        if not self._run(peek):  # the common case: a read, no write lock
-            return None
+    def take(self, table: str, key: str | None = None, *, drop_spent: bool = False) -> bytes | None:
+        if key is None:
 
-        return self._write(self._take)
+            def peek(conn: sqlite3.Connection) -> bool:
+                query = "SELECT 1 FROM table_rows WHERE prefix = ? AND name = ? LIMIT 1"
+                return conn.execute(query, (self.prefix, table)).fetchone() is not None
 
-    def _take(self, conn: sqlite3.Connection) -> bytes | None:
+            if not self._run(peek):  # the common case: a read, no write lock
+                return None
+        return self._write(lambda conn: self._take(conn, table, key, drop_spent=drop_spent))
+
+    def _take(self, conn: sqlite3.Connection, table: str, key: str | None, *, drop_spent: bool) -> bytes | None:
+        p = self.prefix
+        if key is None:  # a plain read finds the row (on the create path: finds none, writes nothing)
+            live = "AND (remaining IS NULL OR remaining > 0)"
+            found = conn.execute(
+                f"SELECT n FROM table_rows WHERE prefix = ? AND name = ? {live} ORDER BY n LIMIT 1", (p, table)
+            ).fetchone()
+            if found is None:
+                return None
+            which, args = "n = ?", [found[0]]
+        else:
+            which, args = "prefix = ? AND name = ? AND key = ?", [p, table, key]
         row = conn.execute(
-            "SELECT id, fault, times FROM faults WHERE prefix = ? ORDER BY id LIMIT 1", (self.prefix,)
+            "UPDATE table_rows SET taken = taken + 1, remaining = remaining - 1 "
+            f"WHERE {which} AND (remaining IS NULL OR remaining > 0) RETURNING n, item, remaining",
+            args,
         ).fetchone()
         if row is None:
             return None
-        if row[2] <= 1:
-            conn.execute("DELETE FROM faults WHERE id = ?", (row[0],))
-        else:
-            conn.execute("UPDATE faults SET times = times - 1 WHERE id = ?", (row[0],))
+        if drop_spent and row[2] == 0:
+            conn.execute("DELETE FROM table_rows WHERE n = ?", (row[0],))
         return bytes(row[1])
 
-    def pending_faults(self) -> list[tuple[bytes, int]]:
-        rows = self._run(
-            lambda conn: conn.execute(
-                "SELECT fault, times FROM faults WHERE prefix = ? ORDER BY id", (self.prefix,)
-            ).fetchall()
-        )
-        return [(bytes(fault), int(times)) for fault, times in rows]
-
-    # stubs
-    def add_stub(self, stub_id: str, item: bytes, times: int | None, max_stubs: int) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            p = self.prefix
-            conn.execute("DELETE FROM stubs WHERE prefix = ? AND id = ?", (p, stub_id))
-            (held,) = conn.execute("SELECT count(*) FROM stubs WHERE prefix = ?", (p,)).fetchone()
-            if held >= max_stubs:
-                raise StubLimit(f"at most {max_stubs} stubs may be held; delete some first")
-            conn.execute(
-                "INSERT INTO stubs (prefix, id, item, remaining) VALUES (?, ?, ?, ?)", (p, stub_id, item, times)
-            )
-
-        self._write(work)
-
-    def stubs(self) -> list[tuple[str, bytes, int, int | None]]:
-        rows = self._run(
-            lambda conn: conn.execute(
-                "SELECT id, item, hits, remaining FROM stubs WHERE prefix = ? ORDER BY n DESC", (self.prefix,)
-            ).fetchall()
-        )
-        return [(str(i), bytes(item), int(hits), None if left is None else int(left)) for i, item, hits, left in rows]
-
-    def hit_stub(self, stub_id: str) -> bool:
+    def remove(self, table: str, key: str | None = None) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE stubs SET hits = hits + 1, remaining = remaining - 1 "
-                "WHERE prefix = ? AND id = ? AND (remaining IS NULL OR remaining > 0)",
-                (self.prefix, stub_id),
-            )
-            return cursor.rowcount == 1
+            query = "DELETE FROM table_rows WHERE prefix = ? AND name = ?"
+            if key is None:
+                return conn.execute(query, (self.prefix, table)).rowcount > 0
+            return conn.execute(query + " AND key = ?", (self.prefix, table, key)).rowcount > 0
 
         return self._write(work)
-
-    def delete_stub(self, stub_id: str) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute("DELETE FROM stubs WHERE prefix = ? AND id = ?", (self.prefix, stub_id))
-            return cursor.rowcount == 1
-
-        return self._write(work)
-
-    def clear_stubs(self) -> None:
-        self._write(lambda conn: conn.execute("DELETE FROM stubs WHERE prefix = ?", (self.prefix,)))
 
     # whole store
     def reset(self, counters: tuple[str, ...] = ()) -> None:
@@ -471,8 +448,7 @@ class SQLiteStore(Store):
             p = self.prefix
             conn.execute("DELETE FROM items WHERE prefix = ?", (p,))
             conn.execute("UPDATE logs SET low = seq + 1 WHERE prefix = ?", (p,))
-            conn.execute("DELETE FROM faults WHERE prefix = ?", (p,))
-            conn.execute("DELETE FROM stubs WHERE prefix = ?", (p,))
+            conn.execute("DELETE FROM table_rows WHERE prefix = ?", (p,))
             for name in counters:
                 conn.execute("DELETE FROM counters WHERE prefix = ? AND name = ?", (p, name))
 
