@@ -76,11 +76,9 @@ def test_the_encoder_bench_compares_equal_json() -> None:
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 600
 
-# Other branches are splitting these right now (the guard, the store, the adapters); each entry
-# leaves this list when its split is merged.
+# The adapters are being reworked on another branch; these entries leave the list when that work
+# is merged (the guard and the store, split on their own branches, already meet the limits).
 SIZE_ALLOWLIST = (
-    "mock_server/relay/",
-    "mock_server/store/",
     "mock_server/serving/glue.py",
     "mock_server/web.py",
     "mock_server/mock/app.py",
