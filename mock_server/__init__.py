@@ -6,7 +6,6 @@ every test run of an environment that has the kit) costs nothing until a name is
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports, typed_homes
@@ -53,7 +52,7 @@ if TYPE_CHECKING:
     from .testing.server import MockHandle as MockHandle
     from .testing.server import SoraServer as SoraServer
 
-_HOMES = typed_homes(Path(__file__).read_text(encoding="utf-8"))
+_HOMES = typed_homes(__file__)
 __all__ = sorted(_HOMES)
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals(), __all__)

@@ -28,16 +28,19 @@ def lazy_exports(
     return getattr_, dir_
 
 
-def typed_homes(source: str) -> dict[str, str]:
-    """The public names of a package and their relative home modules, read from its ``if TYPE_CHECKING:`` imports.
+def typed_homes(init_file: str) -> dict[str, str]:
+    """The public names of a package and their relative home modules, read from the ``if TYPE_CHECKING:``
+    imports of its ``__init__.py`` (``init_file``).
 
     The typed import block is then the one list of public names: type checkers read it, and the
     package derives its lazy-import table and ``__all__`` from it.
     """
-    import ast
+    import ast  # pytest has it loaded already; so do the servers, through their frameworks
 
+    with open(init_file, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
     homes: dict[str, str] = {}
-    for node in ast.parse(source).body:
+    for node in tree.body:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
             for child in node.body:
                 if isinstance(child, ast.ImportFrom) and child.level == 1 and child.module:

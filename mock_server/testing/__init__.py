@@ -6,7 +6,6 @@ in every pytest run of an environment that has the kit stays cheap.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports, typed_homes
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from .server import SoraServer as SoraServer
     from .server import build_config as build_config
 
-_HOMES = typed_homes(Path(__file__).read_text(encoding="utf-8"))
+_HOMES = typed_homes(__file__)
 __all__ = sorted(_HOMES)
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals(), __all__)
