@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 
 from schemathesis import Case, Response
 
-from mock_server.contract.spec import EXAMPLE_TASK_ID, EXAMPLE_VIDEO_URL, load_contract
+from mock_server.contract.spec import load_contract
 
 from .verdicts import Kind, Pacer, Tally, classify, install, parse_rate
 
@@ -35,8 +35,8 @@ UNKNOWN_TOKEN_NOTE = (
     "wrong-token checks skipped (export SORA_API_KEY to enforce them)"
 )
 DEFAULT_SEED = 20251125
-VIDEO = EXAMPLE_VIDEO_URL
-TASK = EXAMPLE_TASK_ID
+VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
+TASK = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
 CONTRACT = load_contract()
 AnyCase: TypeAlias = "Case[Any]"
 URL_FIELD, TASK_FIELD = CONTRACT.sources

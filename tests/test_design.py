@@ -33,11 +33,6 @@ def test_the_relay_url_is_written_once_outside_the_relay_package() -> None:
     assert found == ["mock_server/contract/spec.py"]
 
 
-def test_the_example_clip_and_task_are_written_once() -> None:
-    assert _defined_in("javYrU4etHVFDqg8by7mViTWHlMOZy.mp4") == ["mock_server/contract/spec.py"]
-    assert _defined_in('= "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"') == ["mock_server/contract/spec.py"]
-
-
 def test_the_store_unavailable_message_is_written_once() -> None:
     assert _defined_in("state store is unavailable:") == ["mock_server/mock/core.py"]
     assert unavailable_message(StoreUnavailable("redis is down.")) == (

@@ -18,8 +18,6 @@ from .rules import Contract
 
 __all__ = [
     "ENDPOINT_PATH",
-    "EXAMPLE_TASK_ID",
-    "EXAMPLE_VIDEO_URL",
     "RELAY_BASE_URL",
     "load_contract",
     "load_spec",
@@ -31,10 +29,6 @@ __all__ = [
 ENDPOINT_PATH = "/sora/v1/characters"
 RELAY_BASE_URL = "https://api.jxincm.cn"
 """Where the real (paid) relay lives: the live run's default target; the respx router catches calls to it."""
-EXAMPLE_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
-"""The seed spec's example clip: the conforming ``url`` the suites, the live run and the corpus send."""
-EXAMPLE_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
-"""The seed spec's example task id: the conforming ``from_task``."""
 _REFINED = "characters.yaml"
 _VENDORED = "vendor/create-character.openapi.yaml"
 
