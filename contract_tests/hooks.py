@@ -4,7 +4,7 @@ From the checkout, with the server's bearer token in ``SORA_API_KEY``::
 
     SCHEMATHESIS_HOOKS=contract_tests.hooks schemathesis run openapi/characters.yaml --url URL
 
-Importing this module registers the custom checks of :mod:`contract_tests.suite` (one definition,
+Importing this module registers the custom checks of :mod:`contract_tests.checks` (one definition,
 shared with the pytest suites), globally its ``flatmap_body`` generation hook, and its boundary
 cases as explicit examples; the schema the
 CLI loads is then judged as a target with ``SORA_API_KEY`` as its token, in the lenient profile

@@ -1,5 +1,8 @@
 """Budgeted live smoke run of the contract against a real relay (or any server).
 
+The settings live in :mod:`contract_tests.live_settings`, the report (table, JUnit) in
+:mod:`contract_tests.live_report`; their public names stay importable from here.
+
 One billable create (a conforming ``url`` request), fully checked, then one request per broken
 rule, each of which a conforming server rejects with a 4xx JSON answer. Hard caps on creates and
 requests. Throttled and transient answers (:func:`contract_tests.verdicts.classify`) are waited out
@@ -17,30 +20,44 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import secrets
 import sys
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 import httpx
 import jsonschema  # type: ignore[import-untyped]
 
 from mock_server.contract.rules import check_character, check_request, decode_body
-from mock_server.contract.spec import ENDPOINT_PATH, RELAY_BASE_URL, load_contract, load_spec
-from mock_server.errors import ConfigError
+from mock_server.contract.spec import ENDPOINT_PATH, load_contract, load_spec
 from mock_server.mock.faults import DroppedConnection
-from mock_server.relay.budget import Budget, BudgetError
 
+from .live_report import (
+    ANY_TOKEN_NOTE,
+    GUARD_NOTE,
+    NOT_JUDGED,
+    THROTTLED_NOTE,
+    LiveReport,
+    Outcome,
+    accepts_any_token,
+    format_table,
+    write_junit,
+)
+from .live_settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_JUNIT,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_VIDEO_URL,
+    ENV_HELP,
+    EXAMPLE_TASK_ID,
+    LiveSettings,
+    SettingsError,
+)
 from .verdicts import (
     EXIT_NOT_JUDGED,
-    MAX_NOT_JUDGED_SHARE,
     Kind,
     Pacer,
     Sent,
@@ -64,109 +81,6 @@ __all__ = [
     "run",
 ]
 
-DEFAULT_BASE_URL = RELAY_BASE_URL
-DEFAULT_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
-EXAMPLE_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
-DEFAULT_JUNIT = Path("reports/live.xml")
-DEFAULT_MAX_WAIT = 120.0
-NOT_JUDGED = "not judged"
-
-ENV_HELP = """\
-environment:
-  SORA_BASE_URL           server to check (default https://api.jxincm.cn, the paid relay)
-  SORA_API_KEY            bearer token (required; when unset or empty nothing is sent, exit 2)
-  SORA_LIVE_MAX_CREATES   at most this many requests a conforming server answers 200, i.e.
-                          billable creates (default 1; 0 skips the create checks)
-  SORA_LIVE_MAX_REQUESTS  hard cap on requests sent, retries included (default 40)
-  SORA_LIVE_VIDEO_URL     video for the create and for every rejection probe
-                          (default: the seed's example video)
-  SORA_LIVE_TASK_ID       optional task id; when set (and the create budget allows) the
-                          from_task form is also created, counted against SORA_LIVE_MAX_CREATES
-  SORA_LIVE_TIMEOUT       seconds per request (default 60); a slow create is not a failure
-
-cost: a run sends about 15 requests; only the create (plus the task create, when
-SORA_LIVE_TASK_ID is set and SORA_LIVE_MAX_CREATES >= 2) is billable on a conforming server.
-resends: a 429, and a gateway's 502/503 (not the relay's JSON error, or with Retry-After), are
-waited out (Retry-After, at most 10 s, else 0.25 s doubling; --max-wait in total) and sent again,
-at most 5 times. A create is resent only after a 429 or a gateway's 502/503 (it never reached the
-relay, so it cannot have been billed); never after a 504 or a timeout (the relay may have created).
-exit status: 0 when the contract holds, 1 when a check fails, 2 on a configuration error,
-3 when the server cannot be reached (connection refused, DNS or TLS failure): the run stops at
-the first such failure, and nothing is said about the contract; 4 when a probe got no verdict
-(throttled throughout, answered by a guard, a create not resent): the contract was not checked.
-"""
-
-
-ANY_TOKEN_NOTE = (
-    "a random bearer token was accepted (HTTP {status}): this server accepts any token. sora-mock does "
-    "so when started without TOKEN / SORA_MOCK_TOKEN: start it with SORA_MOCK_TOKEN set to SORA_API_KEY's "
-    "value to check auth; a relay that does so breaks the contract"
-)
-"""What the run can know when a random token gets a 2xx: the server takes any token, not why."""
-
-
-class SettingsError(ConfigError, ValueError):
-    """The environment does not describe a run that can start (nothing was sent)."""
-
-
-@dataclass(frozen=True)
-class LiveSettings:
-    """What one live run may do; built from the environment by :meth:`from_env`."""
-
-    api_key: str = field(repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    max_creates: int = 1
-    max_requests: int = 40
-    video_url: str = DEFAULT_VIDEO_URL
-    task_id: str | None = None
-    timeout: float = 60.0
-    max_wait: float = DEFAULT_MAX_WAIT
-    rate: float | None = None
-    """Probes per second at most, set up front (``--rate-limit``); the run also slows down on 429s."""
-
-    @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, *, max_wait: float = DEFAULT_MAX_WAIT, rate: float | None = None
-    ) -> LiveSettings:
-        """Read the ``SORA_*`` variables; :class:`SettingsError` says what is missing or wrong."""
-        env = os.environ if env is None else env
-        key = env.get("SORA_API_KEY", "").strip()
-        if not key:
-            raise SettingsError(
-                "SORA_API_KEY is not set: export the relay's bearer token as SORA_API_KEY; nothing was sent"
-            )
-        base_url = env.get("SORA_BASE_URL", "").strip() or DEFAULT_BASE_URL
-        if not base_url.startswith(("http://", "https://")):
-            raise SettingsError(f"SORA_BASE_URL must be an http(s) URL, got {base_url!r}")
-        if "/sora/v1" in urlsplit(base_url).path:
-            base = base_url[: base_url.index("/sora/v1", base_url.index("//") + 2)]
-            raise SettingsError(
-                f"SORA_BASE_URL is the server's base URL, without the endpoint path: the run adds {ENDPOINT_PATH} "
-                f"itself; use SORA_BASE_URL={base}; nothing was sent"
-            )
-        raw_timeout = env.get("SORA_LIVE_TIMEOUT", "").strip()
-        try:
-            timeout = float(raw_timeout) if raw_timeout else 60.0
-        except ValueError:
-            raise SettingsError(f"SORA_LIVE_TIMEOUT must be a number of seconds, got {raw_timeout!r}") from None
-        if not math.isfinite(timeout) or timeout <= 0:
-            raise SettingsError(f"SORA_LIVE_TIMEOUT must be a positive number of seconds, got {raw_timeout!r}")
-        try:
-            budget = Budget.from_env(env)
-        except BudgetError as exc:
-            raise SettingsError(str(exc)) from None
-        return cls(
-            api_key=key,
-            base_url=base_url.rstrip("/"),
-            max_creates=budget.max_creates,
-            max_requests=budget.max_requests,
-            video_url=env.get("SORA_LIVE_VIDEO_URL", "").strip() or DEFAULT_VIDEO_URL,
-            task_id=env.get("SORA_LIVE_TASK_ID", "").strip() or None,
-            timeout=timeout,
-            max_wait=max_wait,
-            rate=rate,
-        )
-
 
 @dataclass(frozen=True)
 class Probe:
@@ -180,92 +94,6 @@ class Probe:
     """``token`` (Bearer + SORA_API_KEY), ``none``, ``basic`` (another scheme) or ``wrong`` (a random token)."""
     create: bool = False
     """A conforming request with the real token: the server must create (200) and it is billable."""
-
-
-@dataclass
-class Outcome:
-    """What happened to one probe."""
-
-    name: str
-    request: str
-    expected: str
-    got: str = "-"
-    verdict: str = "not run"
-    detail: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.verdict == "FAIL"
-
-    @property
-    def unjudged(self) -> bool:
-        return self.verdict == NOT_JUDGED
-
-
-@dataclass
-class LiveReport:
-    """The whole run: outcomes in order plus what was spent."""
-
-    outcomes: list[Outcome]
-    requests_sent: int = 0
-    creates_sent: int = 0
-    created: int = 0
-    """200 answers received (what a run actually cost on a billing relay)."""
-    waited: float = 0.0
-    unreachable: str | None = None
-    """Why the server could not be reached (the run stopped there), or ``None``."""
-    resent: list[str] = field(default_factory=list)
-    """``"<probe>: <status> (why it could be resent)"``, one per resend."""
-
-    @property
-    def ok(self) -> bool:
-        """Green: reachable, no check failed, and (nearly) every probe judged by the relay itself."""
-        return self.unreachable is None and not self.failed_checks() and self.judged_enough
-
-    def failed_checks(self) -> list[str]:
-        return [outcome.name for outcome in self.outcomes if outcome.failed]
-
-    def not_judged(self) -> list[Outcome]:
-        return [outcome for outcome in self.outcomes if outcome.unjudged]
-
-    @property
-    def judged(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.verdict in ("pass", "FAIL"))
-
-    @property
-    def judged_enough(self) -> bool:
-        missing = len(self.not_judged())
-        return missing <= MAX_NOT_JUDGED_SHARE * (missing + self.judged)
-
-    def not_judged_line(self) -> str:
-        """One line: how many probes got no verdict, why, and what to do."""
-        missing = self.not_judged()
-        guard = sum(1 for outcome in missing if outcome.detail.startswith(_GUARD_NOTE))
-        throttled = sum(1 for outcome in missing if outcome.detail.startswith(_THROTTLED_NOTE))
-        held = len(missing) - guard - throttled
-        why = [
-            f"{count} {text}"
-            for count, text in (
-                (throttled, "throttled throughout"),
-                (guard, "answered by the guard"),
-                (held, "not sent again"),
-            )
-            if count
-        ]
-        advice = []
-        if throttled:
-            advice.append("run it again later or with a larger --max-wait")
-        if guard:
-            advice.append(
-                "the relay itself judged too few: point SORA_BASE_URL at the relay, not the guard "
-                "(the guard answers rule-breaking probes itself, with or without --pass-through)"
-            )
-        if held:
-            advice.append("a create answered 504 (or a timeout) may have been billed: check before running again")
-        return (
-            f"NOT JUDGED: {len(missing)} of {len(missing) + self.judged} probes got no verdict from the relay "
-            f"({', '.join(why)}): the contract was not checked; " + "; ".join(advice)
-        )
 
 
 def _json(body: Mapping[str, Any]) -> bytes:
@@ -328,10 +156,6 @@ _UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProto
 def _why(exc: BaseException) -> str:
     text = " ".join(str(exc).split())[:160]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-_GUARD_NOTE = "answered by the guard"
-_THROTTLED_NOTE = "throttled throughout"
 
 
 class _Runner:
@@ -482,9 +306,9 @@ class _Runner:
 
     def unjudged_detail(self, sent: Sent, billable: bool) -> str:
         if sent.kind is Kind.GUARD:
-            return f"{_GUARD_NOTE} (X-Sora-Guard: {sent.response.headers.get('X-Sora-Guard')}), not the relay"
+            return f"{GUARD_NOTE} (X-Sora-Guard: {sent.response.headers.get('X-Sora-Guard')}), not the relay"
         if sent.kind is Kind.THROTTLED:
-            return f"{_THROTTLED_NOTE}: {len(sent.resends)} resends, {self.report.waited:g} s waited in total"
+            return f"{THROTTLED_NOTE}: {len(sent.resends)} resends, {self.report.waited:g} s waited in total"
         response: httpx.Response = sent.response
         if billable and not cannot_have_billed(response.status_code, response.headers, response.content):
             return f"a create answered {response.status_code} by a gateway may have been billed: not sent again"
@@ -532,83 +356,6 @@ def run(
     with httpx.Client(base_url=settings.base_url, transport=transport, follow_redirects=False) as client:
         runner = _Runner(settings, client, say, sleep)
         return runner.run(plan(settings) if probes is None else probes)
-
-
-def _any_token(outcome: Outcome) -> bool:
-    return outcome.failed and outcome.detail.startswith(ANY_TOKEN_NOTE.split("{", 1)[0])
-
-
-def format_table(report: LiveReport) -> str:
-    """The final table: check, request, expected, got, verdict (+ why)."""
-    header = ("check", "request", "expected", "got", "verdict")
-    rows = [
-        (o.name, o.request, o.expected, o.got, o.verdict + (f": {o.detail}" if o.detail else ""))
-        for o in report.outcomes
-    ]
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
-    lines = []
-    for row in [header, *rows]:
-        lines.append("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
-    lines.insert(1, "  ".join("-" * width for width in widths) + "  " + "-" * 7)
-    if report.unreachable is not None:
-        verdict = "SERVER UNREACHABLE: nothing was checked, the contract is neither kept nor broken"
-    elif report.ok:
-        verdict = "CONTRACT HOLDS"
-    elif not report.failed_checks():
-        verdict = report.not_judged_line()
-    else:
-        verdict = "CONTRACT BROKEN: " + ", ".join(
-            f"{o.name} (the server accepts any bearer token)" if _any_token(o) else o.name
-            for o in report.outcomes
-            if o.failed
-        )
-    summary = (
-        f"requests sent: {report.requests_sent}, conforming creates sent: {report.creates_sent}, "
-        f"200 answers: {report.created}, judged: {report.judged}, not judged: {len(report.not_judged())}, "
-        f"resent: {len(report.resent)}, waited: {report.waited:g} s -> {verdict}"
-    )
-    resends = [f"resent {line}" for line in report.resent]
-    return "\n".join([*lines, "", *resends, summary])
-
-
-def write_junit(report: LiveReport, path: Path, base_url: str) -> None:
-    """A JUnit XML file with one test case per check."""
-    suite = ET.Element(
-        "testsuite",
-        name="sora-live-contract",
-        tests=str(len(report.outcomes)),
-        failures=str(len(report.failed_checks())),
-        skipped=str(sum(1 for o in report.outcomes if o.verdict in ("skipped", "not run"))),
-        errors=str(sum(1 for o in report.outcomes if o.verdict in ("unreachable", NOT_JUDGED))),
-    )
-    props = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("base_url", base_url),
-        ("requests_sent", report.requests_sent),
-        ("creates_sent", report.creates_sent),
-        ("answers_200", report.created),
-        ("judged", report.judged),
-        ("not_judged", len(report.not_judged())),
-        ("resent", len(report.resent)),
-    ):
-        ET.SubElement(props, "property", name=name, value=str(value))
-    if not report.judged_enough:
-        suite.set("tests", str(len(report.outcomes) + 1))
-        suite.set("failures", str(len(report.failed_checks()) + 1))
-        judged = ET.SubElement(suite, "testcase", classname="live", name="enough_was_judged")
-        ET.SubElement(judged, "failure", message=report.not_judged_line()).text = report.not_judged_line()
-    for outcome in report.outcomes:
-        case = ET.SubElement(suite, "testcase", classname="live", name=outcome.name)
-        text = f"request: {outcome.request}\nexpected: {outcome.expected}\ngot: {outcome.got}\n{outcome.detail}"
-        if outcome.failed:
-            ET.SubElement(case, "failure", message=outcome.detail or "failed").text = text
-        elif outcome.verdict in ("unreachable", NOT_JUDGED):
-            ET.SubElement(case, "error", message=f"{outcome.verdict}: {outcome.detail}").text = text
-        elif outcome.verdict in ("skipped", "not run"):
-            ET.SubElement(case, "skipped", message=outcome.detail or outcome.verdict)
-        ET.SubElement(case, "system-out").text = text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -674,7 +421,7 @@ def main(
     print(f"live: JUnit report written to {args.junit}", file=stream)
     if any("refused SORA_API_KEY" in outcome.detail for outcome in report.outcomes):
         print("live: FAILED: the server refused SORA_API_KEY (wrong or expired token)", file=stream)
-    if any(_any_token(outcome) for outcome in report.outcomes):
+    if any(accepts_any_token(outcome) for outcome in report.outcomes):
         print(
             "live: FAILED wrong_token: the server accepts any bearer token. Against `make mock` this is the mock "
             'started without a token: SORA_MOCK_TOKEN="$SORA_API_KEY" make mock checks auth too',

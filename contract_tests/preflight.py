@@ -29,7 +29,7 @@ import requests
 
 from mock_server.contract.spec import ENDPOINT_PATH
 
-from .suite import DEFAULT_SEED, VIDEO, Target
+from .target import DEFAULT_SEED, VIDEO, Target
 from .verdicts import send_until_judged
 
 __all__ = [
@@ -134,53 +134,66 @@ def check_target(target: Target, session: requests.Session | None = None) -> Pro
     if hint is not None:
         return Problem(hint, EXIT_SETUP)
     http = session or requests.Session()
-    url = target.base_url + ENDPOINT_PATH
-    body = {"url": VIDEO, "timestamps": "1,3"}
-
-    def post(token: str) -> requests.Response | Problem:
-        def once() -> requests.Response:
-            return http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=_TIMEOUT)
-
-        try:  # a limiter's 429 or a gateway's hiccup is waited out here too: the setup is judged on a real answer
-            sent = send_until_judged(once, lambda answer: (answer.status_code, answer.headers, answer.content))
-            response: requests.Response = sent.response
-            return response
-        except requests.ConnectionError as exc:
-            why = reachable(target.base_url or "")
-            return _unreachable(target, why or f"the connection failed ({type(exc).__name__})")
-        except requests.Timeout:
-            return _unreachable(target, f"no answer from {url} within {_TIMEOUT[1]:g} s")
-
-    answer = post(target.token)
+    answer = _post_create(http, target, target.token)
     if isinstance(answer, Problem):
         return answer
-    if answer.status_code == 404:
+    problem = _setup_problem(target, answer.status_code)
+    if problem is not None or not target.token_known:
+        return problem
+    wrong = _post_create(http, target, "sk-invalid-" + secrets.token_hex(16))  # never derived from the real token
+    if isinstance(wrong, Problem):
+        return wrong
+    return _any_token_problem(wrong.status_code)
+
+
+def _post_create(http: requests.Session, target: Target, token: str) -> requests.Response | Problem:
+    """A conforming create sent with ``token``, throttled or transient answers waited out; or why it got none."""
+    url = f"{target.base_url}{ENDPOINT_PATH}"
+    body = {"url": VIDEO, "timestamps": "1,3"}
+
+    def once() -> requests.Response:
+        return http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=_TIMEOUT)
+
+    try:  # a limiter's 429 or a gateway's hiccup is waited out here too: the setup is judged on a real answer
+        sent = send_until_judged(once, lambda answer: (answer.status_code, answer.headers, answer.content))
+        response: requests.Response = sent.response
+        return response
+    except requests.ConnectionError as exc:
+        why = reachable(target.base_url or "")
+        return _unreachable(target, why or f"the connection failed ({type(exc).__name__})")
+    except requests.Timeout:
+        return _unreachable(target, f"no answer from {url} within {_TIMEOUT[1]:g} s")
+
+
+def _setup_problem(target: Target, status: int) -> Problem | None:
+    """What a wrong path (404) or a refused token (401/403) on the conforming create says about the setup."""
+    if status == 404:
         return Problem(
-            f"POST {url} answered 404: TARGET must be the base URL the endpoint path is appended to "
-            f"(e.g. http://127.0.0.1:8000), and the server must serve {ENDPOINT_PATH}",
+            f"POST {target.base_url}{ENDPOINT_PATH} answered 404: TARGET must be the base URL the endpoint path is "
+            f"appended to (e.g. http://127.0.0.1:8000), and the server must serve {ENDPOINT_PATH}",
             EXIT_SETUP,
         )
-    if answer.status_code in (401, 403) and not target.token_known:
+    if status in (401, 403) and not target.token_known:
         return Problem(
-            f"the server refused the suite's placeholder token (HTTP {answer.status_code}): it accepts only its "
+            f"the server refused the suite's placeholder token (HTTP {status}): it accepts only its "
             f"own token. Export that token as SORA_API_KEY ({_MOCK_TOKEN_HINT}), or start the mock without one",
             EXIT_SETUP,
         )
-    if answer.status_code in (401, 403):
+    if status in (401, 403):
         return Problem(
-            f"the server refused SORA_API_KEY (HTTP {answer.status_code}): it is not the server's token. Export "
+            f"the server refused SORA_API_KEY (HTTP {status}): it is not the server's token. Export "
             f"the right one ({_MOCK_TOKEN_HINT}), or restart the mock with SORA_MOCK_TOKEN set to SORA_API_KEY",
             EXIT_SETUP,
         )
-    if not target.token_known:
-        return None
-    wrong = post("sk-invalid-" + secrets.token_hex(16))  # never derived from the real token
-    if isinstance(wrong, Problem):
-        return wrong
-    if 200 <= wrong.status_code < 300:
+    return None
+
+
+def _any_token_problem(status: int) -> Problem | None:
+    """A 2xx to a random bearer token while SORA_API_KEY is set: the wrong-token checks cannot pass."""
+    if 200 <= status < 300:
         return Problem(
             f"SORA_API_KEY is set, so the suite checks that other tokens are refused, but the server accepted a "
-            f"random bearer token (HTTP {wrong.status_code}). A mock started without a token accepts any: pin it "
+            f"random bearer token (HTTP {status}). A mock started without a token accepts any: pin it "
             f'(SORA_MOCK_TOKEN="$SORA_API_KEY" make mock), or unset SORA_API_KEY to skip the wrong-token checks. '
             f"A server meant to check tokens breaks the contract here (sora_auth_enforced)",
             EXIT_FAILED,

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["lazy_exports", "typed_homes"]
 
 
 def lazy_exports(
@@ -26,3 +26,23 @@ def lazy_exports(
         return sorted(set(namespace) | set(public))
 
     return getattr_, dir_
+
+
+def typed_homes(init_file: str) -> dict[str, str]:
+    """The public names of a package and their relative home modules, read from the ``if TYPE_CHECKING:``
+    imports of its ``__init__.py`` (``init_file``).
+
+    The typed import block is then the one list of public names: type checkers read it, and the
+    package derives its lazy-import table and ``__all__`` from it.
+    """
+    import ast  # pytest has it loaded already; so do the servers, through their frameworks
+
+    with open(init_file, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    homes: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.body:
+                if isinstance(child, ast.ImportFrom) and child.level == 1 and child.module:
+                    homes.update({alias.asname or alias.name: child.module for alias in child.names})
+    return homes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import subprocess
 import sys
@@ -64,3 +66,81 @@ def test_the_encoder_bench_compares_equal_json() -> None:
         sys.path.remove(str(ROOT / "bench"))
     encoders.same_json()
     assert json.loads(encoders.entry_by_hand())["headers"]["Authorization"] == "[redacted]"
+
+
+MAX_FUNCTION_LINES = 80
+MAX_MODULE_LINES = 600
+
+# The adapters are being reworked on another branch; these entries leave the list when that work
+# is merged (the guard and the store, split on their own branches, already meet the limits).
+SIZE_ALLOWLIST = (
+    "mock_server/serving/glue.py",
+    "mock_server/web.py",
+    "mock_server/mock/app.py",
+    "mock_server/mock/middleware.py",
+    "mock_server/testing/respx_router.py",
+)
+
+
+def _checked_sources() -> list[Path]:
+    return [path for path in SOURCES if not str(path.relative_to(ROOT)).startswith(SIZE_ALLOWLIST)]
+
+
+def _long_functions(path: Path, limit: int) -> list[tuple[str, int, int]]:
+    """(name, first line, length) of every function or method in ``path`` longer than ``limit`` lines."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        (node.name, node.lineno, node.end_lineno - node.lineno + 1)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > limit
+    ]
+
+
+def test_no_function_is_over_80_lines() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line} {name} ({length} lines)"
+        for path in _checked_sources()
+        for name, line, length in _long_functions(path, MAX_FUNCTION_LINES)
+    ]
+    assert found == []
+
+
+def test_no_module_is_over_600_lines() -> None:
+    lines = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines()) for path in _checked_sources()
+    }
+    assert {path: count for path, count in lines.items() if count > MAX_MODULE_LINES} == {}
+
+
+def test_the_size_check_sees_a_long_method(tmp_path: Path) -> None:
+    body = "".join(f"        x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    source = tmp_path / "long.py"
+    source.write_text(
+        f"def short() -> None:\n    pass\n\n\nclass C:\n    def long(self) -> None:\n{body}", encoding="utf-8"
+    )
+    assert _long_functions(source, MAX_FUNCTION_LINES) == [("long", 6, MAX_FUNCTION_LINES + 1)]
+
+
+@pytest.mark.parametrize(("package", "sample"), [("mock_server", "MockConfig"), ("mock_server.testing", "SoraServer")])
+def test_the_public_names_are_listed_once_and_all_importable(package: str, sample: str) -> None:
+    module = importlib.import_module(package)
+    source = Path(module.__file__ or "").read_text(encoding="utf-8")
+    assert source.count(f'"{sample}"') == 0 and source.count(f"{sample} as {sample}") == 1
+    assert len(module.__all__) == len(set(module.__all__)) >= 7
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+    assert set(module.__all__) <= set(dir(module))
+
+
+def test_each_module_sets_all_once() -> None:
+    def sets_all(node: ast.stmt) -> bool:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        return any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets)
+
+    counts = {
+        str(path.relative_to(ROOT)): sum(sets_all(node) for node in ast.parse(path.read_text(encoding="utf-8")).body)
+        for path in SOURCES
+    }
+    assert {path: count for path, count in counts.items() if count > 1} == {}

@@ -110,6 +110,15 @@ def _is_admin_path(path: str) -> bool:
 def admin_blueprint() -> Blueprint:
     """A fresh blueprint (one per app) serving the admin API under :data:`ADMIN_PREFIX`."""
     bp = Blueprint("sora_mock_admin", __name__, url_prefix=ADMIN_PREFIX)
+    _add_gates(bp)
+    _add_state_routes(bp)
+    _add_fault_routes(bp)
+    _add_stub_routes(bp)
+    return bp
+
+
+def _add_gates(bp: Blueprint) -> None:
+    """The checks every request of the app passes before an admin route: the token, then the page origin."""
 
     @bp.before_app_request  # every request of the app: unknown admin paths and wrong methods too
     def require_admin_token() -> Response | None:
@@ -127,6 +136,10 @@ def admin_blueprint() -> Blueprint:
         if not _is_admin_path(request.path) or request.path == ADMIN_PREFIX + "/health":  # readiness tells nothing
             return None
         return refuse_web_pages("The admin API", composition_of(current_app).config.allowed_hosts)
+
+
+def _add_state_routes(bp: Blueprint) -> None:
+    """Health, the journal, the characters, the coverage and the reset."""
 
     @bp.get("/health")
     def health() -> Response:
@@ -155,10 +168,18 @@ def admin_blueprint() -> Blueprint:
         state = _state()
         return _stream(lambda after, limit: state.iter_characters(after, limit, seq=True))
 
+    @bp.get("/coverage")
+    def coverage() -> Response:
+        return _json(_state().coverage())
+
     @bp.post("/reset")
     def reset() -> Response:
         _state().reset()
         return _json({"status": "reset"})
+
+
+def _add_fault_routes(bp: Blueprint) -> None:
+    """List and queue faults."""
 
     @bp.get("/faults")
     def pending() -> Response:
@@ -181,26 +202,16 @@ def admin_blueprint() -> Blueprint:
             return _bad_fault(f"Cannot queue the fault: {exc}.", _param_of(str(exc)))
         return _json({"queued": {"fault": asdict(fault), "times": times}, "pending": state.pending_faults()}, 201)
 
+
+def _add_stub_routes(bp: Blueprint) -> None:
+    """Add, list, delete and clear stubs."""
+
     @bp.post("/stubs")
     def add_stub() -> Response:
-        cap = 2 * MAX_STUB_BYTES  # room for indented JSON; the stored description is held to MAX_STUB_BYTES
-        raw = b""
-        too_big = (request.content_length or 0) > cap
-        if not too_big:
-            request.max_content_length = cap + 1  # its own bound: a 400 naming it, not the endpoint's 413
-            raw = _read_at_most(cap + 1)
-            too_big = len(raw) > cap
-        if too_big:
-            return _bad_stub(StubError(f"a stub may hold at most {MAX_STUB_BYTES} bytes of JSON", "body"))
         try:
-            data = decode_description(raw)
-        except StubError as exc:
-            return _bad_stub(exc)
-        state = _state()
-        contract = composition_of(current_app).contract
-        try:
-            stub = parse_stub(data, contract, stub_id=uuid.uuid4().hex)
-            state.add_stub(stub)
+            data = decode_description(_read_stub_body())
+            stub = parse_stub(data, composition_of(current_app).contract, stub_id=uuid.uuid4().hex)
+            _state().add_stub(stub)
         except StubError as exc:
             return _bad_stub(exc)
         return _json({**stub.to_json(), "hits": 0, "remaining": stub.times}, 201)
@@ -222,11 +233,19 @@ def admin_blueprint() -> Blueprint:
         _state().clear_stubs()
         return _json({"status": "cleared"})
 
-    @bp.get("/coverage")
-    def coverage() -> Response:
-        return _json(_state().coverage())
 
-    return bp
+def _read_stub_body() -> bytes:
+    """The stub description's bytes; :class:`StubError` naming the body when it is over its own bound."""
+    cap = 2 * MAX_STUB_BYTES  # room for indented JSON; the stored description is held to MAX_STUB_BYTES
+    raw = b""
+    too_big = (request.content_length or 0) > cap
+    if not too_big:
+        request.max_content_length = cap + 1  # its own bound: a 400 naming it, not the endpoint's 413
+        raw = _read_at_most(cap + 1)
+        too_big = len(raw) > cap
+    if too_big:
+        raise StubError(f"a stub may hold at most {MAX_STUB_BYTES} bytes of JSON", "body")
+    return raw
 
 
 def _read_at_most(limit: int) -> bytes:

@@ -306,10 +306,7 @@ def serve(
     The admin API lives under /__mock/ (health, requests, characters, reset, faults, stubs,
     coverage) unless --no-admin is given.
     """
-    if token is not None and not token.strip():
-        raise click.BadParameter("must not be empty", param_hint="--token")
-    if admin_token is not None and not admin_token.strip():
-        raise click.BadParameter("must not be empty", param_hint="--admin-token")
+    _require_non_empty(token=token, admin_token=admin_token)
     config = MockConfig(
         token=token,
         seed=seed,
@@ -326,16 +323,8 @@ def serve(
         allowed_hosts=(*allowed_hosts, *_bound_name(host)),
         defects=defects,
     )
-    try:
-        check_shareable(state, workers)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--state") from None
-    _check_store(state, state_prefix)
-    if not no_admin and not is_loopback(host):
-        guarded = "protected by --admin-token" if admin_token else "open to anyone who can reach it (no --admin-token)"
-        click.echo(f"sora-mock: warning: the /__mock/ admin API is served on {host}, {guarded}", err=True)
-    if cors:
-        click.echo(f"sora-mock: CORS on for {', '.join(cors)} (headers a preflight asks for are allowed)", err=True)
+    _check_state_store(state, state_prefix, workers)
+    _warn_what_is_exposed(host, admin=not no_admin, admin_token=admin_token, cors=cors)
     try:
         serve_forever(
             config, host=host, port=port, threads=threads, workers=workers, read_timeout=read_timeout, state=state
@@ -343,6 +332,31 @@ def serve(
     except PortBusyError as exc:
         click.echo(f"sora-mock: error: {exc.strerror}", err=True)
         sys.exit(1)
+
+
+def _require_non_empty(**tokens: str | None) -> None:
+    """A token given on the command line or in the environment must hold something."""
+    for name, value in tokens.items():
+        if value is not None and not value.strip():
+            raise click.BadParameter("must not be empty", param_hint="--" + name.replace("_", "-"))
+
+
+def _check_state_store(state: str | None, state_prefix: str, workers: int) -> None:
+    """The state store can be shared by ``workers`` processes, and it answers."""
+    try:
+        check_shareable(state, workers)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--state") from None
+    _check_store(state, state_prefix)
+
+
+def _warn_what_is_exposed(host: str, *, admin: bool, admin_token: str | None, cors: tuple[str, ...]) -> None:
+    """One line on stderr for an admin API reachable beyond loopback, and one when CORS is on."""
+    if admin and not is_loopback(host):
+        guarded = "protected by --admin-token" if admin_token else "open to anyone who can reach it (no --admin-token)"
+        click.echo(f"sora-mock: warning: the /__mock/ admin API is served on {host}, {guarded}", err=True)
+    if cors:
+        click.echo(f"sora-mock: CORS on for {', '.join(cors)} (headers a preflight asks for are allowed)", err=True)
 
 
 @main.command("defects")

@@ -232,11 +232,6 @@ def serve_app(
     sealed (:meth:`mock_server.store.Store.seal`): every worker's store expects it.
     """
     require("granian", "serve", f"{name} (serving over HTTP)")
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-    from granian.log import LogLevels
-    from granian.server import Server
-
     port = _reserve(host, port)
     connections = connection_limit(_raise_open_files_limit())
     spec = {
@@ -249,11 +244,30 @@ def serve_app(
         "state_identity": state_identity,
     }
     os.environ[ENV_SPEC] = json.dumps(spec)
+    _announce(name, host, port, page)
+    server = _granian_server(host, port, workers=workers, read_timeout=read_timeout, connections=connections)
+    try:
+        server.serve()
+    finally:
+        os.environ.pop(ENV_SPEC, None)
+
+
+def _announce(name: str, host: str, port: int, page: str | None) -> None:
+    """The one ``listening on`` line, with the real port and, when there is one, the page for a browser."""
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     # ``page``: the server's page for a browser (GET /__mock/ui, /__guard/ui), named on the same line
     seen = f"; in a browser: http://{shown}:{port}{page}" if page is not None else ""
     print(f"{name}: listening on http://{shown}:{port}{seen}", file=sys.stderr, flush=True)
-    server = _master_server_class(Server)(
+
+
+def _granian_server(host: str, port: int, *, workers: int, read_timeout: float, connections: int) -> Any:
+    """The granian master that starts ``workers`` RSGI workers, each building :func:`worker_app`."""
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    return _master_server_class(Server)(
         "mock_server.serving.server:worker_app",
         address=host.strip("[]"),
         port=port,
@@ -273,10 +287,6 @@ def serve_app(
         respawn_failed_workers=True,  # a worker that dies (kill -9, OOM) is replaced; the others keep serving
         respawn_interval=0.5,
     )
-    try:
-        server.serve()
-    finally:
-        os.environ.pop(ENV_SPEC, None)
 
 
 def serve(

@@ -8,31 +8,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_exports
+from .._lazy import lazy_exports, typed_homes
 
+# The one list of public names: type checkers read these imports, and the lazy-import table and
+# ``__all__`` are derived from them.
 if TYPE_CHECKING:
-    from .respx_router import RELAY_BASE_URL, SoraRouter, default_base_urls
-    from .server import DEFAULT_TOKEN, MockHandle, SoraServer, build_config
+    from .respx_router import RELAY_BASE_URL as RELAY_BASE_URL
+    from .respx_router import SoraRouter as SoraRouter
+    from .respx_router import default_base_urls as default_base_urls
+    from .server import DEFAULT_TOKEN as DEFAULT_TOKEN
+    from .server import MockHandle as MockHandle
+    from .server import SoraServer as SoraServer
+    from .server import build_config as build_config
 
-_HOMES = {
-    "DEFAULT_TOKEN": "server",
-    "MockHandle": "server",
-    "SoraServer": "server",
-    "build_config": "server",
-    "RELAY_BASE_URL": "respx_router",
-    "SoraRouter": "respx_router",
-    "default_base_urls": "respx_router",
-}
-
-__all__ = [
-    "DEFAULT_TOKEN",
-    "RELAY_BASE_URL",
-    "MockHandle",
-    "SoraRouter",
-    "SoraServer",
-    "build_config",
-    "default_base_urls",
-]
-
+_HOMES = typed_homes(__file__)
+__all__ = sorted(_HOMES)
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals(), __all__)
