@@ -71,20 +71,6 @@ def test_the_encoder_bench_compares_equal_json() -> None:
 MAX_FUNCTION_LINES = 80
 MAX_MODULE_LINES = 600
 
-# The adapters are being reworked on another branch; these entries leave the list when that work
-# is merged (the guard and the store, split on their own branches, already meet the limits).
-SIZE_ALLOWLIST = (
-    "mock_server/serving/glue.py",
-    "mock_server/web.py",
-    "mock_server/mock/app.py",
-    "mock_server/mock/middleware.py",
-    "mock_server/testing/respx_router.py",
-)
-
-
-def _checked_sources() -> list[Path]:
-    return [path for path in SOURCES if not str(path.relative_to(ROOT)).startswith(SIZE_ALLOWLIST)]
-
 
 def _long_functions(path: Path, limit: int) -> list[tuple[str, int, int]]:
     """(name, first line, length) of every function or method in ``path`` longer than ``limit`` lines."""
@@ -101,16 +87,14 @@ def _long_functions(path: Path, limit: int) -> list[tuple[str, int, int]]:
 def test_no_function_is_over_80_lines() -> None:
     found = [
         f"{path.relative_to(ROOT)}:{line} {name} ({length} lines)"
-        for path in _checked_sources()
+        for path in SOURCES
         for name, line, length in _long_functions(path, MAX_FUNCTION_LINES)
     ]
     assert found == []
 
 
 def test_no_module_is_over_600_lines() -> None:
-    lines = {
-        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines()) for path in _checked_sources()
-    }
+    lines = {str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines()) for path in SOURCES}
     assert {path: count for path, count in lines.items() if count > MAX_MODULE_LINES} == {}
 
 
