@@ -33,7 +33,7 @@ HEADERS = (
     ("Accept", "*/*"),
     ("Accept-Encoding", "gzip, deflate"),
     ("Connection", "keep-alive"),
-    ("Authorization", "Bearer sk-test-0123456789abcdef"),
+    ("Authorization", "Bearer sk-test-bench-token"),
     ("Content-Type", "application/json"),
     ("Content-Length", "106"),
 )

@@ -14,7 +14,7 @@ from mock_server.mock.core import Request
 from mock_server.testing import SoraRouter
 
 BODY = json.dumps({"url": "https://example.com/clip.mp4", "timestamps": "1,3"}).encode()
-AUTH = (("Authorization", "Bearer core-token-0123456789"),)
+AUTH = (("Authorization", "Bearer core-token-0123"),)
 
 
 def test_build_gives_an_endpoint_over_the_state_it_opened() -> None:

@@ -22,7 +22,7 @@ from mock_server.mock.fixtures import Case, iter_cases
 from mock_server.mock.state import MockState
 from mock_server.mock.stubs import parse_stub
 
-TOKEN = "core-token-0123456789"
+TOKEN = "core-token-0123"
 CONTRACT = load_contract()
 BODY = {"url": "https://example.com/clip.mp4", "timestamps": "1,3"}
 
@@ -99,7 +99,7 @@ def test_duplicate_keys_are_a_400_naming_the_key() -> None:
     [
         (None, "missing_api_key"),
         ("Basic dXNlcjpwYXNz", "invalid_authorization_scheme"),
-        ("Bearer wrong-token-0123456789", "invalid_api_key"),
+        ("Bearer wrong-token-0123", "invalid_api_key"),
     ],
 )
 def test_auth_refusals_come_before_the_body_with_a_challenge(authorization: str | None, code: str) -> None:
@@ -152,7 +152,7 @@ def test_a_transport_refusal_is_answered_after_auth_and_closes_the_connection(
     answer = point.handle(_refused(refusal))
     assert (answer.status, error_of(answer)["code"], answer.outcome) == (status, code, code)
     assert ("Connection", "close") in answer.headers
-    denied = point.handle(_refused(refusal, token="wrong-token-0123456789"))
+    denied = point.handle(_refused(refusal, token="wrong-token-0123"))
     assert denied.status == 401  # auth is decided first
 
 
@@ -181,7 +181,7 @@ def test_an_unsure_chunked_end_that_does_not_decode_is_malformed_framing() -> No
 def test_a_pending_fault_answers_after_auth_and_rules(fault: Fault, status: int, code: str) -> None:
     point = endpoint(token=TOKEN)
     point.state.push_fault(fault)
-    assert point.handle(post(token="wrong-token-0123456789")).status == 401
+    assert point.handle(post(token="wrong-token-0123")).status == 401
     assert point.handle(post({"url": "x"})).status == 422
     answer = point.handle(post())
     assert (answer.status, error_of(answer)["code"]) == (status, code)
