@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mock_server.contract.rules import EXAMPLE_TASK_ID, EXAMPLE_VIDEO_URL
 from mock_server.contract.spec import ENDPOINT_PATH, RELAY_BASE_URL
 from mock_server.errors import ConfigError
 from mock_server.relay.budget import Budget, BudgetError
@@ -25,8 +26,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = RELAY_BASE_URL
-DEFAULT_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
-EXAMPLE_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
+DEFAULT_VIDEO_URL = EXAMPLE_VIDEO_URL
 DEFAULT_JUNIT = Path("reports/live.xml")
 DEFAULT_MAX_WAIT = 120.0
 

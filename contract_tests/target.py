@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 
 from schemathesis import Case, Response
 
+from mock_server.contract.rules import EXAMPLE_TASK_ID, EXAMPLE_VIDEO_URL
 from mock_server.contract.spec import load_contract
 
 from .verdicts import Kind, Pacer, Tally, classify, install, parse_rate
@@ -35,8 +36,8 @@ UNKNOWN_TOKEN_NOTE = (
     "wrong-token checks skipped (export SORA_API_KEY to enforce them)"
 )
 DEFAULT_SEED = 20251125
-VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
-TASK = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
+VIDEO = EXAMPLE_VIDEO_URL
+TASK = EXAMPLE_TASK_ID
 CONTRACT = load_contract()
 AnyCase: TypeAlias = "Case[Any]"
 URL_FIELD, TASK_FIELD = CONTRACT.sources

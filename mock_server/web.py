@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from typing import IO
 from urllib.parse import parse_qsl
 
-from flask import Response, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .contract.http import (
@@ -28,12 +28,14 @@ from .errors import ContractError
 
 __all__ = [
     "QueryError",
+    "add_serving_headers",
     "error_response",
     "http_error_response",
     "query_arg",
     "read_capped",
     "read_upto",
     "refuse_web_pages",
+    "serving_headers",
     "violation_response",
 ]
 
@@ -173,3 +175,18 @@ def refuse_web_pages(what: str, allowed_hosts: Collection[str] = ()) -> Response
         "a type any web page may send): add -H 'Content-Type: application/json' to curl."
     )
     return error_response(415, message, code="unsupported_media_type", param="Content-Type")
+
+
+_SERVING_HEADERS = "sora_serving_headers"
+
+
+def add_serving_headers(app: Flask, headers: list[tuple[str, str]]) -> None:
+    """Headers the serving glue adds to the answers it writes itself for ``app`` (413, 408, 414, 431, 500)."""
+    app.extensions[_SERVING_HEADERS] = list(headers)
+
+
+def serving_headers(app: object) -> list[tuple[str, str]] | None:
+    """The headers :func:`add_serving_headers` set on ``app``; ``None`` for any other app."""
+    extensions = getattr(app, "extensions", None)
+    found = extensions.get(_SERVING_HEADERS) if isinstance(extensions, dict) else None
+    return found if isinstance(found, list) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,16 +19,12 @@ from flask.testing import FlaskClient
 
 from mock_server import Contract, MockConfig, create_app, load_contract
 
+from .helpers import TOKEN
 from .redis_server import RedisServer
 
 HERMETIC_DROPPED = tuple(name for name in os.environ if name.startswith("SORA_") or name == "SCHEMATHESIS_HOOKS")
 for _name in HERMETIC_DROPPED:
     del os.environ[_name]
-
-TOKEN = "test-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
-TASK = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +69,13 @@ def redis_url(redis_server: RedisServer) -> str:
     """The URL of an empty Redis database."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+def redis_alone(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (so it can be stopped and started)."""
+    server = RedisServer(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()

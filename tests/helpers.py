@@ -24,10 +24,24 @@ from typing import Any
 import pytest
 import requests
 
-__all__ = ["MockProcess", "free_port", "headless_chromium"]
+__all__ = ["AUTH", "ROOT", "TASK", "TOKEN", "VIDEO", "GuardProcess", "MockProcess", "free_port", "headless_chromium"]
 
-CHROMIUM = os.environ.get("SORA_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("SORA_CHROMEDRIVER", "/usr/bin/chromedriver")
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout: README, docs, Makefile, openapi/, fixtures/."""
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+VIDEO = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
+TASK = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
+
+
+def _chromium() -> tuple[str, str]:
+    """Debian's browser and its driver (read when used: ``make test`` drops ``SORA_*`` before tests run)."""
+    return (
+        os.environ.get("SORA_CHROMIUM", "/usr/bin/chromium"),
+        os.environ.get("SORA_CHROMEDRIVER", "/usr/bin/chromedriver"),
+    )
+
 
 _LISTENING = re.compile(r"listening on http://(\S+):(\d+)")
 
@@ -179,8 +193,15 @@ class MockProcess:
             self.proc.stderr.close()
 
 
+class GuardProcess(MockProcess):
+    """``sora-mock guard ARGS --port 0`` in a subprocess, ready once ``/__guard/report`` answers."""
+
+    command = "guard"
+    ready_path = "/__guard/report"
+
+
 def _browser_missing() -> str | None:
-    for path in (CHROMIUM, CHROMEDRIVER):
+    for path in _chromium():
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             return f"{path} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
     try:
@@ -206,7 +227,7 @@ def headless_chromium() -> Iterator[Any]:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = _chromium()[0]
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -216,7 +237,7 @@ def headless_chromium() -> Iterator[Any]:
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(_chromium()[1]), options=options)
     driver.set_page_load_timeout(20)
     driver.set_script_timeout(30)
     try:

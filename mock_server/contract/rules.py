@@ -18,6 +18,8 @@ from typing import Any
 from ..errors import ContractError
 
 __all__ = [
+    "EXAMPLE_TASK_ID",
+    "EXAMPLE_VIDEO_URL",
     "RULE_OUTCOMES",
     "Contract",
     "RuleError",
@@ -31,6 +33,11 @@ __all__ = [
     "error_body",
     "parse_timestamps",
 ]
+
+EXAMPLE_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
+"""The spec's example clip (``url``): what the corpus, the suites and the live run send."""
+EXAMPLE_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
+"""The spec's example ``from_task`` id."""
 
 
 @dataclass(frozen=True)
@@ -254,8 +261,7 @@ def check_request(body: object, contract: Contract) -> Violation | None:
             return _invalid(
                 task_field,
                 "invalid_task_id",
-                f'{task_field} must be a task id like "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"; '
-                f"got {_short(task)}.",
+                f'{task_field} must be a task id like "{EXAMPLE_TASK_ID}"; got {_short(task)}.',
             )
     return None
 

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..contract.rules import EXAMPLE_TASK_ID, EXAMPLE_VIDEO_URL
 from ..contract.spec import ENDPOINT_PATH
 from .compose import composition_of
 from .corpus import CORPUS_FILES, TOKEN_PLACEHOLDER, Case, case, cases_from, fixtures_dir, iter_cases, load
@@ -54,8 +55,8 @@ CORPUS_CLOCK = 1763600000.0
 """The fixed creation time (unix seconds, 2025-11-20T00:53:20Z) of the corpus characters."""
 _CORPUS_TOKEN = "corpus-token"
 _KEPT_RESPONSE_HEADERS = ("Content-Type", "Retry-After", "Allow")
-_VIDEO_URL = "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4"
-_TASK_ID = "video_e50c76ca-21d4-40e9-8485-e4ead2d37133"
+_VIDEO_URL = EXAMPLE_VIDEO_URL
+_TASK_ID = EXAMPLE_TASK_ID
 _AUTH = {"Authorization": f"Bearer {TOKEN_PLACEHOLDER}", "Content-Type": "application/json"}
 
 

@@ -2,7 +2,7 @@
 
 A copy of ``faker.providers.lorem.en_US.Provider.word_list`` (Faker 40, MIT licence), lower-cased,
 ASCII letters only, in its order: a username is read from a digest as an index into this tuple, so
-the list must not change (``tests/test_provider.py`` checks it against Faker). Kept here so that
+the list must not change (``tests/core/test_provider.py`` checks it against Faker). Kept here so that
 serving a character does not need Faker installed.
 """
 

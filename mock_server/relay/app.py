@@ -23,7 +23,7 @@ from ..contract.http import bearer_token, cross_origin, envelope, is_json_type
 from ..contract.rules import Violation
 from ..contract.spec import ENDPOINT_PATH, load_contract
 from ..store import StateLost, Store, StoreUnavailable, open_store
-from ..web import error_response, http_error_response
+from ..web import add_serving_headers, error_response, http_error_response
 from .config import GUARD_HEADER, GUARD_PREFIX, METHOD_OVERRIDE_HEADERS, REPORT_PATH, RESET_PATH, GuardConfig
 from .create import CreateFlow, GuardParts
 from .exchange import Forwarder, Outcome, read_body, tag
@@ -34,9 +34,10 @@ from .paths import forwarded_path, is_under, resolve_path
 from .recorder import AnswerRecorder
 from .upstream import Upstream, _NoAnswer, _TooLarge, _Unreadable, decode_answer
 
-__all__ = ["GuardApp", "create_guard_app"]
+__all__ = ["GuardApp", "create_guard_app", "guard_state_of"]
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_EXTENSION = "sora_guard"
 _NAME = "mock_server.relay.guard"
 """The app's import name, so its logger: the guard logs under the name it always had."""
 
@@ -45,7 +46,7 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     """Build the guard as a Flask app (one store; each forwarded request opens its own upstream connection).
 
     ``store`` defaults to ``open_store(config.state_url, prefix=config.state_prefix)``. Close
-    ``app.extensions["sora_guard"]`` (a :class:`GuardState`) when done with the app.
+    ``guard_state_of(app)`` (a :class:`GuardState`) when done with the app.
     """
     cfg = config or GuardConfig()
     app = Flask(_NAME)
@@ -56,8 +57,8 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     with contextlib.suppress(StoreUnavailable):  # down now (or lost): each create asks again, refused meanwhile
         store.seal()  # the identity of the state this guard budgets on: a loss of it is noticed, never taken as new
     state = GuardState(cfg, store, load_contract(), httpx.create_ssl_context())
-    app.extensions["sora_guard"] = state
-    app.extensions["sora_serving_headers"] = [(GUARD_HEADER, "blocked")]  # the serving glue's own 413, 408, 414, 431
+    app.extensions[_EXTENSION] = state
+    add_serving_headers(app, [(GUARD_HEADER, "blocked")])  # the serving glue's own 413, 408, 414, 431
     upstream = Upstream(cfg, state.verify)
     recorder = AnswerRecorder(Path(cfg.record_dir), upstream.name) if cfg.record_dir else None
     ledger = Ledger(store, cfg.max_creates, app.logger)
@@ -66,6 +67,15 @@ def create_guard_app(config: GuardConfig | None = None, *, store: Store | None =
     GuardApp(app, state, parts).install()
     app.wsgi_app = _always_tagged(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def guard_state_of(app: object) -> GuardState:
+    """The :class:`GuardState` of a guard app made by :func:`create_guard_app`; ``TypeError`` for any other app."""
+    extensions = getattr(app, "extensions", None)
+    found = extensions.get(_EXTENSION) if isinstance(extensions, dict) else None
+    if not isinstance(found, GuardState):
+        raise TypeError(f"{app!r} is not a guard app made by mock_server.relay.guard.create_guard_app")
+    return found
 
 
 class GuardApp:

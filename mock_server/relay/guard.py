@@ -32,7 +32,7 @@ check of an answer), :mod:`.ledger` (budget, counts, findings, the report) and :
 
 from __future__ import annotations
 
-from .app import create_guard_app
+from .app import create_guard_app, guard_state_of
 from .config import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_UPSTREAM,
@@ -60,6 +60,7 @@ __all__ = [
     "GuardState",
     "create_guard_app",
     "guard_report",
+    "guard_state_of",
     "judge_answer",
     "public_url",
     "summary_line",

@@ -31,6 +31,7 @@ from ..errors import ServingError
 from ..extras import require
 from ..mock.config import MockConfig
 from ..store import StoreUnavailable, expect_identity, is_memory_url, open_store, prepare_state_url
+from ..web import serving_headers
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -165,7 +166,7 @@ def worker_app() -> Any:
         threads=spec["threads"],
         endpoint=None if composition is None else composition.endpoint,
         access_log=composition is not None and composition.config.access_log,
-        own_headers=getattr(app, "extensions", {}).get("sora_serving_headers"),  # the guard's X-Sora-Guard
+        own_headers=serving_headers(app),  # the guard's X-Sora-Guard
     )
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from .base import (
     IDENTITY,
-    FaultQueueFull,
     StateLost,
     Store,
     StoreUnavailable,
-    StubLimit,
     check_prefix,
     check_shareable,
     expect_identity,
@@ -27,11 +25,9 @@ from .factory import open_store
 
 __all__ = [
     "IDENTITY",
-    "FaultQueueFull",
     "StateLost",
     "Store",
     "StoreUnavailable",
-    "StubLimit",
     "check_prefix",
     "check_shareable",
     "expect_identity",

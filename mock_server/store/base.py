@@ -44,11 +44,9 @@ __all__ = [
     "IDENTITY",
     "SERIAL",
     "Entry",
-    "FaultQueueFull",
     "StateLost",
     "Store",
     "StoreUnavailable",
-    "StubLimit",
     "check_prefix",
     "check_shareable",
     "expect_identity",
@@ -111,16 +109,6 @@ class StoreUnavailable(StoreError, RuntimeError):
 class StateLost(StoreUnavailable):
     """The store answers, but the state this server knew is gone (its identity marker is missing or
     another one): restarted empty, deleted or replaced. Nothing is trusted until an explicit reset."""
-
-
-class FaultQueueFull(StoreError, ValueError):
-    """Kept so older imports work: the store no longer raises it (a full table is :meth:`Store.put`
-    answering ``False``, and the mock's state answers a full fault queue with a ``FaultError``)."""
-
-
-class StubLimit(StoreError, ValueError):
-    """Kept so older imports work: the store no longer raises it (a full table is :meth:`Store.put`
-    answering ``False``, and the mock's state answers too many stubs with a ``StubError``)."""
 
 
 Entry = tuple[str, bytes, int, int | None]
