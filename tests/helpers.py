@@ -24,7 +24,20 @@ from typing import Any
 import pytest
 import requests
 
-__all__ = ["AUTH", "ROOT", "TASK", "TOKEN", "VIDEO", "GuardProcess", "MockProcess", "free_port", "headless_chromium"]
+__all__ = [
+    "AUTH",
+    "ROOT",
+    "TASK",
+    "TOKEN",
+    "VIDEO",
+    "GuardProcess",
+    "MockProcess",
+    "free_port",
+    "headless_chromium",
+    "mock_journal",
+    "parse_answer",
+    "raw_exchange",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 """The checkout: README, docs, Makefile, openapi/, fixtures/."""
@@ -198,6 +211,33 @@ class GuardProcess(MockProcess):
 
     command = "guard"
     ready_path = "/__guard/report"
+
+
+def mock_journal(server: MockProcess) -> list[dict[str, Any]]:
+    """The served mock's journal (``GET /__mock/requests``), oldest first."""
+    entries: list[dict[str, Any]] = requests.get(server.url("/__mock/requests"), timeout=10).json()
+    return entries
+
+
+def raw_exchange(address: tuple[str, int], data: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send ``data`` as it is on a new connection; every byte received until the server closes (or resets) it."""
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    return answer
+
+
+def parse_answer(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    """An HTTP/1.1 answer's status, headers (names lower-cased) and body, from its bytes."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split(" ")[1]), headers, body
 
 
 def _browser_missing() -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from mock_server.mock.core import Request
 from mock_server.mock.faults import MAX_RETRY_AFTER
 from mock_server.mock.state import MAX_PENDING_FAULTS
 
-from ..helpers import AUTH, VIDEO, MockProcess
+from ..helpers import AUTH, VIDEO, MockProcess, raw_exchange
 
 PATH = "/sora/v1/characters"
 VALID = {"url": VIDEO, "timestamps": "1,3"}
@@ -160,14 +159,7 @@ def test_drop_closes_the_connection_with_no_answer(served: MockProcess) -> None:
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     for _ in range(2):
-        with socket.create_connection((served.host, served.port), timeout=10) as sock:
-            sock.sendall(request)
-            received = b""
-            try:
-                while chunk := sock.recv(65536):
-                    received += chunk
-            except ConnectionResetError:
-                pass
+        received = raw_exchange((served.host, served.port), request)
         assert received == b""  # closed without a status line
     assert session.post(served.url(PATH), json=VALID, headers=AUTH, timeout=10).status_code == 200
     journal = session.get(served.url("/__mock/requests"), timeout=10).json()

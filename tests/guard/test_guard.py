@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request as WzRequest
@@ -26,10 +25,10 @@ from werkzeug.wrappers import Response as WzResponse
 from mock_server.contract.rules import Contract, check_character
 from mock_server.mock.fixtures import case, cases_from, iter_cases
 from mock_server.relay import files as guard_files
-from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app, guard_state_of, judge_answer
+from mock_server.relay.guard import GUARD_HEADER, GuardConfig, judge_answer
 from mock_server.relay.paths import forwarded_path, normalize_path, resolve_path
 
-from ..helpers import TASK, VIDEO, MockProcess
+from ..helpers import TASK, VIDEO, MockProcess, mock_journal
 from ..misbehaving_relay import MisbehavingRelay
 
 PATH = "/sora/v1/characters"
@@ -61,30 +60,19 @@ def defect_upstreams() -> Iterator[Callable[[str], MockProcess]]:
         server.__exit__(None, None, None)
 
 
-def journal(server: MockProcess) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = httpx.get(server.url("/__mock/requests"), timeout=10).json()
-    return entries
-
-
 def push_fault(server: MockProcess, fault: dict[str, Any]) -> None:
     assert httpx.post(server.url("/__mock/faults"), json=fault, timeout=10).status_code == 201
 
 
 @pytest.fixture
-def make_guard(upstream: MockProcess) -> Iterator[Callable[..., FlaskClient]]:
+def make_guard(upstream: MockProcess, guard_client: Callable[..., FlaskClient]) -> Callable[..., FlaskClient]:
     """A guard app's test client; keyword arguments are :class:`GuardConfig` fields (upstream: the mock)."""
-    apps: list[Flask] = []
     httpx.post(upstream.url("/__mock/reset"), timeout=10)
 
     def build(**overrides: Any) -> FlaskClient:
-        overrides.setdefault("upstream", upstream.url(""))
-        app = create_guard_app(GuardConfig(**overrides))
-        apps.append(app)
-        return app.test_client()
+        return guard_client(**{"upstream": upstream.url(""), **overrides})
 
-    yield build
-    for app in apps:
-        guard_state_of(app).close()
+    return build
 
 
 def report(client: FlaskClient) -> dict[str, Any]:
@@ -114,7 +102,7 @@ def test_every_rule_breaking_corpus_request_gets_the_mocks_answer_locally(
         assert answer.get_json() == item.body, item.name  # the very envelope the mock answers
         assert answer.headers[GUARD_HEADER] == "blocked", item.name
         blocked += 1
-    assert journal(upstream) == []  # nothing reached the upstream
+    assert mock_journal(upstream) == []  # nothing reached the upstream
     data = report(guard)
     assert (data["blocked"], data["forwarded"], data["creates"], data["budget_left"]) == (blocked, 0, 0, 10)
     assert blocked >= 20
@@ -130,7 +118,7 @@ def test_conforming_creates_are_forwarded_and_answered_unchanged(
         assert answer.status_code == 200, item.name
         assert answer.headers[GUARD_HEADER] == "forwarded"
         assert check_character(answer.get_json(), contract) == []
-    arrived = journal(upstream)
+    arrived = mock_journal(upstream)
     assert [entry["body"] for entry in arrived] == [item.json_body for item in valid]
     assert all(entry["status"] == 200 for entry in arrived)
     data = report(guard)
@@ -145,7 +133,7 @@ def test_a_token_the_upstream_refuses_is_its_401_passed_through_and_gives_the_cr
     assert answer.status_code == 401
     assert answer.get_json()["error"]["code"] == "invalid_api_key"
     assert answer.headers[GUARD_HEADER] == "forwarded"
-    assert len(journal(upstream)) == 1
+    assert len(mock_journal(upstream)) == 1
     data = report(guard)
     assert (data["forwarded"], data["creates"], data["budget_left"], data["findings"]) == (1, 0, 1, [])
 
@@ -163,7 +151,7 @@ def test_the_budget_holds_exactly_and_reset_starts_a_new_one(
     assert refused.headers[GUARD_HEADER] == "budget"
     assert refused.get_json()["error"]["code"] == "budget_exhausted"
     assert "Retry-After" not in refused.headers  # waiting does not help: only a reset does
-    assert len(journal(upstream)) == 3
+    assert len(mock_journal(upstream)) == 3
     data = report(guard)
     assert (data["creates"], data["budget_left"], data["over_budget"]) == (3, 0, 2)
 
@@ -175,7 +163,7 @@ def test_the_budget_holds_exactly_and_reset_starts_a_new_one(
     data = report(guard)  # ... and the run's counts as they were: 4 billed in all, 2 refused before the reset
     assert (data["creates"], data["forwarded"], data["budget_left"], data["over_budget"]) == (4, 4, 2, 2)
     assert data["resets"] == 1
-    assert len(journal(upstream)) == 4
+    assert len(mock_journal(upstream)) == 4
 
 
 def test_concurrent_clients_never_overspend(make_guard: Callable[..., FlaskClient], upstream: MockProcess) -> None:
@@ -195,13 +183,13 @@ def test_concurrent_clients_never_overspend(make_guard: Callable[..., FlaskClien
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(statuses) == [200] * 5 + [429] * 27
-    assert len(journal(upstream)) == 5
+    assert len(mock_journal(upstream)) == 5
 
 
 def test_a_max_of_zero_forwards_nothing(make_guard: Callable[..., FlaskClient], upstream: MockProcess) -> None:
     guard = make_guard(max_creates=0)
     assert send(guard, VALID).status_code == 429
-    assert journal(upstream) == []
+    assert mock_journal(upstream) == []
 
 
 # --- upstream errors, faults and findings --------------------------------------------------------
@@ -237,7 +225,7 @@ def test_a_timeout_is_504_and_keeps_the_create_counted(
     assert data["findings"][0]["status"] is None
     assert "upstream_timeout" in data["findings"][0]["problems"][0]
     deadline = time.monotonic() + 10  # the late answer upstream was a billed create: counting it was right
-    while not (arrived := journal(upstream)) and time.monotonic() < deadline:
+    while not (arrived := mock_journal(upstream)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [entry["status"] for entry in arrived] == [200]
 
@@ -499,7 +487,7 @@ def test_every_path_that_resolves_to_the_endpoint_is_checked_and_budgeted(
     refused = guard.post("/sora/v1/%2e/characters", json={"url": VIDEO, "timestamps": "0,10"}, headers=AUTH)
     assert (refused.status_code, refused.get_json()["error"]["code"]) == (422, "invalid_timestamps_span")
     assert refused.headers[GUARD_HEADER] == "blocked"
-    arrived = journal(upstream)
+    arrived = mock_journal(upstream)
     assert [(entry["path"], entry["status"]) for entry in arrived] == [(PATH, 200)] * 3
     data = report(guard)
     assert (data["forwarded"], data["creates"], data["over_budget"], data["passed"]) == (3, 3, 3, 0)
@@ -521,7 +509,7 @@ def test_other_methods_and_method_overrides_on_the_endpoint_get_a_local_405(
         answer = guard.post(path, json=VALID, headers={**AUTH, name: "PUT"})
         assert answer.status_code == 405, name
         assert answer.get_json()["error"]["param"] == name
-    assert journal(upstream) == []
+    assert mock_journal(upstream) == []
     same = guard.post(path, json=VALID, headers={**AUTH, "X-HTTP-Method-Override": "post"})
     assert same.status_code == 200  # an override that asks for POST is a POST, checked as one
     assert report(guard)["passed"] == 0
@@ -554,7 +542,7 @@ def test_duplicate_keys_are_refused_locally_with_the_mocks_answer(
     answer = guard.post(PATH, data=raw, headers={**AUTH, "Content-Type": "application/json"})
     assert (answer.status_code, answer.headers[GUARD_HEADER]) == (400, "blocked")
     assert answer.get_json()["error"]["code"] == "duplicate_key"
-    assert journal(upstream) == []
+    assert mock_journal(upstream) == []
     mock = httpx.post(upstream.url(PATH), content=raw, headers={**AUTH, "Content-Type": "application/json"}, timeout=10)
     assert answer.get_json() == mock.json()  # the mock's own envelope
 

@@ -16,7 +16,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +23,7 @@ from click.testing import CliRunner
 
 from mock_server.serving.cli import main
 
-from ..helpers import ROOT, VIDEO, GuardProcess, MockProcess
+from ..helpers import ROOT, VIDEO, GuardProcess, MockProcess, mock_journal
 from ..misbehaving_relay import MisbehavingRelay
 
 PATH = "/sora/v1/characters"
@@ -45,11 +44,6 @@ def upstream() -> Iterator[MockProcess]:
 def fresh_upstream(upstream: MockProcess) -> MockProcess:
     httpx.post(upstream.url("/__mock/reset"), timeout=10)
     return upstream
-
-
-def upstream_journal(server: MockProcess) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = httpx.get(server.url("/__mock/requests"), timeout=10).json()
-    return entries
 
 
 def test_help_explains_every_guard_option() -> None:
@@ -141,7 +135,7 @@ def test_the_docs_two_terminal_example_runs_against_a_local_upstream(
         assert lines.count("422 blocked invalid_timestamps_span") == 4
         assert lines.count("422 blocked conflicting_sources") == 4
         assert lines.count("422 blocked invalid_task_id") == 4
-        arrived = upstream_journal(fresh_upstream)
+        arrived = mock_journal(fresh_upstream)
         assert [entry["status"] for entry in arrived] == [200, 200, 200]  # only conforming creates, three
         assert guard.stop(signal.SIGTERM) == 0
     stderr = "".join(guard.stderr)
@@ -191,7 +185,7 @@ def test_concurrent_clients_cannot_overspend_the_budget(
     assert len(results) == 80
     assert results.count((200, "created")) == 7
     assert results.count((429, "budget_exhausted")) == 73
-    assert len(upstream_journal(fresh_upstream)) == 7
+    assert len(mock_journal(fresh_upstream)) == 7
     assert (report["creates"], report["forwarded"], report["over_budget"], report["budget_left"]) == (7, 7, 73, 0)
 
 
@@ -220,7 +214,7 @@ def test_path_tricks_through_the_real_server_are_the_endpoint(fresh_upstream: Mo
         assert got == [(200, "forwarded"), (200, "forwarded"), (429, "budget")]
         assert _raw_post(guard, "/sora/v1/characters%2F", "PUT") == (405, "blocked")
         assert guard.stop(signal.SIGTERM) == 0
-    assert [(e["path"], e["status"]) for e in upstream_journal(fresh_upstream)] == [(PATH, 200), (PATH, 200)]
+    assert [(e["path"], e["status"]) for e in mock_journal(fresh_upstream)] == [(PATH, 200), (PATH, 200)]
 
 
 def _peak_rss_kib(guard: GuardProcess) -> dict[int, int]:

@@ -15,13 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from mock_server.relay.guard import GUARD_HEADER, GuardConfig, create_guard_app, guard_state_of
+from mock_server.relay.guard import GUARD_HEADER
 from mock_server.relay.paths import loose_path, names_path
 
-from ..helpers import VIDEO, GuardProcess
+from ..helpers import VIDEO, GuardProcess, parse_answer, raw_exchange
 from ..misbehaving_relay import CHARACTER, MisbehavingRelay
 
 PATH = "/sora/v1/characters"
@@ -37,32 +36,11 @@ def relay() -> Iterator[MisbehavingRelay]:
         yield server
 
 
-def raw_exchange(port: int, head: bytes, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+def exchange(port: int, head: bytes, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
     """Send ``head`` (request line and headers, no blank line) and ``body`` as bytes; read the answer to EOF."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
-        length = f"Content-Length: {len(body)}\r\n".encode() if body else b""
-        conn.sendall(head + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + length + b"\r\n" + body)
-        data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
-    top, _, payload = data.partition(b"\r\n\r\n")
-    lines = top.decode("latin-1").split("\r\n")
-    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
-    return int(lines[0].split(" ")[1]), headers, payload
-
-
-@pytest.fixture
-def make_guard() -> Iterator[Callable[..., FlaskClient]]:
-    apps: list[Flask] = []
-
-    def build(**overrides: Any) -> FlaskClient:
-        app = create_guard_app(GuardConfig(**overrides))
-        apps.append(app)
-        return app.test_client()
-
-    yield build
-    for app in apps:
-        guard_state_of(app).close()
+    length = f"Content-Length: {len(body)}\r\n".encode() if body else b""
+    request = head + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + length + b"\r\n" + body
+    return parse_answer(raw_exchange(("127.0.0.1", port), request, timeout=30))
 
 
 # --- item 1: every upstream URL shape ------------------------------------------------------------
@@ -89,9 +67,9 @@ UPSTREAM_SHAPES = [
 
 @pytest.mark.parametrize(("prefix", "path"), UPSTREAM_SHAPES)
 def test_the_path_the_upstream_receives_decides_what_is_budgeted(
-    prefix: str, path: str, relay: MisbehavingRelay, make_guard: Callable[..., FlaskClient]
+    prefix: str, path: str, relay: MisbehavingRelay, guard_client: Callable[..., FlaskClient]
 ) -> None:
-    guard = make_guard(upstream=relay.url + prefix, pass_through=True, max_creates=1)
+    guard = guard_client(upstream=relay.url + prefix, pass_through=True, max_creates=1)
     refused = guard.post(path, json=BROKEN, headers=AUTH)
     assert (refused.status_code, refused.headers[GUARD_HEADER]) == (422, "blocked")
     answers = [guard.post(path, json=VALID, headers=AUTH) for _ in range(3)]
@@ -107,9 +85,9 @@ def test_the_path_the_upstream_receives_decides_what_is_budgeted(
 
 
 def test_a_prefix_that_only_partly_matches_is_not_the_endpoint(
-    relay: MisbehavingRelay, make_guard: Callable[..., FlaskClient]
+    relay: MisbehavingRelay, guard_client: Callable[..., FlaskClient]
 ) -> None:
-    guard = make_guard(upstream=relay.url + "/sor", pass_through=True, max_creates=0)
+    guard = guard_client(upstream=relay.url + "/sor", pass_through=True, max_creates=0)
     answer = guard.post("/a/v1/characters", json=VALID, headers=AUTH)  # the upstream gets /sor/a/v1/characters
     assert (answer.status_code, answer.headers[GUARD_HEADER]) == (200, "passed")
     assert [seen.path for seen in relay.seen] == ["/sor/a/v1/characters"]
@@ -132,9 +110,9 @@ NEAR_ENDPOINT = [
 
 @pytest.mark.parametrize("path", NEAR_ENDPOINT)
 def test_near_endpoint_paths_are_refused_locally_with_pass_through(
-    path: str, relay: MisbehavingRelay, make_guard: Callable[..., FlaskClient]
+    path: str, relay: MisbehavingRelay, guard_client: Callable[..., FlaskClient]
 ) -> None:
-    guard = make_guard(upstream=relay.url, pass_through=True, max_creates=5)
+    guard = guard_client(upstream=relay.url, pass_through=True, max_creates=5)
     for method in ("POST", "PUT", "GET"):
         answer = guard.open(path, method=method, json=VALID, headers=AUTH)
         assert (answer.status_code, answer.headers[GUARD_HEADER]) == (404, "blocked"), method
@@ -144,9 +122,9 @@ def test_near_endpoint_paths_are_refused_locally_with_pass_through(
 
 
 def test_near_endpoint_below_a_prefix_is_refused_and_real_sub_paths_pass(
-    relay: MisbehavingRelay, make_guard: Callable[..., FlaskClient]
+    relay: MisbehavingRelay, guard_client: Callable[..., FlaskClient]
 ) -> None:
-    guard = make_guard(upstream=relay.url + "/sora", pass_through=True)
+    guard = guard_client(upstream=relay.url + "/sora", pass_through=True)
     assert guard.post("/v1/characters.json", json=VALID, headers=AUTH).status_code == 404
     assert relay.seen == []
     for path in ("/v1/characters/ch_1", "/v1/charactersheet", "/v2/characters"):
@@ -167,17 +145,15 @@ def test_raw_utf8_queries_are_served_through_the_real_server(relay: MisbehavingR
     post = b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Type: application/json"
     with GuardProcess(args) as guard:
         for query in (b"x=\xef\xbc\x92", b"\xc3\xa9=\xc3\xa9", b"x=%ff", b"x=\xf0\x9f\x98\x80"):
-            status, headers, payload = raw_exchange(guard.port, b"GET /__guard/report?" + query + b" HTTP/1.1")
+            status, headers, payload = exchange(guard.port, b"GET /__guard/report?" + query + b" HTTP/1.1")
             assert (status, headers.get("x-sora-guard")) == (200, "local"), query
             assert json.loads(payload)["max_creates"] == 1
-            status, headers, payload = raw_exchange(guard.port, b"GET /nothing?" + query + b" HTTP/1.1")
+            status, headers, payload = exchange(guard.port, b"GET /nothing?" + query + b" HTTP/1.1")
             assert (status, headers.get("x-sora-guard")) == (404, "blocked"), query
             assert json.loads(payload)["error"]["code"] == "not_found"
-        status, headers, _ = raw_exchange(
-            guard.port, b"POST /sora/v1/characters?x=\xef\xbc\x92 HTTP/1.1\r\n" + post, body
-        )
+        status, headers, _ = exchange(guard.port, b"POST /sora/v1/characters?x=\xef\xbc\x92 HTTP/1.1\r\n" + post, body)
         assert (status, headers.get("x-sora-guard")) == (200, "forwarded")
-        status, headers, _ = raw_exchange(guard.port, b"POST /sora/v1/characters?x=\xc3\xa9 HTTP/1.1\r\n" + post, body)
+        status, headers, _ = exchange(guard.port, b"POST /sora/v1/characters?x=\xc3\xa9 HTTP/1.1\r\n" + post, body)
         assert (status, headers.get("x-sora-guard")) == (429, "budget")
     assert [seen.path for seen in relay.seen] == ["/sora/v1/characters?x=%EF%BC%92"]  # the query as sent, encoded
 
@@ -188,12 +164,12 @@ def test_raw_utf8_queries_are_served_through_the_real_server(relay: MisbehavingR
 def test_the_serving_layers_own_refusals_carry_the_guard_header(relay: MisbehavingRelay) -> None:
     post = b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Type: application/json"
     with GuardProcess(["--upstream", relay.url]) as guard:
-        status, headers, payload = raw_exchange(
+        status, headers, payload = exchange(
             guard.port, b"POST /sora/v1/characters HTTP/1.1\r\n" + post + b"\r\nContent-Length: 99999999"
         )
         assert (status, headers.get("x-sora-guard")) == (413, "blocked")
         assert json.loads(payload)["error"]["code"] == "request_too_large"
-        status, headers, payload = raw_exchange(guard.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1")
+        status, headers, payload = exchange(guard.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1")
         assert (status, headers.get("x-sora-guard")) == (414, "blocked")
     assert relay.seen == []
 
@@ -211,9 +187,9 @@ class ConnectionListingRelay(MisbehavingRelay):
 
 
 @pytest.mark.parametrize("path", ["/sora/v1/characters", "/elsewhere"])
-def test_headers_named_in_connection_are_dropped_both_ways(path: str, make_guard: Callable[..., FlaskClient]) -> None:
+def test_headers_named_in_connection_are_dropped_both_ways(path: str, guard_client: Callable[..., FlaskClient]) -> None:
     with ConnectionListingRelay("listing") as relay:
-        guard = make_guard(upstream=relay.url, pass_through=True)
+        guard = guard_client(upstream=relay.url, pass_through=True)
         sent = {**AUTH, "Connection": "keep-alive, X-Client-Hop", "X-Client-Hop": "c1", "X-Client-Kept": "k"}
         answer = guard.post(path, json=VALID, headers=sent)
         assert answer.status_code == 200
@@ -263,10 +239,10 @@ def _spellings(token: str) -> list[bytes]:
 
 
 def test_a_recording_is_scrubbed_before_it_is_cut_and_in_every_spelling(
-    make_guard: Callable[..., FlaskClient], tmp_path: Any
+    guard_client: Callable[..., FlaskClient], tmp_path: Any
 ) -> None:
     with EchoingRelay("echo") as relay:
-        guard = make_guard(upstream=relay.url, pass_through=True, record_dir=str(tmp_path))
+        guard = guard_client(upstream=relay.url, pass_through=True, record_dir=str(tmp_path))
         auth = {"Authorization": f"Bearer {SECRET}"}
         for cut_at in (1995, 1999, 2000 - len(SECRET) + 1):
             relay.body = b"a" * cut_at + SECRET.encode() + b" tail"  # the token straddles the 2,000-character cut
@@ -331,9 +307,9 @@ def test_local_answers_never_wait_behind_forwarded_creates() -> None:
 
 
 def test_a_findings_request_summary_is_scrubbed_before_it_is_cut(
-    relay: MisbehavingRelay, make_guard: Callable[..., FlaskClient]
+    relay: MisbehavingRelay, guard_client: Callable[..., FlaskClient]
 ) -> None:
-    guard = make_guard(upstream=relay.url)
+    guard = guard_client(upstream=relay.url)
     relay.behavior = "gzip-lie"  # an unreadable answer: a finding that shows the request
     url = "https://example.com/" + "a" * 170 + SECRET + ".mp4"  # the token straddles the 200-character cut
     answer = guard.post(PATH, json={"url": url, "timestamps": "1,3"}, headers={"Authorization": f"Bearer {SECRET}"})

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ..helpers import MockProcess
+from ..helpers import MockProcess, parse_answer, raw_exchange
 
 PATH = "/sora/v1/characters"
 AUTH = "Authorization: Bearer edge-test\r\n"
@@ -25,18 +25,7 @@ def server() -> Iterator[MockProcess]:
 
 def exchange(server: MockProcess, data: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send raw bytes, read until the server closes (bounded): status, headers, body."""
-    with socket.create_connection((server.host, server.port), timeout=10) as sock:
-        sock.sendall(data)
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except ConnectionResetError:
-            pass
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
-    return int(lines[0].split()[1]), headers, body
+    return parse_answer(raw_exchange((server.host, server.port), data))
 
 
 def chunked(payload: bytes) -> bytes:

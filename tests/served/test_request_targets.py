@@ -8,13 +8,12 @@ client (which hands the app the bytes granian would refuse itself). Never a 500.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 
 import pytest
 from flask.testing import FlaskClient
 
-from ..helpers import MockProcess
+from ..helpers import MockProcess, parse_answer, raw_exchange
 
 WIDE = "２".encode()  # a full-width digit: UTF-8, not Latin-1
 E_ACUTE = "é".encode()
@@ -78,13 +77,9 @@ def served() -> Iterator[MockProcess]:
 
 
 def _raw_get(server: MockProcess, target: bytes) -> tuple[int, bytes]:
-    with socket.create_connection((server.host, server.port), timeout=10) as sock:
-        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), body
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    status, _, body = parse_answer(raw_exchange((server.host, server.port), request))
+    return status, body
 
 
 @pytest.mark.slow
