@@ -4,14 +4,16 @@ A store is a few primitives, the same in every backend, under one key prefix:
 
 - **logs**: named, bounded, append-only lists of opaque byte items (the mock's ``requests`` and
   ``characters``, the guard's ``findings``), each item numbered by a sequence number that only
-  grows, readable in order from any point (``after``) in pages (``limit``);
+  grows, readable in order from any point (``after``) in pages (``limit``): a backend reads one
+  batch (:meth:`Store.read_batch`), :meth:`Store.read` streams them;
 - **counters**: named integers changed atomically, and a reservation (add one if below a limit);
 - **counted tables**: named tables of keyed byte items, oldest first, each with the number of
   times it was taken and how many takes it has left (or no bound); :meth:`Store.take` is the one
   compare-and-take: it decrements and hands out an item only while it has takes left, atomically
   whatever process asks;
 - **the create in one call**: take from a table, or when nothing is there take the next serial
-  and append what it builds (:meth:`Store.take_or_append_new`).
+  and append what it builds (:meth:`Store.take_or_append_new`: written once here from the
+  primitives; SQLite does it in one transaction).
 
 What the tables hold (the mock's fault queue and stubs), and what their limits and orders mean,
 is the caller's (:class:`mock_server.mock.state.MockState`); a store knows no faults and no stubs.
@@ -60,6 +62,8 @@ SERIAL = "serial"
 """The counter behind ids and seeded characters (never cleared by :meth:`Store.reset`)."""
 IDENTITY = "identity"
 """The key (under the prefix) of the identity marker."""
+READ_BATCH = 256
+"""How many items :meth:`Store.read` fetches at a time."""
 
 _expected: dict[tuple[str, str], str] = {}
 """``(url, prefix)`` -> the identity a store opened in this process must find (see :func:`expect_identity`)."""
@@ -179,13 +183,26 @@ class Store(ABC):
     def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
         """Append several ``(log, item)`` pairs at once (one transaction or round trip where the backend can)."""
 
-    @abstractmethod
     def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(seq, item)`` pairs of ``log`` with ``seq > after``, oldest first, at most ``limit``.
 
-        Streams: the backend fetches in batches, never the whole log at once, and never holds a
+        Streams: :meth:`read_batch` at a time, never the whole log at once, and never holding a
         lock that stops appends while the caller consumes the iterator.
         """
+        left = limit
+        while left is None or left > 0:
+            batch = self.read_batch(log, after, READ_BATCH if left is None else min(READ_BATCH, left))
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1][0]
+            if left is not None:
+                left -= len(batch)
+
+    @abstractmethod
+    def read_batch(self, log: str, after: int, count: int) -> list[tuple[int, bytes]]:
+        """At most ``count`` ``(seq, item)`` pairs of ``log`` with ``seq > after``, oldest first (what the
+        log's bounds still keep)."""
 
     # counters
     @abstractmethod
@@ -226,7 +243,6 @@ class Store(ABC):
         """Remove row ``key`` of ``table`` (``None``: every row); whether there was any."""
 
     # the create in one call
-    @abstractmethod
     def take_or_append_new(
         self, table: str | None, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
     ) -> tuple[bytes | None, bytes | None]:
@@ -234,8 +250,15 @@ class Store(ABC):
         the next :data:`SERIAL`, append ``build(serial)`` to ``log`` and the ``(log, item)`` pairs of
         ``also``. Returns ``(taken, None)`` or ``(None, built item)``.
 
-        One transaction where the backend can, so a create costs one store call (``build`` must be
-        quick and must not use the store)."""
+        Here, from the primitives; a backend with transactions does it in one (SQLite), so a create
+        costs one store call (``build`` must be quick and must not use the store)."""
+        if table is not None:
+            taken = self.take(table, drop_spent=True)
+            if taken is not None:
+                return taken, None
+        item = build(self.incr(SERIAL))
+        self.append_many([(log, item), *also])
+        return None, item
 
     # whole store
     @abstractmethod

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterator
 
-from .base import SERIAL, Entry, Store
+from .base import Entry, Store
 
 __all__ = ["MemoryStore"]
-
-_BATCH = 256
 
 
 class _Log:
@@ -81,23 +78,14 @@ class MemoryStore(Store):
             entries.drop_oldest()
         return seq
 
-    def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
-        left = limit
-        while left is None or left > 0:
-            with self._lock:  # a short batch at a time: appends go on while the caller consumes
-                entries = self._logs.get(log)
-                if not entries or not len(entries):
-                    return
-                first = entries.items[entries.head][0]  # sequence numbers in one log are consecutive
-                start = entries.head + max(after - first + 1, 0)
-                count = _BATCH if left is None else min(_BATCH, left)
-                batch = entries.items[start : start + count]
-            if not batch:
-                return
-            yield from batch
-            after = batch[-1][0]
-            if left is not None:
-                left -= len(batch)
+    def read_batch(self, log: str, after: int, count: int) -> list[tuple[int, bytes]]:
+        with self._lock:
+            entries = self._logs.get(log)
+            if not entries or not len(entries):
+                return []
+            first = entries.items[entries.head][0]  # sequence numbers in one log are consecutive
+            start = entries.head + max(after - first + 1, 0)
+            return entries.items[start : start + count]
 
     def incr(self, name: str, delta: int = 1) -> int:
         with self._lock:
@@ -155,17 +143,6 @@ class MemoryStore(Store):
                 rows.clear()
                 return held
             return rows.pop(key, None) is not None
-
-    def take_or_append_new(
-        self, table: str | None, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
-    ) -> tuple[bytes | None, bytes | None]:
-        if table is not None:
-            taken = self.take(table, drop_spent=True)
-            if taken is not None:
-                return taken, None
-        item = build(self.incr(SERIAL))
-        self.append_many([(log, item), *also])
-        return None, item
 
     def reset(self, counters: tuple[str, ...] = ()) -> None:
         with self._lock:

@@ -16,19 +16,18 @@ from __future__ import annotations
 import os
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import _SECRET_NAME, IDENTITY, SERIAL, Entry, Store, StoreUnavailable, safe_url
+from .base import _SECRET_NAME, IDENTITY, Entry, Store, StoreUnavailable, safe_url
 
 __all__ = ["RedisStore"]
 
 _T = TypeVar("_T")
-_BATCH = 256
 _MIN_SECRET = 4  # shorter values are not replaced inside messages (they would mangle the text)
 _MARKER_FIELD = f"\x00{IDENTITY}"
 """The identity marker's field in the counters hash (no counter is named so). Marker and counters are one
@@ -241,24 +240,14 @@ class RedisStore(Store):
 
         return self._run(work)
 
-    def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+    def read_batch(self, log: str, after: int, count: int) -> list[tuple[int, bytes]]:
         key = self._key("log:", log)
-        left = limit
-        while left is None or left > 0:
-            count = _BATCH if left is None else min(_BATCH, left)
-            start = f"{after + 1}-0"
 
-            def fetch(r: redis.Redis, start: str = start, count: int = count) -> Any:
-                return r.xrange(key, start, "+", count=count)
+        def fetch(r: redis.Redis) -> Any:  # the client's stubs allow str and None here: ours has bytes
+            return r.xrange(key, f"{after + 1}-0", "+", count=count)
 
-            entries = self._run(fetch)
-            if not entries:
-                return
-            batch = [(int(entry_id.split(b"-", 1)[0]), fields[b"i"]) for entry_id, fields in entries]
-            yield from batch
-            after = batch[-1][0]
-            if left is not None:
-                left -= len(batch)
+        entries = self._run(fetch)
+        return [(int(entry_id.split(b"-", 1)[0]), fields[b"i"]) for entry_id, fields in entries]
 
     # counters
     def incr(self, name: str, delta: int = 1) -> int:
@@ -300,17 +289,6 @@ class RedisStore(Store):
     def remove(self, table: str, key: str | None = None) -> bool:
         args = ["0", ""] if key is None else ["1", key]
         return bool(self._run(lambda r: self._scripts["remove"](keys=self._table_keys(table), args=args)))
-
-    def take_or_append_new(
-        self, table: str | None, log: str, build: Callable[[int], bytes], also: tuple[tuple[str, bytes], ...] = ()
-    ) -> tuple[bytes | None, bytes | None]:
-        if table is not None:
-            taken = self.take(table, drop_spent=True)
-            if taken is not None:
-                return taken, None
-        item = build(self.incr(SERIAL))
-        self.append_many([(log, item), *also])
-        return None, item
 
     # whole store
     def reset(self, counters: tuple[str, ...] = ()) -> None:

@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .base import SERIAL, Entry, Store, StoreUnavailable
@@ -33,7 +33,6 @@ from .base import SERIAL, Entry, Store, StoreUnavailable
 __all__ = ["SQLiteStore"]
 
 _T = TypeVar("_T")
-_BATCH = 256
 _BUSY_MS = 5000
 _MMAP_BYTES = 64 * 1024 * 1024
 _pid = [os.getpid()]  # this process's id, kept without a system call per use
@@ -309,28 +308,19 @@ class SQLiteStore(Store):
     def append_many(self, items: list[tuple[str, bytes]]) -> list[int]:
         return self._write(lambda conn: self._append_all(conn, items))
 
-    def read(self, log: str, after: int = 0, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
-        left = limit
-        while left is None or left > 0:
-            count = _BATCH if left is None else min(_BATCH, left)
-            query = (self.prefix, log, self.max_items, after, self.max_bytes, self.max_bytes, count)
+    def read_batch(self, log: str, after: int, count: int) -> list[tuple[int, bytes]]:
+        query = (self.prefix, log, self.max_items, after, self.max_bytes, self.max_bytes, count)
 
-            def fetch(conn: sqlite3.Connection, query: tuple[Any, ...] = query) -> list[tuple[int, bytes]]:
-                # Only what the bounds keep: the newest max_items, and the newest max_bytes (at least one).
-                return conn.execute(
-                    "SELECT i.seq, i.item FROM items i JOIN logs l ON l.prefix = i.prefix AND l.name = i.name "
-                    "WHERE i.prefix = ? AND i.name = ? AND i.seq > l.seq - ? AND i.seq > ? "
-                    "AND (? = 0 OR i.start >= l.total - ? OR i.seq = l.seq) ORDER BY i.seq LIMIT ?",
-                    query,
-                ).fetchall()
+        def fetch(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
+            # Only what the bounds keep: the newest max_items, and the newest max_bytes (at least one).
+            return conn.execute(
+                "SELECT i.seq, i.item FROM items i JOIN logs l ON l.prefix = i.prefix AND l.name = i.name "
+                "WHERE i.prefix = ? AND i.name = ? AND i.seq > l.seq - ? AND i.seq > ? "
+                "AND (? = 0 OR i.start >= l.total - ? OR i.seq = l.seq) ORDER BY i.seq LIMIT ?",
+                query,
+            ).fetchall()
 
-            batch = self._run(fetch)
-            if not batch:
-                return
-            yield from batch
-            after = batch[-1][0]
-            if left is not None:
-                left -= len(batch)
+        return self._run(fetch)
 
     # counters
     def incr(self, name: str, delta: int = 1) -> int:
