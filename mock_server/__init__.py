@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     from .mock.stubs import StubError as StubError
     from .mock.stubs import parse_stub as parse_stub
     from .mock.stubs import stub_from_recording as stub_from_recording
-    from .testing.server import MockHandle as MockHandle
-    from .testing.server import SoraServer as SoraServer
+    from .testing.sora_server import MockHandle as MockHandle
+    from .testing.sora_server import SoraServer as SoraServer
 
 _HOMES = typed_homes(__file__)
 __all__ = sorted(_HOMES)

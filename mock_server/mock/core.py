@@ -113,9 +113,9 @@ class DefectPolicy:
     :class:`mock_server.mock.defects.Defects` overrides them for the named defects.
     """
 
-    def overrule_denial(self, denial: Violation | None) -> Violation | None:
+    def overrule_refusal(self, refusal: Violation | None) -> Violation | None:
         """The auth step's verdict (``None``: authorized); a defect may wave a refused request through."""
-        return denial
+        return refusal
 
     def check_request(self, body: object, contract: Contract) -> Violation | None:
         """The request rules' verdict on a decoded body (:func:`~mock_server.contract.rules.check_request`)."""
@@ -221,7 +221,7 @@ class Endpoint:
         matching stub, the created character. The checks come first (no I/O); without a fault
         rate or stubs, a fault or a new character is then one store call."""
         policy = self.policy
-        refusal = policy.overrule_denial(check_bearer(request.header("authorization"), self.config.token))
+        refusal = policy.overrule_refusal(check_bearer(request.header("authorization"), self.config.token))
         if refusal is None:
             refusal = request.refusal
         body: object = None

@@ -5,7 +5,7 @@ Each defect is one realistic bug. ``DEFECTS`` maps its name to a one-line descri
 them; it bends the core at its three named hooks:
 
 - ``check_request`` — request-rule bugs (the rules see a bent contract or a "fixed" body);
-- ``overrule_denial`` — auth bugs (a refused request is waved through);
+- ``overrule_refusal`` — auth bugs (a refused request is waved through);
 - ``bend`` — answer bugs (a created character or an error answer is changed before it is sent).
 """
 
@@ -66,14 +66,14 @@ class Defects(DefectPolicy):
     def __repr__(self) -> str:
         return f"Defects({sorted(self.active)!r})"
 
-    def overrule_denial(self, denial: Violation | None) -> Violation | None:
-        if denial is None:
+    def overrule_refusal(self, refusal: Violation | None) -> Violation | None:
+        if refusal is None:
             return None
         if "skip_auth" in self.active:
             return None
-        if "any_token" in self.active and denial.code == "invalid_api_key":
+        if "any_token" in self.active and refusal.code == "invalid_api_key":
             return None
-        return denial
+        return refusal
 
     def check_request(self, body: object, contract: Contract) -> Violation | None:
         active = self.active

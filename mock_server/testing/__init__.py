@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from .respx_router import RELAY_BASE_URL as RELAY_BASE_URL
     from .respx_router import SoraRouter as SoraRouter
     from .respx_router import default_base_urls as default_base_urls
-    from .server import DEFAULT_TOKEN as DEFAULT_TOKEN
-    from .server import MockHandle as MockHandle
-    from .server import SoraServer as SoraServer
-    from .server import build_config as build_config
+    from .sora_server import DEFAULT_TOKEN as DEFAULT_TOKEN
+    from .sora_server import MockHandle as MockHandle
+    from .sora_server import SoraServer as SoraServer
+    from .sora_server import build_config as build_config
 
 _HOMES = typed_homes(__file__)
 __all__ = sorted(_HOMES)

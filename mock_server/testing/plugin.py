@@ -43,7 +43,7 @@ import pytest
 
 if TYPE_CHECKING:  # keep the plugin cheap to load in every pytest run of the environment
     from .respx_router import SoraRouter
-    from .server import SoraServer
+    from .sora_server import SoraServer
 
 __all__ = [
     "FIXTURE_TOKEN_ENV",
@@ -342,7 +342,7 @@ def sora_server_session(
     sora_server_config: dict[str, Any], sora_server_listen_address: tuple[str, int]
 ) -> Iterator[SoraServer]:
     """The session's HTTP mock, started once; tests should use ``sora_server``."""
-    from .server import SoraServer
+    from .sora_server import SoraServer
 
     host, port = sora_server_listen_address
     with SoraServer(sora_server_config, host=host, port=port) as server:
@@ -357,7 +357,7 @@ def sora_server(sora_server_session: SoraServer, request: pytest.FixtureRequest)
     retry_after=None, times=1)``, ``.drop_next()``, ``.delay_next(ms)``, ``.stub(match, response,
     times)``, ``.stub_from(case_or_recording)``, ``.stubs``, ``.clear_stubs()``, ``.coverage``.
     """
-    from .server import build_config
+    from .sora_server import build_config
 
     settings = _marker_settings(request)
     sora_server_session.reset()
@@ -392,7 +392,7 @@ def sora_respx(
     Works for sync and async httpx clients; other requests raise as not mocked.
     """
     from .respx_router import SoraRouter
-    from .server import build_config
+    from .sora_server import build_config
 
     config = build_config(sora_server_config, **(_marker_settings(request) or {}))
     with SoraRouter(config, base_urls=sora_respx_base_urls) as router:

@@ -26,7 +26,7 @@ from ..mock.app import create_app
 from ..mock.compose import composition_of
 from ..mock.config import MockConfig
 from ..mock.core import Endpoint, Request
-from .server import MockHandle, build_config
+from .sora_server import MockHandle, build_config
 
 __all__ = ["RELAY_BASE_URL", "SoraRouter", "core_answer", "default_base_urls"]
 

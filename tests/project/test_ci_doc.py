@@ -89,23 +89,10 @@ def test_the_job_steps_run_green_against_the_mock_on_127_0_0_1(tmp_path: Path) -
     variables |= {"PORT": str(port), "REPORTS": str(tmp_path / "reports")}
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SORA_") and k not in ("TOKEN", "TARGET", "ARGS")}
     env = clean | variables | {"VENV": sys.prefix, "MAX_EXAMPLES": "10"}
-    script = "set -euo pipefail\n" + "\n".join(steps) + "\n"
-    process = subprocess.Popen(
-        ["bash", "-c", script],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=300)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)  # the mock started in the background
-        process.wait(timeout=30)
-    assert process.returncode == 0, output[-3000:]
+    status, output, group = _run_steps(steps, ROOT, env)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)  # the mock started in the background
+    assert status == 0, output[-3000:]
     assert f"contract: testing POST http://127.0.0.1:{port}/sora/v1/characters" in output
     assert "token: SORA_API_KEY" in output and '"status":"ok"' in output
     report = ET.parse(tmp_path / "reports" / "contract.xml").getroot()
