@@ -57,10 +57,10 @@ typecheck: need-venv ## mypy --strict
 	$(BIN)/mypy
 
 # The tests spend most of their time waiting on servers, throttles and subprocesses, not on a core:
-# two pytest-xdist workers per core (JOBS=0 runs them in one process, as plain pytest does).
-JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
+# two pytest-xdist workers per core, at most 8 (JOBS=0 runs them in one process, as plain pytest does).
+JOBS ?= $(shell n=$$(( $$(nproc 2>/dev/null || echo 1) * 2 )); echo $$(( n > 8 ? 8 : n )))
 
-pytest: need-venv ## the kit's own tests, JOBS workers (default 2 per core; whatever SORA_* variables are exported)
+pytest: need-venv ## the kit's own tests, JOBS workers (default 2 per core, at most 8; whatever SORA_* variables are exported)
 	$(BIN)/python -m pytest -n $(JOBS) --dist load
 
 clean: ## remove build output, reports and tool caches

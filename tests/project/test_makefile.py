@@ -72,6 +72,15 @@ def test_help_lists_every_target_with_one_line() -> None:
     assert make().stdout == done.stdout  # plain `make` is `make help`
 
 
+def test_make_pytest_runs_two_xdist_workers_per_core_at_most_eight_and_jobs_0_runs_one_process() -> None:
+    default = make("-n", "pytest", f"VENV={VENV}")
+    assert default.returncode == 0, default.stderr
+    workers = min(2 * len(os.sched_getaffinity(0)), 8)  # what nproc counts
+    assert f"-m pytest -n {workers} --dist load" in default.stdout
+    serial = make("-n", "pytest", "JOBS=0", f"VENV={VENV}")
+    assert "-m pytest -n 0 " in serial.stdout
+
+
 @pytest.mark.parametrize("target", ["test", "mock", "contract", "live"])
 def test_targets_needing_the_venv_say_run_make_install_first(tmp_path: Path, target: str) -> None:
     done = make(target, f"VENV={tmp_path / 'no-venv'}")
