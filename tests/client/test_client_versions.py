@@ -1,10 +1,10 @@
 """The oldest and the newest versions a client may have of the libraries it shares with the kit.
 
-A client project brings its own Flask, Werkzeug, httpx, respx, pytest and requests; the kit's pins
-(``pyproject.toml``) promise it works with any of them in range. Both ends are installed here, each
-in a fresh venv with the built wheel: every lower bound exactly (``==``), then the newest the index
-offers within the pins. The README's and docs' example tests, and a check of what was installed,
-run in each.
+A client project brings its own Flask, Werkzeug, click, PyYAML, httpx, respx (the kit's base
+dependencies), pytest and requests; the kit's pins (``pyproject.toml``) promise it works with any of
+them in range. Both ends are installed here, each in a fresh venv with the built wheel: every lower
+bound exactly (``==``), then the newest the index offers within the pins. The README's and docs'
+example tests, and a check of what was installed, run in each.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from .test_plugin_readme import STRICT, readme_examples
 
 pytestmark = pytest.mark.slow
 
-BASE = ("flask", "werkzeug", "httpx", "respx")
-"""Client-facing libraries the base install depends on."""
 BROUGHT = ("pytest", "requests")
 """What a client runs the kit's plugin and examples with (pinned in the ``contract`` extra)."""
 
@@ -39,7 +37,13 @@ def pins() -> dict[str, Requirement]:
     contract = {
         Requirement(line).name.lower(): Requirement(line) for line in project["optional-dependencies"]["contract"]
     }
-    return {name: base[name] for name in BASE} | {name: contract[name] for name in BROUGHT}
+    return base | {name: contract[name] for name in BROUGHT}
+
+
+def test_every_base_dependency_has_a_lower_and_an_upper_bound() -> None:
+    for name, requirement in pins().items():
+        operators = sorted(spec.operator for spec in requirement.specifier)
+        assert operators == ["<", ">="], f"{name}: {requirement.specifier} (both ends are installed and tested here)"
 
 
 def lower_bound(requirement: Requirement) -> Version:
