@@ -109,6 +109,23 @@ def test_a_create_appears_within_two_seconds_and_a_refusal_shows_its_rule(page: 
     assert script_errors(page) == []
 
 
+def test_the_journal_keeps_at_most_300_rows_and_goes_on_updating_past_them(page: Any, mock: MockProcess) -> None:
+    with httpx.Client(timeout=10) as session:
+        for n in range(305):  # refusals: journaled like any create, cheap
+            session.post(
+                mock.url(PATH),
+                json={"url": VIDEO, "timestamps": f"{n},{n + 9}"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+    wait_for(lambda: "(300 shown" in text(page, "#journal-count"), timeout=5.0)
+    assert create(mock, {"url": VIDEO, "timestamps": "1,3"}).status_code == 200
+    wait_for(lambda: "character created" in text(page, "#journal"), timeout=3.0)
+    assert "live" in text(page, "#status") and "(300 shown" in text(page, "#journal-count")
+    rows = page.find_elements("css selector", "#journal .row")
+    assert len(rows) == 300
+    assert script_errors(page) == []
+
+
 def test_a_row_opens_to_the_request_and_answer_with_credentials_redacted(page: Any, mock: MockProcess) -> None:
     create(mock, {"from_task": "video_not-a-task", "timestamps": "1,3"}, **{"X-Trace": "trace-7781"})
     wait_for(lambda: "invalid_task_id" in text(page, "#journal"))

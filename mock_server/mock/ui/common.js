@@ -76,6 +76,43 @@ const UI = (() => {
     return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
   }
 
+  // A list fed from a seq-numbered log (the journal, the guard's requests): new rows go on top, under
+  // the list's .head, at most `max` of them stay, and the empty note and the "(N shown, …)" line
+  // follow what is shown. Each row carries its entry's seq in data-seq.
+  function feed(listId, emptyId, countId, max, note) {
+    const list = document.getElementById(listId);
+    const rows = () => [...list.querySelectorAll(":scope > .row")];
+    let lastSeq = 0;
+    function show() {
+      const shown = rows().length;
+      document.getElementById(emptyId).classList.toggle("hidden", shown > 0);
+      setText(countId, shown ? `(${shown} shown, ${note})` : "");
+    }
+    return {
+      // The seq to read after: the newest shown, or 0 after a reset.
+      after: () => lastSeq,
+      add(entries, makeRow) {
+        const head = list.querySelector(".head");
+        for (const entry of entries) {
+          const row = makeRow(entry);
+          row.dataset.seq = String(entry.seq);
+          head.after(row);
+          lastSeq = Math.max(lastSeq, entry.seq);
+        }
+        for (const row of rows().slice(max)) row.remove(); // the oldest beyond max
+        show();
+      },
+      // Drop the rows older than `oldest` (the log's oldest seq still kept); null: the log is empty.
+      keepFrom(oldest) {
+        for (const row of rows()) if (oldest === null || Number(row.dataset.seq) < oldest) row.remove();
+        if (oldest === null) lastSeq = 0;
+      },
+      clear() {
+        this.keepFrom(null);
+      },
+    };
+  }
+
   // A button that asks first: the first click shows "confirm"/"cancel" beside it.
   function confirmButton(button, question, action) {
     const box = el("span", "confirm hidden", el("span", "question", question));
@@ -125,5 +162,5 @@ const UI = (() => {
     return { locked, opened };
   }
 
-  return { el, setText, clear, api, refusal, clock, confirmButton, gate, setToken, hasToken, Unauthorized };
+  return { el, setText, clear, api, refusal, clock, confirmButton, feed, gate, setToken, hasToken, Unauthorized };
 })();

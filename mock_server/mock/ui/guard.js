@@ -4,8 +4,7 @@
   const { el, setText, clear, api, refusal, clock } = UI;
   const POLL_MS = 700;
   const MAX_ROWS = 200;
-  let lastSeq = 0;
-  let shown = 0;
+  const requests = UI.feed("requests", "requests-empty", "requests-count", MAX_ROWS, "newest first; click a row for details");
 
   function describe(entry) {
     const error = entry.error;
@@ -45,27 +44,14 @@
       ),
       el("pre", "", JSON.stringify(entry, null, 2)),
     );
-    row.dataset.seq = String(entry.seq);
     return row;
   }
 
   async function pollRequests() {
-    const answer = await api(`/__guard/requests?after=${lastSeq}&limit=500`);
+    const answer = await api(`/__guard/requests?after=${requests.after()}&limit=500`);
     if (!answer.ok || !answer.data || !Array.isArray(answer.data.requests)) throw new Error(refusal(answer, "requests unreadable"));
     setText("in-flight", String(answer.data.in_flight));
-    const list = document.getElementById("requests");
-    const head = list.querySelector(".head");
-    for (const entry of answer.data.requests) {
-      head.after(requestRow(entry));
-      lastSeq = Math.max(lastSeq, entry.seq);
-      shown += 1;
-    }
-    while (shown > MAX_ROWS) {
-      list.lastElementChild.remove();
-      shown -= 1;
-    }
-    document.getElementById("requests-empty").classList.toggle("hidden", shown > 0);
-    setText("requests-count", shown ? `(${shown} shown, newest first; click a row for details)` : "");
+    requests.add(answer.data.requests, requestRow);
   }
 
   async function pollReport() {

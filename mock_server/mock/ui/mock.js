@@ -12,9 +12,8 @@
     },
     times: 1,
   };
-  let lastSeq = 0;
+  const journal = UI.feed("journal", "journal-empty", "journal-count", MAX_ROWS, "newest first; click a row for the request and answer");
   let timer = null;
-  let shown = 0;
   const gate = UI.gate(start);
 
   function message(id, text, good) {
@@ -83,43 +82,16 @@
       el("strong", "", "Answer (as journaled)"),
       el("pre", "", JSON.stringify(answer, null, 2)),
     );
-    row.dataset.seq = String(entry.seq);
     return row;
-  }
-
-  function clearJournal() {
-    const list = document.getElementById("journal");
-    for (const row of [...list.querySelectorAll(".row")]) row.remove();
-    shown = 0;
-    lastSeq = 0;
   }
 
   async function pollJournal() {
     // The oldest entry still kept: rows older than it were reset away (or aged out of the journal).
     const oldest = await api("/__mock/requests?limit=1");
-    const list = document.getElementById("journal");
-    const first = Array.isArray(oldest.data) && oldest.data.length ? oldest.data[0].seq : null;
-    for (const row of [...list.querySelectorAll(".row")]) {
-      if (first === null || Number(row.dataset.seq) < first) {
-        row.remove();
-        shown -= 1;
-      }
-    }
-    if (first === null) lastSeq = 0;
-    const answer = await api(`/__mock/requests?after=${lastSeq}&limit=500`);
+    journal.keepFrom(Array.isArray(oldest.data) && oldest.data.length ? oldest.data[0].seq : null);
+    const answer = await api(`/__mock/requests?after=${journal.after()}&limit=500`);
     if (!answer.ok || !Array.isArray(answer.data)) throw new Error(refusal(answer, "journal unreadable"));
-    const head = list.querySelector(".head");
-    for (const entry of answer.data) {
-      head.after(journalRow(entry));
-      lastSeq = Math.max(lastSeq, entry.seq);
-      shown += 1;
-    }
-    while (shown > MAX_ROWS) {
-      list.lastElementChild.remove();
-      shown -= 1;
-    }
-    document.getElementById("journal-empty").classList.toggle("hidden", shown > 0);
-    setText("journal-count", shown ? `(${shown} shown, newest first; click a row for the request and answer)` : "");
+    journal.add(answer.data, journalRow);
   }
 
   // ---- coverage
@@ -255,7 +227,7 @@
 
   function start() {
     clearTimeout(timer);
-    clearJournal();
+    journal.clear();
     tick();
   }
 
