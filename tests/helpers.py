@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 __all__ = [
     "AUTH",
@@ -37,6 +38,7 @@ __all__ = [
     "mock_journal",
     "parse_answer",
     "raw_exchange",
+    "serve_wsgi",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -238,6 +240,27 @@ def parse_answer(answer: bytes) -> tuple[int, dict[str, str], bytes]:
     lines = head.decode("latin-1").split("\r\n")
     headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
     return int(lines[0].split(" ")[1]), headers, body
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log(self, type: str, message: str, *args: Any) -> None:
+        """No line per request."""
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Serve a WSGI ``app`` with werkzeug's threaded server on a free 127.0.0.1 port; yield its base URL.
+
+    The server is always stopped, its thread joined."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def _browser_missing() -> str | None:

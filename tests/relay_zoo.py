@@ -1,7 +1,7 @@
 """The zoo: healthy relay stand-ins that differ where the contract is open or infrastructure interferes.
 
 Each member is the mock (``create_app``, optionally with defects) wrapped in small WSGI layers, served
-by werkzeug's threaded server on a free 127.0.0.1 port (:func:`serve`). The layers:
+by werkzeug's threaded server on a free 127.0.0.1 port (:func:`tests.helpers.serve_wsgi`). The layers:
 
 - readings of the open source fields: :func:`python_lenient` (``null``, ``""``, blank, ``{}``, ``[]``
   are "not given", values trimmed, ``timestamps`` numbers read like ``float``) and :func:`js_lenient`
@@ -20,17 +20,14 @@ Everything counts the creates the relay answered 200 (:attr:`Relay.creates`).
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import io
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from mock_server import MockConfig, create_app
 
@@ -45,7 +42,6 @@ __all__ = [
     "limiter",
     "python_lenient",
     "relay",
-    "serve",
     "slow_creates",
     "strict_422",
 ]
@@ -289,22 +285,3 @@ def relay(quirk: str, defects: tuple[str, ...] = (), *, layer: Callable[[Wsgi], 
     inner = _counting(create_app(MockConfig(token=TOKEN, defects=defects)), creates)
     app = _recording((layer or QUIRKS[quirk])(inner), statuses)
     return Relay(quirk, app, creates, statuses)
-
-
-class _Quiet(WSGIRequestHandler):
-    def log(self, type: str, message: str, *args: Any) -> None:
-        """No line per request."""
-
-
-@contextlib.contextmanager
-def serve(app: Wsgi) -> Iterator[str]:
-    """Serve ``app`` with werkzeug's threaded server on a free 127.0.0.1 port; yield its base URL; always stop."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request as WzRequest
 from werkzeug.wrappers import Response as WzResponse
 
@@ -28,7 +27,7 @@ from mock_server.relay import files as guard_files
 from mock_server.relay.guard import GUARD_HEADER, GuardConfig, judge_answer
 from mock_server.relay.paths import forwarded_path, normalize_path, resolve_path
 
-from ..helpers import TASK, VIDEO, MockProcess, mock_journal
+from ..helpers import TASK, VIDEO, MockProcess, mock_journal, serve_wsgi
 from ..misbehaving_relay import MisbehavingRelay
 
 PATH = "/sora/v1/characters"
@@ -335,7 +334,7 @@ def test_other_paths_are_404_unless_pass_through(make_guard: Callable[..., Flask
 
 
 class EchoUpstream:
-    """A werkzeug server on 127.0.0.1 that records each request's raw bytes and answers a fixed, gzipped body."""
+    """A WSGI upstream that records each request's headers and raw body and answers a fixed, gzipped body."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[dict[str, str], bytes]] = []
@@ -350,31 +349,26 @@ class EchoUpstream:
                 headers={"Content-Type": "application/json", "Content-Encoding": "gzip", "X-Upstream": "yes"},
             )
 
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
+        self.app = app
 
 
 @pytest.fixture
-def echo() -> Iterator[EchoUpstream]:
-    server = EchoUpstream()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-    server.thread.join(timeout=10)
+def echo() -> Iterator[tuple[EchoUpstream, str]]:
+    """The echo upstream, served on 127.0.0.1, and its URL."""
+    upstream = EchoUpstream()
+    with serve_wsgi(upstream.app) as url:
+        yield upstream, url
 
 
 def test_requests_go_upstream_byte_for_byte_and_answers_come_back_unchanged(
-    make_guard: Callable[..., FlaskClient], echo: EchoUpstream
+    make_guard: Callable[..., FlaskClient], echo: tuple[EchoUpstream, str]
 ) -> None:
-    guard = make_guard(upstream=echo.url())
+    upstream, url = echo
+    guard = make_guard(upstream=url)
     raw = '{ "timestamps" : "1,3",\n  "url": "https://example.com/角色.mp4", "note": 1.50 }'.encode()
     headers = {**AUTH, "Content-Type": "application/json", "X-Trace": "t-1", "Connection": "keep-alive, X-Drop"}
     answer = guard.post(PATH, data=raw, headers={**headers, "X-Drop": "hop", "Keep-Alive": "5"})
-    sent_headers, sent_body = echo.seen[0]
+    sent_headers, sent_body = upstream.seen[0]
     assert sent_body == raw
     assert sent_headers["Authorization"] == AUTH["Authorization"]
     assert sent_headers["X-Trace"] == "t-1"

@@ -6,15 +6,13 @@ Without selenium or Debian's chromium / chromium-driver: a failure in CI, a skip
 
 from __future__ import annotations
 
-import http.server
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from ..helpers import MockProcess, headless_chromium
+from ..helpers import MockProcess, headless_chromium, serve_wsgi
 
 PAGE = b"<!doctype html><title>sora client</title><p>a browser client of the mock</p>"
 
@@ -38,30 +36,16 @@ fetch(url, {
 pytestmark = pytest.mark.slow
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test reads what the page reports, not the access log."""
+def _page(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(PAGE)))])
+    return [PAGE]
 
 
 @pytest.fixture
 def page_origin() -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of a server holding the client's page, on another port than the mock."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_wsgi(_page) as url:
+        yield url
 
 
 @pytest.fixture

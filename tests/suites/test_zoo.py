@@ -35,8 +35,8 @@ from contract_tests.verdicts import (
 )
 from mock_server.mock.defects import DEFECTS
 
-from ..helpers import ROOT
-from ..relay_zoo import TOKEN, ZOO, gateway, guard_like, limiter, relay, serve
+from ..helpers import ROOT, serve_wsgi
+from ..relay_zoo import TOKEN, ZOO, gateway, guard_like, limiter, relay
 
 HTML = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
 ENVELOPE = b'{"error": {"message": "down", "type": "server_error", "param": null, "code": null}}'
@@ -116,7 +116,7 @@ def test_a_5xx_that_persists_on_resend_is_judged_and_a_429_throughout_is_not() -
 @pytest.mark.parametrize("quirk", ZOO)
 def test_every_healthy_relay_of_the_zoo_is_green_in_both_runs_within_the_budget(quirk: str) -> None:
     member = relay(quirk)
-    with serve(member.app) as url:
+    with serve_wsgi(member.app) as url:
         suite = run_suite(Target(token=TOKEN, base_url=url, strict=False), max_examples=6)
         quirks = {status for status in member.statuses if status in (429, 502, 503)}
         assert quirks or quirk in ("python-lenient", "js-lenient", "strict-422", "slow-creates")
@@ -170,7 +170,7 @@ def test_the_open_values_are_exactly_the_falsy_ones_and_the_rules_stay_strict() 
 def _behind(layer: Callable[[Any], Any]) -> Callable[[str, tuple[str, ...]], contextlib.AbstractContextManager[str]]:
     @contextlib.contextmanager
     def serving(token: str, defects: tuple[str, ...]) -> Iterator[str]:
-        with serve(relay("", defects, layer=layer).app) as url:
+        with serve_wsgi(relay("", defects, layer=layer).app) as url:
             yield url
 
     return serving
@@ -233,7 +233,7 @@ def test_a_run_throttled_throughout_is_not_green_and_says_why_in_one_line(
 
 def test_through_a_guard_the_live_run_and_the_suite_count_the_guards_answers_and_are_not_green() -> None:
     member = relay("", layer=guard_like)
-    with serve(member.app) as url:
+    with serve_wsgi(member.app) as url:
         live = run(LiveSettings(api_key=TOKEN, base_url=url, timeout=10), echo=_quiet)
         suite = run_suite(Target(token=TOKEN, base_url=url, strict=False), max_examples=0)
     assert not live.ok and not live.failed_checks() and len(live.not_judged()) >= 10
@@ -247,7 +247,7 @@ def test_a_create_is_resent_only_after_an_answer_that_cannot_have_billed_it() ->
     """A 429 or a gateway's 503 before the create: resent, said so, one create. A 504: never resent."""
     for layer, resent in ((lambda app: limiter(app, 2, 2, None), True), (lambda app: gateway(app, 4, 503), True)):
         member = relay("", layer=layer)
-        with serve(member.app) as url:
+        with serve_wsgi(member.app) as url:
             live = run(LiveSettings(api_key=TOKEN, base_url=url, timeout=10), echo=_quiet)
         assert live.ok and live.created == 1 and len(member.creates) == 1, live.outcomes
         assert any(line.startswith("create_url: after") for line in live.resent) is resent
@@ -291,7 +291,7 @@ def _make_contract(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_make_contract_is_green_behind_a_limiter_and_exits_4_when_throttled_throughout(tmp_path: Path) -> None:
-    with serve(relay("", layer=lambda app: limiter(app, 30, 5, None)).app) as url:
+    with serve_wsgi(relay("", layer=lambda app: limiter(app, 30, 5, None)).app) as url:
         done = _make_contract(url)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "requests judged" in done.stdout and "resent" in done.stdout
@@ -306,7 +306,7 @@ def test_make_contract_is_green_behind_a_limiter_and_exits_4_when_throttled_thro
         return relay("strict-422").app(environ, start_response)  # type: ignore[no-any-return]
 
     junit = tmp_path / "contract.xml"
-    with serve(tight) as url:
+    with serve_wsgi(tight) as url:
         done = _make_contract(url, "-k", "url_1_3 or enough", f"--junitxml={junit}")
     assert done.returncode == EXIT_NOT_JUDGED, done.stdout[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith("contract: NOT JUDGED")]
@@ -364,10 +364,10 @@ def test_through_the_kits_own_guard_the_live_run_says_the_relay_judged_too_few(t
     from mock_server.relay.guard import GuardConfig, create_guard_app, guard_state_of
 
     member = relay("strict-422")
-    with serve(member.app) as upstream:
+    with serve_wsgi(member.app) as upstream:
         guard = create_guard_app(GuardConfig(upstream=upstream, max_creates=5))
         try:
-            with serve(guard) as url:
+            with serve_wsgi(guard) as url:
                 out = io.StringIO()
                 env = {"SORA_API_KEY": TOKEN, "SORA_BASE_URL": url}
                 code = main(["--junit", str(tmp_path / "live.xml"), "--max-wait", "0"], env=env, out=out)
