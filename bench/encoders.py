@@ -20,9 +20,10 @@ try:
 except ImportError:  # pragma: no cover - the message is the point
     sys.exit("bench/encoders.py needs orjson: pip install orjson (make install brings it)")
 
+from mock_server.contract.rules import EXAMPLE_VIDEO_URL
 from mock_server.contract.spec import ENDPOINT_PATH
 from mock_server.mock import journal
-from mock_server.mock.provider import PERMALINK_PREFIX, _seeded_parts, id_key, seeded_character_json
+from mock_server.mock.provider import PERMALINK_PREFIX, _seeded_parts, id_key, seeded_character, seeded_character_json
 
 SEED = 7
 KEY = id_key(SEED)
@@ -37,7 +38,7 @@ HEADERS = (
     ("Content-Type", "application/json"),
     ("Content-Length", "106"),
 )
-RAW = b'{"url": "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4", "timestamps": "1,3"}'
+RAW = json.dumps({"url": EXAMPLE_VIDEO_URL, "timestamps": "1,3"}).encode()
 BODY = json.loads(RAW)
 REDACTED_HEADERS = journal.redact_headers(journal.titled(HEADERS))
 HEADERS_JSON = journal.dumps(REDACTED_HEADERS)
@@ -51,30 +52,25 @@ def entry_by_hand() -> bytes:
     )
 
 
-def entry_orjson_cached_headers() -> bytes:
+def _entry_orjson(headers: object) -> bytes:
     entry = {
         "time": NOW,
         "method": "POST",
         "path": ENDPOINT_PATH,
         "status": 200,
         "outcome": "created",
-        "headers": HEADERS_FRAGMENT,
+        "headers": headers,
         "body": BODY,
     }
     return orjson.dumps(entry)
+
+
+def entry_orjson_cached_headers() -> bytes:
+    return _entry_orjson(HEADERS_FRAGMENT)
 
 
 def entry_orjson_everything() -> bytes:
-    entry = {
-        "time": NOW,
-        "method": "POST",
-        "path": ENDPOINT_PATH,
-        "status": 200,
-        "outcome": "created",
-        "headers": journal.redact_headers(journal.titled(HEADERS)),
-        "body": BODY,
-    }
-    return orjson.dumps(entry)
+    return _entry_orjson(journal.redact_headers(journal.titled(HEADERS)))
 
 
 PARTS = _seeded_parts(SEED, 42, NOW, KEY)
@@ -105,15 +101,7 @@ def character_whole_by_hand() -> bytes:
 
 
 def character_whole_orjson() -> bytes:
-    character_id, username, picture = _seeded_parts(SEED, 42, NOW, KEY)
-    return orjson.dumps(
-        {
-            "id": character_id,
-            "username": username,
-            "permalink": PERMALINK_PREFIX + username,
-            "profile_picture_url": picture,
-        }
-    )
+    return orjson.dumps(seeded_character(SEED, 42, NOW, key=KEY))
 
 
 GROUPS: dict[str, list[tuple[str, Callable[[], bytes]]]] = {

@@ -30,10 +30,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mock_server.contract.rules import EXAMPLE_VIDEO_URL
+
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "create.lua"
 PATH = "/sora/v1/characters"
-BODY = b'{"url": "https://filesystem.site/cdn/20251030/javYrU4etHVFDqg8by7mViTWHlMOZy.mp4", "timestamps": "1,3"}'
+BODY = json.dumps({"url": EXAMPLE_VIDEO_URL, "timestamps": "1,3"}).encode()  # the bytes bench/create.lua sends
 HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer bench-token"}
 
 
