@@ -55,8 +55,6 @@ CORPUS_CLOCK = 1763600000.0
 """The fixed creation time (unix seconds, 2025-11-20T00:53:20Z) of the corpus characters."""
 _CORPUS_TOKEN = "corpus-token"
 _KEPT_RESPONSE_HEADERS = ("Content-Type", "Retry-After", "Allow")
-_VIDEO_URL = EXAMPLE_VIDEO_URL
-_TASK_ID = EXAMPLE_TASK_ID
 _AUTH = {"Authorization": f"Bearer {TOKEN_PLACEHOLDER}", "Content-Type": "application/json"}
 
 
@@ -81,25 +79,27 @@ def _raw(name: str, description: str, key: str, value: Any) -> dict[str, Any]:
 
 def _valid_specs() -> list[dict[str, Any]]:
     return [
-        _post("url-form", "A video URL and a 2 s window.", {"url": _VIDEO_URL, "timestamps": "1,3"}),
-        _post("task-form", "A generated task id instead of a URL.", {"from_task": _TASK_ID, "timestamps": "1,3"}),
-        _post("span-minimum", "The shortest window allowed: 1 s.", {"url": _VIDEO_URL, "timestamps": "0,1"}),
-        _post("span-maximum", "The longest window allowed: 3 s.", {"url": _VIDEO_URL, "timestamps": "2,5"}),
+        _post("url-form", "A video URL and a 2 s window.", {"url": EXAMPLE_VIDEO_URL, "timestamps": "1,3"}),
+        _post(
+            "task-form", "A generated task id instead of a URL.", {"from_task": EXAMPLE_TASK_ID, "timestamps": "1,3"}
+        ),
+        _post("span-minimum", "The shortest window allowed: 1 s.", {"url": EXAMPLE_VIDEO_URL, "timestamps": "0,1"}),
+        _post("span-maximum", "The longest window allowed: 3 s.", {"url": EXAMPLE_VIDEO_URL, "timestamps": "2,5"}),
         _post(
             "with-model",
             "A model name, as some relays take it: the seed defines no model, so it is ignored like any unknown field.",
-            {"url": _VIDEO_URL, "timestamps": "1,3", "model": "sora-2-character"},
+            {"url": EXAMPLE_VIDEO_URL, "timestamps": "1,3", "model": "sora-2-character"},
         ),
         _post(
             "unknown-field-ignored",
             "Fields the contract does not define are ignored.",
-            {"from_task": _TASK_ID, "timestamps": "1,2", "note": "ignored"},
+            {"from_task": EXAMPLE_TASK_ID, "timestamps": "1,2", "note": "ignored"},
         ),
     ]
 
 
 def _invalid_specs() -> list[dict[str, Any]]:
-    url = {"url": _VIDEO_URL}
+    url = {"url": EXAMPLE_VIDEO_URL}
     return [
         _post("span-too-wide", "A 4 s window (at most 3 s).", {**url, "timestamps": "1,5"}),
         _post("span-too-short", "A 0.5 s window (at least 1 s).", {**url, "timestamps": "1,1.5"}),
@@ -110,10 +110,12 @@ def _invalid_specs() -> list[dict[str, Any]]:
         _post("timestamps-not-string", "A number instead of a string.", {**url, "timestamps": 13}),
         _post("timestamps-null", "null is a wrong type.", {**url, "timestamps": None}),
         _post("timestamps-missing", "timestamps is required.", {**url}),
-        _post("both-sources", "url and from_task together.", {**url, "from_task": _TASK_ID, "timestamps": "1,3"}),
+        _post(
+            "both-sources", "url and from_task together.", {**url, "from_task": EXAMPLE_TASK_ID, "timestamps": "1,3"}
+        ),
         _post("no-source", "Neither url nor from_task.", {"timestamps": "1,3"}),
         _post("url-malformed", "Not an absolute http(s) URL.", {"url": "video.mp4", "timestamps": "1,3"}),
-        _post("url-not-string", "A list instead of a string.", {"url": [_VIDEO_URL], "timestamps": "1,3"}),
+        _post("url-not-string", "A list instead of a string.", {"url": [EXAMPLE_VIDEO_URL], "timestamps": "1,3"}),
         _post("task-malformed", "Not shaped like video_<uuid>.", {"from_task": "task_123", "timestamps": "1,3"}),
         _post("body-not-object", "A JSON array instead of an object.", [{**url, "timestamps": "1,3"}]),
         _raw("body-not-json", "A body that is not JSON.", "text", '{"timestamps": "1,3", '),
@@ -141,7 +143,7 @@ def _invalid_specs() -> list[dict[str, Any]]:
 
 
 def _error_specs() -> list[dict[str, Any]]:
-    valid = {"url": _VIDEO_URL, "timestamps": "1,3"}
+    valid = {"url": EXAMPLE_VIDEO_URL, "timestamps": "1,3"}
     return [
         {
             "name": "not-found",

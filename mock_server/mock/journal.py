@@ -71,6 +71,10 @@ def dumps(value: object) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
+def _holds_any(data: bytes, forms: Iterable[bytes]) -> bool:
+    return any(form in data for form in forms)
+
+
 def redact_headers(headers: Iterable[tuple[str, str]], secrets: Iterable[str] = ()) -> dict[str, str]:
     """Headers as a dict, credential headers and any value containing one of ``secrets`` (in any of its
     :func:`~mock_server.contract.http.secret_forms`, e.g. percent-encoded) redacted."""
@@ -78,7 +82,7 @@ def redact_headers(headers: Iterable[tuple[str, str]], secrets: Iterable[str] = 
     kept: dict[str, str] = {}
     for name, value in headers:
         if name.lower() in CREDENTIAL_HEADERS or (
-            forms and any(form in value.encode("utf-8", "surrogateescape") for form in forms)
+            forms and _holds_any(value.encode("utf-8", "surrogateescape"), forms)
         ):
             kept[name] = REDACTED
         else:

@@ -16,6 +16,7 @@ from ..contract.http import HOP_BY_HOP
 from ..contract.rules import Contract, RuleError, check_character, check_error_body, decode_body
 from ..errors import ConfigError
 from .coverage import OUTCOMES
+from .journal import CREDENTIAL_HEADERS
 
 __all__ = [
     "FORBIDDEN_HEADERS",
@@ -59,7 +60,6 @@ OFF_CONTRACT_OUTCOME = "off_contract"
 
 FORBIDDEN_HEADERS = HOP_BY_HOP | {"content-encoding", "content-length"}
 """Response headers a stub may not set: hop-by-hop and framing headers belong to the server."""
-_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110 token)
 _BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # CR, LF, other controls, and non-ASCII (servers differ on it)
 MAX_MATCH_DEPTH = 32
@@ -165,7 +165,7 @@ def _headers(value: object, param: str, *, response: bool) -> tuple[tuple[str, s
         seen.add(lower)
         if response and lower in FORBIDDEN_HEADERS:
             raise StubError(f"{where}: hop-by-hop and framing headers are the server's, not a stub's", where)
-        if not response and lower in _CREDENTIALS:
+        if not response and lower in CREDENTIAL_HEADERS:
             raise StubError(
                 f"{where}: credential headers cannot be matched (auth is decided before any stub, "
                 "and a stub must not hold a token)",
