@@ -261,12 +261,17 @@ class Store(ABC):
         return None, item
 
     # whole store
-    @abstractmethod
     def reset(self, counters: tuple[str, ...] = ()) -> None:
         """Empty every log and every table, and zero ``counters`` (the serial keeps counting).
 
         A reset is explicit: it also writes the identity back (:meth:`reseal`), so a lost state is this
         server's again."""
+        self._reset(counters)
+        self.reseal()
+
+    @abstractmethod
+    def _reset(self, counters: tuple[str, ...]) -> None:
+        """Empty every log and every table, and zero ``counters`` (what :meth:`reset` does before resealing)."""
 
     def ping(self) -> None:
         """Return if the store answers and holds the state this server knew; :class:`StoreUnavailable`

@@ -144,7 +144,7 @@ class MemoryStore(Store):
                 return held
             return rows.pop(key, None) is not None
 
-    def reset(self, counters: tuple[str, ...] = ()) -> None:
+    def _reset(self, counters: tuple[str, ...]) -> None:
         with self._lock:
             for entries in self._logs.values():  # sequence numbers keep growing across resets
                 entries.clear()
@@ -152,7 +152,6 @@ class MemoryStore(Store):
                 rows.clear()
             for name in counters:
                 self._counters.pop(name, None)
-        self.reseal()
 
     def _ping(self) -> None:
         return None

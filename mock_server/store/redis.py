@@ -291,12 +291,11 @@ class RedisStore(Store):
         return bool(self._run(lambda r: self._scripts["remove"](keys=self._table_keys(table), args=args)))
 
     # whole store
-    def reset(self, counters: tuple[str, ...] = ()) -> None:
+    def _reset(self, counters: tuple[str, ...]) -> None:
         keys = [self._key("logs"), self._key("tables")]
         self._run(lambda r: self._scripts["reset"](keys=keys, args=[self.prefix]))
         if counters:
             self._run(lambda r: r.hdel(self._key("counters"), *counters))
-        self.reseal()
 
     def _ping(self) -> None:
         self._run(lambda r: r.ping())

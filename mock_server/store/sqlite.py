@@ -433,7 +433,7 @@ class SQLiteStore(Store):
         return self._write(work)
 
     # whole store
-    def reset(self, counters: tuple[str, ...] = ()) -> None:
+    def _reset(self, counters: tuple[str, ...]) -> None:
         def work(conn: sqlite3.Connection) -> None:
             p = self.prefix
             conn.execute("DELETE FROM items WHERE prefix = ?", (p,))
@@ -443,7 +443,6 @@ class SQLiteStore(Store):
                 conn.execute("DELETE FROM counters WHERE prefix = ? AND name = ?", (p, name))
 
         self._write(work)
-        self.reseal()
 
     def _ping(self) -> None:
         """The file must still start as a SQLite database (a connection that cached its pages would not notice)."""
