@@ -236,8 +236,8 @@ class Endpoint:
                 headers.append(("Connection", "close"))
             return self._finish(request, policy.bend(_error(refusal, headers)), seen)
         state = self.state
-        stubbed = state.has_stubs()
-        if not self.config.fault_rate and not stubbed:
+        stubs = state.stub_entries()  # read once: whether a stub may answer, and which
+        if not self.config.fault_rate and not stubs:
             fault, character = state.fault_or_new_character(self._build, self._entry(request, _CREATED, seen))
             if character is not None:
                 return self._created(character)
@@ -247,7 +247,7 @@ class Endpoint:
             answer = self._finish(request, policy.bend(_fault_answer(fault)), seen)
             answer.delay += fault.delay_ms / 1000
             return answer
-        stub = state.take_stub(body, {name.lower(): value for name, value in request.headers}) if stubbed else None
+        stub = state.take_stub(body, {name.lower(): value for name, value in request.headers}, stubs) if stubs else None
         if stub is not None:
             answer = Answer(stub.status, stub.body, stub.response_headers(), stub.outcome, stub.delay_ms / 1000)
             answer = self._finish(request, policy.bend(answer), seen, stub)

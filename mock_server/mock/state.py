@@ -231,13 +231,15 @@ class MockState:
             left = b"null" if remaining is None else b"%d" % remaining
             yield item[:-1] + b',"hits":%d,"remaining":%s}' % (hits, left)
 
-    def take_stub(self, body: object, headers: Mapping[str, str]) -> Stub | None:
+    def take_stub(self, body: object, headers: Mapping[str, str], listing: list[Entry] | None = None) -> Stub | None:
         """The stub answering this request (newest first), its hit counted; ``None`` when none matches.
 
-        ``body`` is the decoded request body, ``headers`` its headers with lower-cased names. A stub
-        whose ``times`` another process used up meanwhile is passed over for the next match.
+        ``body`` is the decoded request body, ``headers`` its headers with lower-cased names; ``listing``
+        the :meth:`stub_entries` just read, if any (else they are read here). A stub whose ``times``
+        another process used up (or that was deleted) meanwhile is passed over for the next match.
         """
-        listing = self._stubs()
+        if listing is None:
+            listing = self._stubs()
         self.stub_cache.keep_only(stub_id for stub_id, _, _, _ in listing)
         for stub_id, item, _, remaining in listing:
             if remaining == 0:
@@ -288,14 +290,17 @@ class MockState:
         self.store.reset(counters=tuple(counter_name(name) for name in names))
         self.store.incr(_SERIAL_AT_RESET, self.store.get(SERIAL) - self.store.get(_SERIAL_AT_RESET))
 
-    def has_stubs(self) -> bool:
-        """Whether any stub is stored (used up or not); none: the decoded ones are freed (another
-        process may have reset the store)."""
-        if self.store.entries(STUBS):
-            return True
-        if len(self.stub_cache):
+    def stub_entries(self) -> list[Entry]:
+        """``(id, item, hits, remaining)`` of every stored stub (used up or not), newest first; none:
+        the decoded ones are freed (another process may have reset the store)."""
+        listing = self._stubs()
+        if not listing and len(self.stub_cache):
             self.stub_cache.clear()
-        return False
+        return listing
+
+    def has_stubs(self) -> bool:
+        """Whether any stub is stored (used up or not); see :meth:`stub_entries`."""
+        return bool(self.stub_entries())
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
