@@ -26,7 +26,7 @@ from ..store import StateLost, Store, StoreUnavailable, open_store
 from ..web import add_serving_headers, error_response, http_error_response
 from .config import GUARD_HEADER, GUARD_PREFIX, METHOD_OVERRIDE_HEADERS, REPORT_PATH, RESET_PATH, GuardConfig
 from .create import CreateFlow, GuardParts
-from .exchange import Forwarder, Outcome, read_body, tag
+from .exchange import Forwarder, Outcome, read_body, tag, unexpected_failure
 from .files import json_bytes
 from .guard_ui import register_guard_ui
 from .ledger import PASSED, GuardState, Ledger
@@ -219,8 +219,7 @@ class GuardApp:
 
     def unexpected(self, exc: Exception) -> Response:
         self.app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
-        failure = error_response(500, "The guard failed unexpectedly.", code="server_error", error_type="server_error")
-        return tag(failure, "error")
+        return unexpected_failure()
 
 
 def _options(methods: tuple[str, ...]) -> Response:

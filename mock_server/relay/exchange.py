@@ -32,7 +32,7 @@ from .upstream import (
     narrow_accept_encoding,
 )
 
-__all__ = ["Forwarder", "Outcome", "Settle", "read_body", "tag"]
+__all__ = ["Forwarder", "Outcome", "Settle", "read_body", "tag", "unexpected_failure"]
 
 Outcome = _Answer | _NoAnswer
 Settle = Callable[[Outcome], Response]
@@ -45,6 +45,12 @@ def tag(response: Response, verdict: str) -> Response:
     """``response`` with the guard's verdict in its ``X-Sora-Guard`` header."""
     response.headers[GUARD_HEADER] = verdict
     return response
+
+
+def unexpected_failure() -> Response:
+    """The guard's own 500 for a failure of its code, tagged ``error`` (the caller logs it)."""
+    failure = error_response(500, "The guard failed unexpectedly.", code="server_error", error_type="server_error")
+    return tag(failure, "error")
 
 
 def read_body(limit: int) -> bytes:
@@ -142,11 +148,7 @@ def _settled(
             response = app.process_response(settle(outcome))  # the after-request hooks see the final answer
         except Exception as exc:  # never a 500 without the guard's mark for an answer that came back
             app.logger.error("unhandled %s settling %s %s", type(exc).__name__, request.method, request.path)
-            failure = error_response(
-                500, "The guard failed unexpectedly.", code="server_error", error_type="server_error"
-            )
-            failure.headers[GUARD_HEADER] = "error"
-            response = failure
+            response = unexpected_failure()
     started: list[Any] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:

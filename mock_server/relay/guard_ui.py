@@ -32,6 +32,7 @@ from ..serving.glue import DEFERRED
 from ..store import Store, StoreUnavailable
 from ..web import error_response
 from .config import GUARD_HEADER, GUARD_PREFIX, SETTLING
+from .exchange import tag
 
 __all__ = ["GUARD_UI_PATH", "IN_FLIGHT", "RECENT", "register_guard_ui"]
 
@@ -159,8 +160,6 @@ def register_guard_ui(app: Flask, store: Store, is_endpoint: Callable[[str], boo
             return error_response(400, str(exc), code="invalid_parameter", param=name)
         items = [b'{"seq":%d,%s' % (seq, item[1:]) for seq, item in store.read(RECENT, after, limit or _MAX_PAGE)]
         body = b'{"in_flight":%d,"requests":[%s]}' % (max(0, store.get(IN_FLIGHT)), b",".join(items))
-        answer = Response(body, mimetype="application/json")
-        answer.headers[GUARD_HEADER] = "local"
-        return answer
+        return tag(Response(body, mimetype="application/json"), "local")
 
     app.register_blueprint(bp)
