@@ -40,6 +40,7 @@ __all__ = [
 ALLOW_METHODS = "POST"
 ALLOW_HEADERS = "authorization, content-type"
 """The request headers every preflight allows; the ones a preflight asks for are added to them."""
+_ALLOW_HEADER_NAMES = tuple(name.strip() for name in ALLOW_HEADERS.split(","))
 MAX_AGE = 600
 """Seconds a browser may reuse a preflight answer."""
 MAX_REQUEST_HEADERS = 64
@@ -110,7 +111,7 @@ def answer_headers(origin: str | None, allowed: tuple[str, ...], carried: Iterab
     value = _allowed(origin, allowed)
     if value is None:
         return []
-    head = [("Access-Control-Allow-Origin", "*")] if value == "*" else [("Access-Control-Allow-Origin", value)]
+    head = [("Access-Control-Allow-Origin", value)]
     if value != "*":
         head.append(("Vary", "Origin"))
     exposed = exposed_headers(carried)
@@ -127,8 +128,7 @@ def allowed_request_headers(requested: str | None) -> str:
     names = [part.strip().lower() for part in (requested or "").split(",") if part.strip()]
     if len(names) > MAX_REQUEST_HEADERS or not all(_TOKEN.fullmatch(name) for name in names):
         return ALLOW_HEADERS
-    base = [name.strip() for name in ALLOW_HEADERS.split(",")]
-    return ", ".join(dict.fromkeys([*base, *names]))
+    return ", ".join(dict.fromkeys([*_ALLOW_HEADER_NAMES, *names]))
 
 
 def preflight_headers(

@@ -15,6 +15,7 @@ from ..serving.server import DEFAULT_READ_TIMEOUT, PortBusyError, seal_state, se
 from ..store import StoreUnavailable, is_memory_url, open_store, prepare_state_url
 from .app import create_guard_app
 from .config import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_UPSTREAM, GuardConfig, public_url, upstream_problem
+from .guard_ui import GUARD_UI_PATH
 from .ledger import guard_report, summary_line, write_report
 
 __all__ = ["guard", "guard_app", "serve_guard"]
@@ -49,7 +50,7 @@ def serve_guard(config: GuardConfig, *, host: str, port: int, workers: int = 1, 
         read_timeout=DEFAULT_READ_TIMEOUT,
         max_body_bytes=config.max_body_bytes,
         name="sora-mock guard",
-        page="/__guard/ui",
+        page=GUARD_UI_PATH,
         state_identity=seal_state(config.state_url, config.state_prefix),  # workers never budget on a lost state
     )
     _report_on_stop(config)  # only once serving ended (a busy port raised before anything was served)

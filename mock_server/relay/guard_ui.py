@@ -27,6 +27,7 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, Response, request
 
 from ..contract.http import bearer_token
+from ..mock.journal import REDACTED
 from ..mock.ui import asset_response
 from ..serving.glue import DEFERRED
 from ..store import Store, StoreUnavailable
@@ -78,7 +79,7 @@ def _told(response: Response, token: str) -> dict[str, object] | None:
         if isinstance(value, str):
             value = value[:_MAX_MESSAGE]
             if token:
-                value = value.replace(token, "[redacted]")
+                value = value.replace(token, REDACTED)
         told[key] = value
     return told
 
@@ -97,7 +98,7 @@ def _entry(response: Response, verdict: str) -> bytes:
         entry["error"] = told
     path = str(entry["path"])
     if token and token in path:
-        entry["path"] = path.replace(token, "[redacted]")
+        entry["path"] = path.replace(token, REDACTED)
     return json.dumps(entry, ensure_ascii=True).encode()
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import ServingError
 from ..extras import require
 from ..mock.config import MockConfig
+from ..mock.ui import UI_PATH
 from ..store import StoreUnavailable, expect_identity, is_memory_url, open_store, prepare_state_url
 from ..web import serving_headers
 
@@ -310,7 +311,7 @@ def serve(
             threads=threads,
             read_timeout=read_timeout,
             max_body_bytes=config.max_body_bytes,
-            page="/__mock/ui" if config.admin else None,
+            page=UI_PATH if config.admin else None,
             state_identity=seal_state(url, config.state_prefix),
         )
 
